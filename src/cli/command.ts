@@ -1,0 +1,35 @@
+import type { ParseArgsConfig } from "node:util";
+import type { Config } from "../config.js";
+import type { Environment } from "../environments.js";
+import type { Runtime } from "../runtime.js";
+
+export interface CliIO {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+export interface CommandContext {
+  runtime: Runtime;
+  config: Config;
+  io: CliIO;
+  environment: Environment;
+  json: boolean;
+  positionals: string[];
+  values: Record<string, string | boolean | undefined>;
+}
+
+export interface Command {
+  /** Words after `keyops`, e.g. ["keys", "status"]. */
+  path: string[];
+  usage: string;
+  summary: string;
+  options?: NonNullable<ParseArgsConfig["options"]>;
+  positionals?: { min: number; max: number };
+  /** Returns the exit code. */
+  run(context: CommandContext): Promise<number>;
+}
+
+/** Prints the command's result: one JSON object for --json, else the human text. */
+export function print(context: CommandContext, json: unknown, human: string): void {
+  context.io.stdout.write(context.json ? `${JSON.stringify(json, null, 2)}\n` : `${human}\n`);
+}

@@ -1,0 +1,94 @@
+import type { RotationReport } from "../../engine/engine.js";
+import { FAILED_IDS_REPORTED, type VerifyReport } from "../../engine/verify.js";
+import { parsePositiveInteger } from "../args.js";
+import { type Command, type CommandContext, print } from "../command.js";
+import { createProgressBar } from "../progress-bar.js";
+
+function failedIdsLine(failed: number, ids: string[]): string {
+  const more = failed > ids.length ? ` and ${failed - ids.length} more` : "";
+  return `  rows that do not decrypt under any known version (left unchanged): ${ids.join(", ")}${more}`;
+}
+
+export function renderVerifyReport(report: VerifyReport): string {
+  const versions = Object.entries(report.perVersion)
+    .map(([version, rows]) => `v${version}: ${rows}`)
+    .join(", ");
+  const lines = [
+    `${report.environment}: ${report.rows} rows, ${report.failed === 0 ? "all decrypt" : `${report.failed} FAIL to decrypt`}`,
+    `  per version: ${versions || "none"} (active: ${report.activeVersion === null ? "none" : `v${report.activeVersion}`})`,
+    `  plaintext digest: ${report.plaintextDigest}`,
+  ];
+  if (report.failed > 0) lines.push(failedIdsLine(report.failed, report.failedRowIds));
+  return lines.join("\n");
+}
+
+export function renderRotationReport(report: RotationReport): string {
+  const lines = [
+    `rotation run #${report.runId} of ${report.environment} ${report.status === "SUCCEEDED" ? "succeeded" : "FAILED: some rows were not rotated"}${report.resumed ? " (resumed)" : ""}`,
+    `  now encrypting with v${report.toVersion} (${report.toFingerprint}); ${report.target}: ${report.rows} rows`,
+    `  re-encrypted ${report.reencrypted} rows in ${(report.durationMs / 1000).toFixed(1)}s` +
+      (report.conflicts > 0 ? `, ${report.conflicts} concurrent writes kept (compare-and-swap)` : ""),
+    `  plaintext digest ${report.digestUnchanged ? "unchanged" : "CHANGED (rows were written during the run, or some did not decrypt before)"}: ${report.digestAfter}`,
+  ];
+  if (report.failed > 0) lines.push(failedIdsLine(report.failed, report.failedRowIds));
+  if (report.notOnActive > report.failed) {
+    lines.push(
+      `  ${report.notOnActive} rows are still under an older version (written by a client with an old key?)`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function progressOf(context: CommandContext) {
+  return context.json ? undefined : createProgressBar(context.io.stderr);
+}
+
+export const rotate: Command = {
+  path: ["rotate"],
+  usage: "keyops rotate [--env E] [--batch-size N] [--max-rows-per-second R] [--no-generate] [--json]",
+  summary: "new key version, activate, re-encrypt every row, verify (resumes an interrupted run)",
+  options: {
+    "batch-size": { type: "string" },
+    "max-rows-per-second": { type: "string" },
+    "no-generate": { type: "boolean" },
+  },
+  async run(context) {
+    const batch = context.values["batch-size"];
+    const rate = context.values["max-rows-per-second"];
+    const bar = progressOf(context);
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    process.once("SIGINT", stop);
+    try {
+      const report = await context.runtime.engine.rotate(context.environment, {
+        generate: context.values["no-generate"] !== true,
+        batchSize:
+          typeof batch === "string" ? parsePositiveInteger(batch, "--batch-size", 50_000) : undefined,
+        maxRowsPerSecond:
+          typeof rate === "string" ? parsePositiveInteger(rate, "--max-rows-per-second") : undefined,
+        requestedBy: `cli:${process.env.USER ?? "unknown"}`,
+        onProgress: bar?.update,
+        signal: controller.signal,
+      });
+      bar?.finish();
+      print(context, report, renderRotationReport(report));
+      return report.status === "SUCCEEDED" ? 0 : 1;
+    } finally {
+      bar?.finish();
+      process.off("SIGINT", stop);
+    }
+  },
+};
+
+export const verify: Command = {
+  path: ["verify"],
+  usage: "keyops verify [--env E] [--json]",
+  summary: "decrypt every row; counts per version, failures, plaintext digest (exit 1 on any failure)",
+  async run(context) {
+    const bar = progressOf(context);
+    const report = await context.runtime.engine.verify(context.environment, bar?.update);
+    bar?.finish();
+    print(context, { ...report, failedRowIdsLimit: FAILED_IDS_REPORTED }, renderVerifyReport(report));
+    return report.failed === 0 ? 0 : 1;
+  },
+};

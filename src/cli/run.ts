@@ -1,0 +1,113 @@
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "../config.js";
+import { CryptoError } from "../crypto/errors.js";
+import { parseEnvironment } from "../environments.js";
+import { UserError } from "../errors.js";
+import { createLogger } from "../logger.js";
+import { openRuntime } from "../runtime.js";
+import type { CliIO, Command } from "./command.js";
+import { demoSeed } from "./commands/demo.js";
+import { keysActivate, keysCompromised, keysGenerate, keysRetire, keysStatus } from "./commands/keys.js";
+import { rotate, verify } from "./commands/rotation.js";
+
+export const COMMANDS: Command[] = [
+  keysStatus,
+  keysGenerate,
+  keysActivate,
+  keysRetire,
+  keysCompromised,
+  rotate,
+  verify,
+  demoSeed,
+];
+
+export const EXIT = { ok: 0, failedRows: 1, usage: 2, internal: 70 } as const;
+
+export function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.usage.length));
+  return [
+    "usage:",
+    ...COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
+    "",
+    "environments: development (default, or KEYOPS_ENVIRONMENT), staging, production",
+  ].join("\n");
+}
+
+function findCommand(words: string[]): Command | undefined {
+  return COMMANDS.find((c) => c.path.every((word, i) => words[i] === word));
+}
+
+/** Runs one CLI invocation; returns the exit code. Users see one-line errors, never a stack trace. */
+export async function runCli(
+  argv: string[],
+  io: CliIO,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
+  const fail = (message: string, code: number) => {
+    io.stderr.write(`keyops: ${message}\n`);
+    return code;
+  };
+  if (argv.length === 0 || argv[0] === "help" || argv[0] === "--help" || argv[0] === "-h") {
+    io.stdout.write(`${usage()}\n`);
+    return argv.length === 0 ? EXIT.usage : EXIT.ok;
+  }
+  const command = findCommand(argv);
+  if (!command)
+    return fail(`unknown command "${argv.slice(0, 2).join(" ")}" (keyops help lists them)`, EXIT.usage);
+
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({
+      args: argv.slice(command.path.length),
+      options: { env: { type: "string" }, json: { type: "boolean" }, ...command.options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    return fail(`${describeParseError(error as Error)}; usage: ${command.usage}`, EXIT.usage);
+  }
+  const { min, max } = command.positionals ?? { min: 0, max: 0 };
+  if (parsed.positionals.length < min || parsed.positionals.length > max) {
+    return fail(`wrong number of arguments; usage: ${command.usage}`, EXIT.usage);
+  }
+
+  let runtime: Awaited<ReturnType<typeof openRuntime>> | undefined;
+  try {
+    const config = loadConfig(env);
+    const environment = parseEnvironment(
+      (parsed.values.env as string | undefined) ?? config.defaultEnvironment,
+    );
+    const log = createLogger(env.KEYOPS_LOG_LEVEL ? config.logLevel : "warn", (line) =>
+      io.stderr.write(line),
+    );
+    runtime = await openRuntime(config, log);
+    return await command.run({
+      runtime,
+      config,
+      io,
+      environment,
+      json: parsed.values.json === true,
+      positionals: parsed.positionals,
+      values: parsed.values as Record<string, string | boolean | undefined>,
+    });
+  } catch (error) {
+    if (error instanceof ConfigError)
+      return fail(`invalid configuration: ${error.problems.join("; ")}`, EXIT.usage);
+    if (error instanceof UserError) return fail(error.message, error.exitCode);
+    if (error instanceof CryptoError) return fail(error.message, EXIT.usage);
+    if (error instanceof Error && error.name === "AbortError")
+      return fail("interrupted; run the same command again to resume", 130);
+    return fail(`internal error: ${(error as Error).message ?? String(error)}`, EXIT.internal);
+  } finally {
+    await runtime?.close();
+  }
+}
+
+function describeParseError(error: Error): string {
+  const option = /option '([^']+)'/.exec(error.message)?.[1];
+  const code = (error as { code?: string }).code;
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option) return `unknown option ${option}`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option)
+    return `option ${option.split(" ")[0]} needs a value`;
+  return error.message.split(".")[0] ?? "bad arguments";
+}

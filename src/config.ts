@@ -1,0 +1,123 @@
+import path from "node:path";
+import { z } from "zod";
+import { SecretKey } from "./crypto/secret-key.js";
+import { ENVIRONMENTS, type Environment } from "./environments.js";
+import type { LogLevel } from "./logger.js";
+
+export interface Config {
+  /** Connection string of the KeyOps database; undefined means the embedded PostgreSQL. */
+  databaseUrl: string | undefined;
+  /** Where the embedded PostgreSQL and a generated master key live. */
+  dataDir: string;
+  embeddedPostgresPort: number;
+  /** Undefined only with the embedded default, which then generates one into dataDir. */
+  masterKey: SecretKey | undefined;
+  /** The guide's ENCRYPTION_KEY per environment, adopted as version 1 on first start. */
+  legacyKeys: Partial<Record<Environment, SecretKey>>;
+  defaultEnvironment: Environment;
+  logLevel: LogLevel;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+}
+
+const schema = z.object({
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// connection string")
+    .optional(),
+  KEYOPS_DATA_DIR: z.string().trim().min(1).default(".data"),
+  KEYOPS_EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
+  KEYOPS_ENVIRONMENT: z.enum(ENVIRONMENTS).default("development"),
+  KEYOPS_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+});
+
+const legacyKeyVariable = (environment: Environment) => `ENCRYPTION_KEY_${environment.toUpperCase()}`;
+
+/** Reads and validates every setting once; a ConfigError names each problem and never a value. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const blankToUndefined = Object.fromEntries(
+    Object.entries(env).map(([name, value]) => [name, value?.trim() === "" ? undefined : value]),
+  );
+  const parsed = schema.safeParse(blankToUndefined);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join(".")}: ${issue.message}`);
+  }
+
+  const readKey = (name: string): SecretKey | undefined => {
+    const value = blankToUndefined[name];
+    if (value === undefined) return undefined;
+    try {
+      return SecretKey.fromBase64(value, name);
+    } catch (error) {
+      problems.push((error as Error).message);
+      return undefined;
+    }
+  };
+
+  const masterKey = readKey("KEYOPS_MASTER_KEY");
+  const defaultEnvironment = parsed.data?.KEYOPS_ENVIRONMENT ?? "development";
+  const legacyKeys: Partial<Record<Environment, SecretKey>> = {};
+  const legacyNames: Partial<Record<Environment, string>> = {};
+  for (const environment of ENVIRONMENTS) {
+    const name = legacyKeyVariable(environment);
+    const key = readKey(name);
+    if (key) {
+      legacyKeys[environment] = key;
+      legacyNames[environment] = name;
+    }
+  }
+  const plainLegacy = readKey("ENCRYPTION_KEY");
+  if (plainLegacy) {
+    const existing = legacyKeys[defaultEnvironment];
+    if (existing && !existing.equals(plainLegacy)) {
+      problems.push(
+        `ENCRYPTION_KEY and ${legacyKeyVariable(defaultEnvironment)} both set for ${defaultEnvironment} but differ`,
+      );
+    }
+    legacyKeys[defaultEnvironment] = plainLegacy;
+    legacyNames[defaultEnvironment] ??= "ENCRYPTION_KEY";
+  }
+
+  const named = Object.entries(legacyKeys) as [Environment, SecretKey][];
+  for (let i = 0; i < named.length; i++) {
+    for (let j = i + 1; j < named.length; j++) {
+      const [envA, keyA] = named[i] as [Environment, SecretKey];
+      const [envB, keyB] = named[j] as [Environment, SecretKey];
+      if (keyA.equals(keyB)) {
+        problems.push(
+          `${legacyNames[envA]} and ${legacyNames[envB]} are the same key: use a separate key per environment`,
+        );
+      }
+    }
+    const [environment, key] = named[i] as [Environment, SecretKey];
+    if (masterKey?.equals(key)) {
+      problems.push(`KEYOPS_MASTER_KEY must not be the same key as ${legacyNames[environment]}`);
+    }
+  }
+
+  const databaseUrl = parsed.data?.DATABASE_URL;
+  if (databaseUrl && !masterKey) {
+    problems.push(
+      "KEYOPS_MASTER_KEY is required when DATABASE_URL is set (base64 of 32 random bytes: " +
+        `node -e "console.log(require('crypto').randomBytes(32).toString('base64'))")`,
+    );
+  }
+
+  if (problems.length > 0 || !parsed.data) throw new ConfigError(problems);
+  return {
+    databaseUrl,
+    dataDir: path.resolve(parsed.data.KEYOPS_DATA_DIR),
+    embeddedPostgresPort: parsed.data.KEYOPS_EMBEDDED_PG_PORT,
+    masterKey,
+    legacyKeys,
+    defaultEnvironment,
+    logLevel: parsed.data.KEYOPS_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,31 @@
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "../logger.js";
+import { SecretKey } from "./secret-key.js";
+
+/**
+ * The embedded default's master key: read from `<dataDir>/master.key`, or generated there once
+ * (mode 0600). Production deployments set KEYOPS_MASTER_KEY instead (config refuses to start
+ * with DATABASE_URL and no master key).
+ */
+export async function readOrCreateMasterKeyFile(dataDir: string, log: Logger): Promise<SecretKey> {
+  const file = path.join(dataDir, "master.key");
+  try {
+    return SecretKey.fromBase64(await readFile(file, "utf8"), file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+  }
+  const key = SecretKey.generate();
+  try {
+    await writeFile(file, `${key.exposeBase64()}\n`, { mode: 0o600, flag: "wx" });
+    log.warn("KEYOPS_MASTER_KEY is not set: generated a master key for the embedded database", {
+      file,
+      fingerprint: key.fingerprint,
+    });
+    return key;
+  } catch (error) {
+    // Another process created it first: use theirs.
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    return SecretKey.fromBase64(await readFile(file, "utf8"), file);
+  }
+}

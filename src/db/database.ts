@@ -1,0 +1,85 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import type { Config } from "../config.js";
+import type { Logger } from "../logger.js";
+import { type EmbeddedServer, startEmbeddedPostgres } from "./embedded.js";
+import { migrate } from "./migrate.js";
+import { createPrismaClient, type PrismaClient } from "./prisma.js";
+
+export interface Database {
+  pool: pg.Pool;
+  prisma: PrismaClient;
+  /** True when this process runs on the embedded PostgreSQL (no DATABASE_URL). */
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  poolSize?: number;
+  /** Extra settings for an embedded server this process starts. */
+  embeddedSettings?: Record<string, string>;
+}
+
+/** DATABASE_URL when set, else the embedded PostgreSQL under dataDir; migrated before use. */
+export async function openDatabase(
+  config: Pick<Config, "databaseUrl" | "dataDir" | "embeddedPostgresPort">,
+  log: Logger,
+  options: OpenDatabaseOptions = {},
+): Promise<Database> {
+  let server: EmbeddedServer | undefined;
+  let url = config.databaseUrl;
+  if (!url) {
+    server = await startEmbeddedPostgres({
+      dataDir: config.dataDir,
+      port: config.embeddedPostgresPort,
+      log,
+      settings: options.embeddedSettings,
+    });
+    url = server.url;
+  }
+  const applicationName = `keyops-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    application_name: applicationName,
+  });
+  // An idle client losing its connection (server restart) must not crash the process.
+  pool.on("error", (error) => log.warn("database connection lost", { error: error.message }));
+  try {
+    await migrate(pool, log);
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    await server?.stop();
+    throw error;
+  }
+  const prisma = createPrismaClient(pool);
+
+  let closed = false;
+  return {
+    pool,
+    prisma,
+    embedded: server !== undefined,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await prisma.$disconnect().catch(() => undefined);
+      const othersConnected = server ? await otherClientsConnected(pool, applicationName) : false;
+      await pool.end().catch(() => undefined);
+      // Another keyops process sharing the embedded server keeps it; the last one out stops it.
+      if (server && !othersConnected) await server.stop();
+    },
+  };
+}
+
+async function otherClientsConnected(pool: pg.Pool, ownName: string): Promise<boolean> {
+  try {
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity
+       WHERE backend_type = 'client backend' AND application_name <> $1`,
+      [ownName],
+    );
+    return (rows[0]?.n ?? 0) > 0;
+  } catch {
+    return false;
+  }
+}

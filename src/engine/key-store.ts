@@ -1,0 +1,276 @@
+import { unwrapKey, wrapKey } from "../crypto/envelope.js";
+import { Keyring, type KeyState } from "../crypto/keyring.js";
+import { SecretKey } from "../crypto/secret-key.js";
+import type { PrismaClient } from "../db/prisma.js";
+import { ENVIRONMENTS, type Environment } from "../environments.js";
+import { NotFoundError, RefusedError, UserError } from "../errors.js";
+import type { Prisma } from "../generated/prisma/client.js";
+import type { Logger } from "../logger.js";
+
+export interface KeyVersionInfo {
+  environment: Environment;
+  version: number;
+  state: KeyState;
+  fingerprint: string;
+  legacy: boolean;
+  createdAt: Date;
+  activatedAt: Date | null;
+  deactivatedAt: Date | null;
+  retiredAt: Date | null;
+  compromisedAt: Date | null;
+}
+
+/** The AAD binding a wrapped data key to its environment and version (a row copied elsewhere won't unwrap). */
+export function dataKeyContext(environment: string, version: number): string {
+  return `keyops:data-key:${environment}:${version}`;
+}
+
+export interface Activation {
+  activated: KeyVersionInfo;
+  previous?: KeyVersionInfo;
+}
+
+const MAX_GENERATE_ATTEMPTS = 5;
+
+/** Key versions per environment, persisted wrapped under the master key. */
+export class KeyStore {
+  constructor(
+    private readonly prisma: PrismaClient,
+    private readonly masterKey: SecretKey,
+    private readonly log: Logger,
+  ) {}
+
+  async list(environment: Environment): Promise<KeyVersionInfo[]> {
+    const rows = await this.prisma.keyVersion.findMany({
+      where: { environment },
+      orderBy: { version: "asc" },
+    });
+    return rows.map(toInfo);
+  }
+
+  async get(environment: Environment, version: number): Promise<KeyVersionInfo> {
+    const row = await this.prisma.keyVersion.findUnique({
+      where: { environment_version: { environment, version } },
+    });
+    if (!row) throw new NotFoundError(`${environment} has no key version ${version}`);
+    return toInfo(row);
+  }
+
+  /** Every non-retired version of the environment, unwrapped, ready to encrypt and decrypt. */
+  async loadKeyring(environment: Environment): Promise<Keyring> {
+    const rows = await this.prisma.keyVersion.findMany({
+      where: { environment, state: { not: "RETIRED" } },
+      orderBy: { version: "asc" },
+    });
+    return new Keyring(
+      environment,
+      rows.map((row) => ({
+        version: row.version,
+        state: row.state,
+        legacy: row.legacy,
+        key: this.unwrap(row),
+      })),
+    );
+  }
+
+  /** A new PENDING version with a fresh random key; returns its fingerprint, never the key. */
+  async generate(environment: Environment): Promise<KeyVersionInfo> {
+    return this.insertVersion(environment, SecretKey.generate(), { state: "PENDING", legacy: false });
+  }
+
+  /** Makes `version` the one that encrypts; the previous active version becomes decrypt-only. */
+  async activate(
+    environment: Environment,
+    version: number,
+    tx?: Prisma.TransactionClient,
+  ): Promise<Activation> {
+    if (!tx) return this.prisma.$transaction((inner) => this.activate(environment, version, inner));
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`keyops:keyring:${environment}`}))`;
+    const target = await tx.keyVersion.findUnique({
+      where: { environment_version: { environment, version } },
+    });
+    if (!target) throw new NotFoundError(`${environment} has no key version ${version}`);
+    if (target.state === "ACTIVE")
+      throw new RefusedError(`version ${version} of ${environment} is already active`);
+    if (target.state === "RETIRED" || target.state === "COMPROMISED") {
+      throw new RefusedError(
+        `version ${version} of ${environment} is ${stateLabel(target.state)} and cannot be activated`,
+      );
+    }
+    const now = new Date();
+    const current = await tx.keyVersion.findFirst({ where: { environment, state: "ACTIVE" } });
+    let previous: KeyVersionInfo | undefined;
+    if (current) {
+      previous = toInfo(
+        await tx.keyVersion.update({
+          where: { id: current.id },
+          data: { state: "DECRYPT_ONLY", deactivatedAt: now },
+        }),
+      );
+    }
+    const activated = toInfo(
+      await tx.keyVersion.update({ where: { id: target.id }, data: { state: "ACTIVE", activatedAt: now } }),
+    );
+    this.log.info("key version activated", { environment, version, fingerprint: activated.fingerprint });
+    return { activated, previous };
+  }
+
+  /**
+   * Marks a version retired: it no longer decrypts. Callers (the engine) check first that no
+   * stored row still uses it; this method only refuses what the keyring itself forbids.
+   */
+  async retire(environment: Environment, version: number): Promise<KeyVersionInfo> {
+    const target = await this.get(environment, version);
+    if (target.state === "ACTIVE") {
+      throw new RefusedError(
+        `version ${version} of ${environment} is active; activate another version first`,
+      );
+    }
+    if (target.state === "RETIRED")
+      throw new RefusedError(`version ${version} of ${environment} is already retired`);
+    const row = await this.prisma.keyVersion.update({
+      where: { environment_version: { environment, version } },
+      data: { state: "RETIRED", retiredAt: new Date() },
+    });
+    this.log.info("key version retired", { environment, version, fingerprint: row.fingerprint });
+    return toInfo(row);
+  }
+
+  /** Flags a leaked version: it still decrypts (so its rows can be rotated away) but never encrypts again. */
+  async markCompromised(environment: Environment, version: number): Promise<KeyVersionInfo> {
+    const target = await this.get(environment, version);
+    if (target.state === "RETIRED")
+      throw new RefusedError(`version ${version} of ${environment} is already retired`);
+    if (target.state === "ACTIVE") {
+      // Flagging it now would leave nothing to encrypt with: writes would fail until a rotation.
+      throw new RefusedError(
+        `version ${version} of ${environment} is active: rotate first (keyops rotate), then mark it compromised`,
+      );
+    }
+    const row = await this.prisma.keyVersion.update({
+      where: { environment_version: { environment, version } },
+      data: { state: "COMPROMISED", compromisedAt: new Date() },
+    });
+    this.log.warn("key version marked compromised", { environment, version, fingerprint: row.fingerprint });
+    return toInfo(row);
+  }
+
+  /**
+   * Adopts each configured legacy key (the guide's ENCRYPTION_KEY) as version 1 of its
+   * environment, once. Refuses a master key that did not wrap this keyring, and a key already
+   * used by another environment.
+   */
+  async bootstrap(legacyKeys: Partial<Record<Environment, SecretKey>>): Promise<void> {
+    const foreign = await this.prisma.keyVersion.findFirst({
+      where: { masterFingerprint: { not: this.masterKey.fingerprint } },
+    });
+    if (foreign) {
+      throw new UserError(
+        `KEYOPS_MASTER_KEY (fingerprint ${this.masterKey.fingerprint}) is not the master key of this keyring ` +
+          `(version ${foreign.version} of ${foreign.environment} is wrapped under ${foreign.masterFingerprint})`,
+      );
+    }
+    for (const environment of ENVIRONMENTS) {
+      const key = legacyKeys[environment];
+      if (key) await this.adoptLegacyKey(environment, key);
+    }
+  }
+
+  /** Adopts `key` as the legacy version 1 of an environment that has no versions yet. */
+  async adoptLegacyKey(environment: Environment, key: SecretKey): Promise<KeyVersionInfo | undefined> {
+    const existing = await this.prisma.keyVersion.findMany({ where: { state: { not: "RETIRED" } } });
+    for (const row of existing) {
+      if (row.environment !== environment && this.unwrap(row).equals(key)) {
+        throw new UserError(
+          `the legacy key for ${environment} (fingerprint ${key.fingerprint}) is already a key of ${row.environment}: ` +
+            "use a separate key per environment",
+        );
+      }
+    }
+    const own = existing.filter((row) => row.environment === environment);
+    const legacy = own.find((row) => row.legacy);
+    if (legacy && !this.unwrap(legacy).equals(key)) {
+      this.log.warn("the configured legacy key differs from the adopted one; keeping the adopted key", {
+        environment,
+        configured: key.fingerprint,
+        adopted: legacy.fingerprint,
+      });
+    }
+    const anyVersion = await this.prisma.keyVersion.count({ where: { environment } });
+    if (anyVersion > 0) return undefined;
+    const adopted = await this.insertVersion(environment, key, { state: "ACTIVE", legacy: true });
+    this.log.info("adopted the legacy encryption key", {
+      environment,
+      version: adopted.version,
+      fingerprint: adopted.fingerprint,
+    });
+    return adopted;
+  }
+
+  private async insertVersion(
+    environment: Environment,
+    key: SecretKey,
+    options: { state: KeyState; legacy: boolean },
+  ): Promise<KeyVersionInfo> {
+    for (let attempt = 1; ; attempt++) {
+      const last = await this.prisma.keyVersion.findFirst({
+        where: { environment },
+        orderBy: { version: "desc" },
+        select: { version: true },
+      });
+      const version = (last?.version ?? 0) + 1;
+      try {
+        const row = await this.prisma.keyVersion.create({
+          data: {
+            environment,
+            version,
+            state: options.state,
+            legacy: options.legacy,
+            fingerprint: key.fingerprint,
+            wrappedKey: wrapKey(this.masterKey, key, dataKeyContext(environment, version)),
+            masterFingerprint: this.masterKey.fingerprint,
+            activatedAt: options.state === "ACTIVE" ? new Date() : null,
+          },
+        });
+        return toInfo(row);
+      } catch (error) {
+        // Another process took the same version number (unique constraint): take the next one.
+        if ((error as { code?: string }).code !== "P2002" || attempt >= MAX_GENERATE_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private unwrap(row: { environment: string; version: number; wrappedKey: string }): SecretKey {
+    return unwrapKey(this.masterKey, row.wrappedKey, dataKeyContext(row.environment, row.version));
+  }
+}
+
+function stateLabel(state: KeyState): string {
+  return state.toLowerCase().replace("_", "-");
+}
+
+function toInfo(row: {
+  environment: string;
+  version: number;
+  state: KeyState;
+  fingerprint: string;
+  legacy: boolean;
+  createdAt: Date;
+  activatedAt: Date | null;
+  deactivatedAt: Date | null;
+  retiredAt: Date | null;
+  compromisedAt: Date | null;
+}): KeyVersionInfo {
+  return {
+    environment: row.environment as Environment,
+    version: row.version,
+    state: row.state,
+    fingerprint: row.fingerprint,
+    legacy: row.legacy,
+    createdAt: row.createdAt,
+    activatedAt: row.activatedAt,
+    deactivatedAt: row.deactivatedAt,
+    retiredAt: row.retiredAt,
+    compromisedAt: row.compromisedAt,
+  };
+}

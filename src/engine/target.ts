@@ -1,0 +1,78 @@
+import type pg from "pg";
+import { UserError } from "../errors.js";
+
+/** A column of ciphertexts the engine rotates: (table, id column, ciphertext column[, row binding]). */
+export interface Target {
+  table: string;
+  idColumn: string;
+  ciphertextColumn: string;
+  /** Bind each ciphertext to its table, column and row id (AES-GCM associated data). */
+  bindToRow?: boolean;
+}
+
+/** The guide's stored platform credentials. */
+export const PLATFORM_CREDENTIALS: Target = {
+  table: "PlatformIntegration",
+  idColumn: "id",
+  ciphertextColumn: "credentials",
+};
+
+export function describeTarget(target: Target): string {
+  return `"${target.table}"."${target.ciphertextColumn}"`;
+}
+
+/** The associated data a bound ciphertext carries; undefined for an unbound target. */
+export function associatedData(target: Target, id: string): string | undefined {
+  return target.bindToRow ? `${target.table}.${target.ciphertextColumn}:${id}` : undefined;
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The SQL pieces of a target, checked against the database once per run. */
+export interface ResolvedTarget extends Target {
+  sqlTable: string;
+  sqlId: string;
+  sqlCiphertext: string;
+  /** The id column's type, to cast text cursors and id arrays back for index use. */
+  idType: string;
+}
+
+export async function resolveTarget(pool: pg.Pool, target: Target): Promise<ResolvedTarget> {
+  const { rows } = await pool.query<{ attname: string; type: string }>(
+    `SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_attribute a
+      WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+        AND a.attname = ANY($2::text[])`,
+    [quoteIdent(target.table), [target.idColumn, target.ciphertextColumn]],
+  );
+  const types = new Map(rows.map((row) => [row.attname, row.type]));
+  if (rows.length === 0 && !(await tableExists(pool, target.table))) {
+    throw new UserError(`the target table "${target.table}" does not exist`);
+  }
+  const idType = types.get(target.idColumn);
+  if (!idType) throw new UserError(`the target table "${target.table}" has no column "${target.idColumn}"`);
+  const ciphertextType = types.get(target.ciphertextColumn);
+  if (!ciphertextType)
+    throw new UserError(`the target table "${target.table}" has no column "${target.ciphertextColumn}"`);
+  if (!/^(text|character varying)/.test(ciphertextType)) {
+    throw new UserError(
+      `the ciphertext column ${describeTarget(target)} must be text, not ${ciphertextType}`,
+    );
+  }
+  return {
+    ...target,
+    sqlTable: quoteIdent(target.table),
+    sqlId: quoteIdent(target.idColumn),
+    sqlCiphertext: quoteIdent(target.ciphertextColumn),
+    idType,
+  };
+}
+
+async function tableExists(pool: pg.Pool, table: string): Promise<boolean> {
+  const { rows } = await pool.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [
+    quoteIdent(table),
+  ]);
+  return rows[0]?.found != null;
+}

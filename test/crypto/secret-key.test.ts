@@ -1,0 +1,130 @@
+import { createHash, randomBytes } from "node:crypto";
+import { inspect } from "node:util";
+import { describe, expect, it } from "vitest";
+import { KeyFormatError } from "../../src/crypto/errors.js";
+import { SecretKey } from "../../src/crypto/secret-key.js";
+
+const LABEL = "KEYOPS_MASTER_KEY";
+const GUIDE_EXAMPLE = "k7Jm9XpL4zR2vN8qYwE5uT3hS6gF1aD0bC4xM7oP2nA=";
+
+function refusal(text: string): KeyFormatError {
+  try {
+    SecretKey.fromBase64(text, LABEL);
+  } catch (error) {
+    expect(error).toBeInstanceOf(KeyFormatError);
+    return error as KeyFormatError;
+  }
+  throw new Error("expected fromBase64 to refuse the input");
+}
+
+describe("SecretKey.fromBase64", () => {
+  it("accepts a 32-byte standard base64 key, ignoring surrounding whitespace", () => {
+    const bytes = randomBytes(32);
+    const key = SecretKey.fromBase64(`  ${bytes.toString("base64")}\n`, LABEL);
+    expect(key.exposeBytes().equals(bytes)).toBe(true);
+    expect(key.exposeBase64()).toBe(bytes.toString("base64"));
+  });
+
+  it("refuses text that is not base64, naming the label but not the value", () => {
+    const text = `${randomBytes(32).toString("base64").slice(0, 40)}!!!=`;
+    const error = refusal(text);
+    expect(error.message).toBe("KEYOPS_MASTER_KEY is not valid base64");
+    expect(error.name).toBe("KeyFormatError");
+  });
+
+  it("refuses the base64url alphabet, missing padding and non-canonical trailing bits", () => {
+    const bytes = Buffer.alloc(32, 0xfb); // encodes with '+' and '/'
+    const standard = bytes.toString("base64");
+    expect(refusal(bytes.toString("base64url")).message).toBe("KEYOPS_MASTER_KEY is not valid base64");
+    expect(refusal(standard.replace(/=$/, "")).message).toBe("KEYOPS_MASTER_KEY is not valid base64");
+    // 'B' instead of 'A' before the padding sets bits that do not belong to any byte.
+    const nonCanonical = `${"A".repeat(42)}B=`;
+    expect(Buffer.from(nonCanonical, "base64")).toHaveLength(32);
+    expect(refusal(nonCanonical).message).toBe("KEYOPS_MASTER_KEY is not valid base64");
+  });
+
+  it("refuses empty text", () => {
+    expect(refusal("   ").message).toBe("KEYOPS_MASTER_KEY is empty");
+  });
+
+  it("refuses keys of the wrong length with the decoded length", () => {
+    expect(refusal(randomBytes(16).toString("base64")).message).toBe(
+      "KEYOPS_MASTER_KEY must decode to 32 bytes, got 16",
+    );
+    expect(refusal(randomBytes(33).toString("base64")).message).toBe(
+      "KEYOPS_MASTER_KEY must decode to 32 bytes, got 33",
+    );
+  });
+
+  it("refuses the example key printed in the key management guide", () => {
+    const error = refusal(GUIDE_EXAMPLE);
+    expect(error.message).toBe(
+      "KEYOPS_MASTER_KEY is the example key printed in the key management guide; generate a new one",
+    );
+    expect(refusal(` ${GUIDE_EXAMPLE} `).message).toContain("example key");
+  });
+
+  it("never puts the offending value in the message", () => {
+    const text = randomBytes(16).toString("base64");
+    expect(refusal(text).message).not.toContain(text);
+    expect(refusal(GUIDE_EXAMPLE).message).not.toContain(GUIDE_EXAMPLE);
+  });
+});
+
+describe("SecretKey", () => {
+  it("generates distinct 32-byte keys", () => {
+    const a = SecretKey.generate();
+    const b = SecretKey.generate();
+    expect(a.exposeBytes()).toHaveLength(32);
+    expect(a.equals(b)).toBe(false);
+  });
+
+  it("fromBytes copies its input and requires 32 bytes", () => {
+    const bytes = randomBytes(32);
+    const key = SecretKey.fromBytes(bytes);
+    const original = Buffer.from(bytes);
+    bytes.fill(0);
+    expect(key.exposeBytes().equals(original)).toBe(true);
+    expect(() => SecretKey.fromBytes(randomBytes(31))).toThrow(
+      new KeyFormatError("a key must be 32 bytes, got 31"),
+    );
+  });
+
+  it("fingerprint is the first 8 hex characters of SHA-256 of the key bytes", () => {
+    const bytes = Buffer.alloc(32, 7);
+    const expected = createHash("sha256").update(bytes).digest("hex").slice(0, 8);
+    expect(SecretKey.fromBytes(bytes).fingerprint).toBe(expected);
+    expect(expected).toMatch(/^[0-9a-f]{8}$/);
+  });
+
+  it("equals compares key bytes", () => {
+    const bytes = randomBytes(32);
+    expect(SecretKey.fromBytes(bytes).equals(SecretKey.fromBase64(bytes.toString("base64"), LABEL))).toBe(
+      true,
+    );
+    expect(SecretKey.fromBytes(bytes).equals(SecretKey.generate())).toBe(false);
+  });
+
+  it("prints, serializes and inspects as its fingerprint only", () => {
+    const key = SecretKey.generate();
+    const base64 = key.exposeBase64();
+    const hex = key.exposeBytes().toString("hex");
+    const expected = `SecretKey(${key.fingerprint})`;
+    const renderings = [
+      String(key),
+      `${key}`,
+      JSON.stringify({ key }),
+      inspect(key),
+      inspect({ nested: { key } }, { depth: 5, showHidden: true }),
+    ];
+    expect(renderings[0]).toBe(expected);
+    expect(renderings[2]).toBe(`{"key":"${expected}"}`);
+    expect(renderings[3]).toBe(expected);
+    for (const text of renderings) {
+      expect(text).toContain(expected);
+      expect(text).not.toContain(base64);
+      expect(text).not.toContain(hex);
+    }
+    expect(Object.keys(key)).toEqual([]);
+  });
+});

@@ -1,0 +1,24 @@
+// Everything the suite prints, and every key it uses, is recorded under .test-artifacts/ so the
+// global teardown can prove no key material ever reached an output (see secret-scan.ts).
+import { appendFileSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import type { SecretKey } from "../../src/crypto/secret-key.js";
+
+export const ARTIFACTS_DIR = fileURLToPath(new URL("../../.test-artifacts", import.meta.url));
+export const OUTPUT_DIR = path.join(ARTIFACTS_DIR, "output");
+export const KEYS_DIR = path.join(ARTIFACTS_DIR, "keys");
+
+export function recordOutput(text: string | Uint8Array): void {
+  mkdirSync(OUTPUT_DIR, { recursive: true });
+  appendFileSync(path.join(OUTPUT_DIR, `${process.pid}.log`), text);
+}
+
+export function recordKey(key: SecretKey): void {
+  mkdirSync(KEYS_DIR, { recursive: true });
+  const bytes = key.exposeBytes();
+  appendFileSync(
+    path.join(KEYS_DIR, `${process.pid}.txt`),
+    `${key.fingerprint} ${bytes.toString("base64")} ${bytes.toString("hex")}\n`,
+  );
+}

@@ -1,0 +1,79 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, beforeAll, inject } from "vitest";
+import { SecretKey } from "../../src/crypto/secret-key.js";
+import { type Database, openDatabase } from "../../src/db/database.js";
+import { silentLogger } from "../../src/logger.js";
+import { recordKey } from "./artifacts.js";
+
+export interface TestDatabase {
+  url: string;
+  db: Database;
+  masterKey: SecretKey;
+}
+
+/** A fresh, migrated database on the run's PostgreSQL, dropped afterwards. */
+export async function createTestDatabase(): Promise<TestDatabase & { drop(): Promise<void> }> {
+  const admin = new URL(inject("adminDatabaseUrl"));
+  const name = `keyops_test_${randomBytes(6).toString("hex")}`;
+  await withAdmin(admin, (client) => client.query(`CREATE DATABASE ${name}`));
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  const db = await openDatabase(
+    { databaseUrl: url.toString(), dataDir: "", embeddedPostgresPort: 0 },
+    silentLogger,
+  );
+  const masterKey = newTestKey();
+  return {
+    url: url.toString(),
+    db,
+    masterKey,
+    async drop() {
+      await db.close();
+      await withAdmin(admin, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
+
+/** Registers a fresh database for the current test file. */
+export function useTestDatabase(): TestDatabase {
+  let current: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
+  beforeAll(async () => {
+    current = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await current?.drop();
+  });
+  const get = () => {
+    if (!current) throw new Error("the test database is only available inside tests");
+    return current;
+  };
+  return {
+    get url() {
+      return get().url;
+    },
+    get db() {
+      return get().db;
+    },
+    get masterKey() {
+      return get().masterKey;
+    },
+  };
+}
+
+/** A random key, recorded so the secret scan checks that it never reaches any output. */
+export function newTestKey(): SecretKey {
+  const key = SecretKey.generate();
+  recordKey(key);
+  return key;
+}
+
+async function withAdmin<T>(url: URL, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,61 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import type { TestProject } from "vitest/node";
+import { type EmbeddedServer, startEmbeddedPostgres } from "../../src/db/embedded.js";
+import { silentLogger } from "../../src/logger.js";
+import { ARTIFACTS_DIR, KEYS_DIR, OUTPUT_DIR } from "./artifacts.js";
+import { countRecordedKeys, findLeaks } from "./secret-scan.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    adminDatabaseUrl: string;
+  }
+}
+
+/**
+ * One PostgreSQL for the run: the system one named by DATABASE_URL when set, else an embedded
+ * server in a temporary directory. Each test file gets its own fresh database on it.
+ */
+export default async function setup(project: TestProject) {
+  await rm(ARTIFACTS_DIR, { recursive: true, force: true });
+  let server: EmbeddedServer | undefined;
+  let dataDir: string | undefined;
+  let adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), "keyops-test-pg-"));
+    server = await startEmbeddedPostgres({
+      dataDir,
+      port: await freePort(),
+      log: silentLogger,
+      settings: { fsync: "off", synchronous_commit: "off", full_page_writes: "off", max_connections: "300" },
+    });
+    adminUrl = server.url;
+  }
+  project.provide("adminDatabaseUrl", adminUrl);
+
+  return async () => {
+    await server?.stop();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    const leaks = findLeaks(KEYS_DIR, OUTPUT_DIR);
+    if (leaks.length > 0) {
+      const where = leaks.map((l) => `${l.fingerprint} (${l.encoding}) in ${l.file}`).join("; ");
+      throw new Error(`key material reached the suite's output: ${where}`);
+    }
+    process.stdout.write(
+      `secret scan: ${countRecordedKeys(KEYS_DIR)} keys checked against everything the suite printed, none found\n`,
+    );
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
+    });
+  });
+}
