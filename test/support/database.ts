@@ -1,10 +1,12 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, inject } from "vitest";
+import { unwrapKey } from "../../src/crypto/envelope.js";
 import { SecretKey } from "../../src/crypto/secret-key.js";
 import { type Database, openDatabase } from "../../src/db/database.js";
+import { dataKeyContext } from "../../src/engine/key-store.js";
 import { silentLogger } from "../../src/logger.js";
-import { recordKey } from "./artifacts.js";
+import { recordedKeys, recordKey } from "./artifacts.js";
 
 export interface TestDatabase {
   url: string;
@@ -29,6 +31,7 @@ export async function createTestDatabase(): Promise<TestDatabase & { drop(): Pro
     db,
     masterKey,
     async drop() {
+      await recordDataKeys(db);
       await db.close();
       await withAdmin(admin, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
@@ -75,5 +78,24 @@ async function withAdmin<T>(url: URL, work: (client: pg.Client) => Promise<T>): 
     return await work(client);
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Records every data key stored in the database (unwrapped with whichever recorded master key
+ * wrapped it) so the secret scan also checks the keys the code generated itself.
+ */
+async function recordDataKeys(db: Database): Promise<void> {
+  const masters = recordedKeys();
+  const rows = await db.prisma.keyVersion.findMany();
+  for (const row of rows) {
+    for (const master of masters) {
+      try {
+        recordKey(unwrapKey(master, row.wrappedKey, dataKeyContext(row.environment, row.version)));
+        break;
+      } catch {
+        // wrapped under another master key
+      }
+    }
   }
 }
