@@ -65,6 +65,9 @@ export async function openDatabase(
       await prisma.$disconnect().catch(() => undefined);
       const othersConnected = server ? await otherClientsConnected(pool, applicationName) : false;
       await pool.end().catch(() => undefined);
+      // pool.end() resolves before the sockets close; the server stopping next is expected.
+      pool.removeAllListeners("error");
+      pool.on("error", () => undefined);
       // Another keyops process sharing the embedded server keeps it; the last one out stops it.
       if (server && !othersConnected) await server.stop();
     },

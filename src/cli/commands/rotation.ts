@@ -26,7 +26,8 @@ export function renderRotationReport(report: RotationReport): string {
   const lines = [
     `rotation run #${report.runId} of ${report.environment} ${report.status === "SUCCEEDED" ? "succeeded" : "FAILED: some rows were not rotated"}${report.resumed ? " (resumed)" : ""}`,
     `  now encrypting with v${report.toVersion} (${report.toFingerprint}); ${report.target}: ${report.rows} rows`,
-    `  re-encrypted ${report.reencrypted} rows in ${(report.durationMs / 1000).toFixed(1)}s` +
+    `  re-encrypted ${report.reencrypted} rows (${report.rowsPerSecond.toLocaleString("en-US")} rows/s); ` +
+      `whole run with verification ${(report.durationMs / 1000).toFixed(1)}s` +
       (report.conflicts > 0 ? `, ${report.conflicts} concurrent writes kept (compare-and-swap)` : ""),
     `  plaintext digest ${report.digestUnchanged ? "unchanged" : "CHANGED (rows were written during the run, or some did not decrypt before)"}: ${report.digestAfter}`,
   ];
