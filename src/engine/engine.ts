@@ -68,7 +68,7 @@ export interface KeyringStatus {
 }
 
 export const DEFAULT_BATCH_SIZE = 2000;
-const MAX_BATCH_SIZE = 50_000;
+export const MAX_BATCH_SIZE = 50_000;
 
 /**
  * The rotation engine: key lifecycle, re-encryption runs and verification for one target.

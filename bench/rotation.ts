@@ -1,0 +1,409 @@
+// Rotation throughput benchmark (npm run bench:rotation -- [--rows N] [--batch-size N] [--sample N] [--keep]).
+//
+// On a throw-away embedded PostgreSQL with default durability (fsync and synchronous_commit on),
+// seeded with N legacy rows, it measures on the same table state, restored before each phase:
+//   (a) naive: the guide's way, per row SELECT by id, decrypt, encrypt, UPDATE, autocommit (on --sample rows);
+//   (c) a real `engine.rotate`, its re-encryption phase timed apart from verify-before/after;
+//   (b) the database ceiling: the engine's own reencryptTarget (same SQL, batching, read-ahead and
+//       checkpointing) with the crypto replaced by look-ups of ciphertexts prepared beforehand.
+// (b) runs after (c) so that its in-memory prepared ciphertexts do not count in the rotation's peak RSS.
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import type pg from "pg";
+import { Keyring, type KeyringVersion } from "../src/crypto/keyring.js";
+import { SecretKey } from "../src/crypto/secret-key.js";
+import { type Database, openDatabase } from "../src/db/database.js";
+import { type EmbeddedServer, startEmbeddedPostgres } from "../src/db/embedded.js";
+import { seedPlatformIntegrations } from "../src/demo/seed.js";
+import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, RotationEngine } from "../src/engine/engine.js";
+import { KeyStore } from "../src/engine/key-store.js";
+import type { Progress } from "../src/engine/progress.js";
+import { reencryptTarget } from "../src/engine/rotation.js";
+import {
+  associatedData,
+  PLATFORM_CREDENTIALS,
+  type ResolvedTarget,
+  resolveTarget,
+} from "../src/engine/target.js";
+import { createLogger, type Logger } from "../src/logger.js";
+import { delta, freePort, postmasterPid, type Usage, type UsageDelta, UsageProbe } from "./system.js";
+
+const ENVIRONMENT = "development";
+const TABLE = `"PlatformIntegration"`;
+const SEED_COPY = `"_bench_seed"`;
+const PREPARE_CHUNK = 10_000;
+
+interface Options {
+  rows: number;
+  batchSize: number;
+  sample: number;
+  keep: boolean;
+}
+
+interface Row {
+  label: string;
+  rows: number;
+  usage: UsageDelta;
+  walBytes?: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rows: { type: "string" },
+      "batch-size": { type: "string" },
+      sample: { type: "string" },
+      keep: { type: "boolean", default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const int = (value: string | undefined, flag: string, fallback: number) => {
+    if (value === undefined) return fallback;
+    const n = Number(value.replaceAll("_", ""));
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer`);
+    return n;
+  };
+  const batchSize = int(values["batch-size"], "--batch-size", DEFAULT_BATCH_SIZE);
+  if (batchSize > MAX_BATCH_SIZE) throw new Error(`--batch-size must be at most ${MAX_BATCH_SIZE}`);
+  return {
+    rows: int(values.rows, "--rows", 200_000),
+    batchSize,
+    sample: int(values.sample, "--sample", 5000),
+    keep: values.keep ?? false,
+  };
+}
+
+const note = (message: string) => process.stderr.write(`bench: ${message}\n`);
+const mb = (bytes: number) => Math.round(bytes / (1024 * 1024));
+
+async function walPosition(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ b: string }>(
+    "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::text AS b",
+  );
+  return Number(rows[0]?.b ?? 0);
+}
+
+/** Puts the seeded table back as it was: same rows, same physical order, fresh statistics, clean buffers. */
+async function restore(pool: pg.Pool): Promise<void> {
+  await pool.query(`TRUNCATE ${TABLE}`);
+  await pool.query(`INSERT INTO ${TABLE} SELECT * FROM ${SEED_COPY}`);
+  await pool.query(`VACUUM ANALYZE ${TABLE}`);
+  await pool.query("CHECKPOINT");
+}
+
+/** v1 = a legacy key (decrypt-only), v2 = a new active key: what the naive script and the ceiling write. */
+function benchVersions(legacyKey: SecretKey): KeyringVersion[] {
+  return [
+    { version: 1, state: "DECRYPT_ONLY", legacy: true, key: legacyKey },
+    { version: 2, state: "ACTIVE", legacy: false, key: SecretKey.generate() },
+  ];
+}
+
+/** A keyring whose "crypto" is a look-up of ciphertexts prepared in advance, keyed by the row's AAD (its id). */
+class PreparedKeyring extends Keyring {
+  private static readonly EMPTY = Buffer.alloc(0);
+
+  constructor(
+    versions: KeyringVersion[],
+    private readonly prepared: Map<string, string>,
+  ) {
+    super(ENVIRONMENT, versions);
+  }
+
+  override decrypt(_ciphertext: string, _aad?: string): Buffer {
+    return PreparedKeyring.EMPTY;
+  }
+
+  override encrypt(_plaintext: string | Buffer, aad?: string): string {
+    const ciphertext = this.prepared.get(aad ?? "");
+    if (ciphertext === undefined) throw new Error(`no prepared ciphertext for ${aad}`);
+    return ciphertext;
+  }
+}
+
+/** (a) The guide's way: one SELECT and one autocommitted UPDATE per row. */
+async function naivePhase(pool: pg.Pool, keyring: Keyring, sample: number, probe: UsageProbe): Promise<Row> {
+  const { rows: ids } = await pool.query<{ id: string }>(`SELECT id FROM ${TABLE} ORDER BY id LIMIT $1`, [
+    sample,
+  ]);
+  const wal = await walPosition(pool);
+  const start = probe.sample();
+  for (const { id } of ids) {
+    const { rows } = await pool.query<{ credentials: string }>(
+      `SELECT credentials FROM ${TABLE} WHERE id = $1`,
+      [id],
+    );
+    const stored = rows[0];
+    if (!stored) throw new Error(`row ${id} vanished`);
+    const plaintext = keyring.decryptToString(stored.credentials);
+    await pool.query(`UPDATE ${TABLE} SET credentials = $1 WHERE id = $2`, [keyring.encrypt(plaintext), id]);
+  }
+  const end = probe.sample();
+  return {
+    label: "(a) naive, row by row",
+    rows: ids.length,
+    usage: delta(start, end),
+    walBytes: (await walPosition(pool)) - wal,
+  };
+}
+
+interface RotationResult {
+  rows: Row[];
+  reencrypted: number;
+  rssBefore: number;
+  rssPeakSampled: number;
+  maxRssAfter: number;
+}
+
+/** (c) A real rotation, split into its phases by the progress events' timestamps. */
+async function rotationPhase(
+  engine: RotationEngine,
+  pool: pg.Pool,
+  options: Options,
+  probe: UsageProbe,
+): Promise<RotationResult> {
+  const last = new Map<Progress["phase"], Usage>();
+  const rssBefore = process.memoryUsage.rss();
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => {
+    rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+  }, 100);
+  const wal = await walPosition(pool);
+  const start = probe.sample();
+  let report: Awaited<ReturnType<RotationEngine["rotate"]>>;
+  let end: Usage;
+  try {
+    report = await engine.rotate(ENVIRONMENT, {
+      batchSize: options.batchSize,
+      requestedBy: "bench",
+      onProgress: (progress) => last.set(progress.phase, probe.sample()),
+    });
+    end = probe.sample();
+  } finally {
+    clearInterval(sampler);
+  }
+  rssPeak = Math.max(rssPeak, process.memoryUsage.rss());
+  const maxRssAfter = process.resourceUsage().maxRSS * 1024;
+  const walBytes = (await walPosition(pool)) - wal;
+  if (report.status !== "SUCCEEDED" || !report.digestUnchanged || report.reencrypted !== options.rows) {
+    throw new Error(
+      `the rotation did not rotate every row cleanly (status ${report.status}, ${report.reencrypted}/${options.rows} rows, digest unchanged: ${report.digestUnchanged})`,
+    );
+  }
+  const verifiedBefore = last.get("verify-before");
+  const reencrypted = last.get("reencrypt");
+  if (!verifiedBefore || !reencrypted) throw new Error("the rotation sent no progress for some phase");
+  return {
+    rows: [
+      { label: "(c) rotate: verify-before", rows: options.rows, usage: delta(start, verifiedBefore) },
+      {
+        label: "(c) rotate: re-encrypt",
+        rows: report.reencrypted,
+        usage: delta(verifiedBefore, reencrypted),
+      },
+      { label: "(c) rotate: verify-after +", rows: options.rows, usage: delta(reencrypted, end) },
+      { label: "(c) rotate: whole run", rows: report.reencrypted, usage: delta(start, end), walBytes },
+    ],
+    reencrypted: report.reencrypted,
+    rssBefore,
+    rssPeakSampled: rssPeak,
+    maxRssAfter,
+  };
+}
+
+/**
+ * (b) The database ceiling: the engine's reencryptTarget itself, so the same keyset SELECT,
+ * compare-and-swap UPDATE ... FROM unnest(...) RETURNING, checkpoint UPDATE of "RotationRun" in
+ * the same transaction and read-ahead, with ciphertexts prepared before the clock starts.
+ */
+async function ceilingPhase(
+  pool: pg.Pool,
+  target: ResolvedTarget,
+  legacyKey: SecretKey,
+  options: Options,
+  probe: UsageProbe,
+  log: Logger,
+): Promise<Row> {
+  // bindToRow changes no SQL: it only hands each row's id to the keyring (as AAD) for the look-up.
+  const bound: ResolvedTarget = { ...target, bindToRow: true };
+  const versions = benchVersions(legacyKey);
+  const real = new Keyring(ENVIRONMENT, versions);
+  const prepared = new Map<string, string>();
+  let cursor: string | null = null;
+  for (;;) {
+    const { rows }: { rows: { id: string; credentials: string }[] } = await pool.query(
+      `SELECT id, credentials FROM ${TABLE} WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2`,
+      [cursor, PREPARE_CHUNK],
+    );
+    for (const row of rows) {
+      prepared.set(associatedData(bound, row.id) as string, real.encrypt(real.decrypt(row.credentials)));
+    }
+    if (rows.length < PREPARE_CHUNK) break;
+    cursor = (rows.at(-1) as { id: string }).id;
+  }
+  const keyring = new PreparedKeyring(versions, prepared);
+  const { rows: run } = await pool.query<{ id: number }>(
+    `INSERT INTO "RotationRun" ("environment", "targetTable", "idColumn", "ciphertextColumn", "toVersion",
+                                "status", "rowsTotal", "batchSize", "requestedBy")
+     VALUES ($1, $2, $3, $4, 2, 'RUNNING', $5, $6, 'bench ceiling') RETURNING id`,
+    [ENVIRONMENT, target.table, target.idColumn, target.ciphertextColumn, options.rows, options.batchSize],
+  );
+  const runId = (run[0] as { id: number }).id;
+  let lastBatch: Usage | undefined;
+  const wal = await walPosition(pool);
+  const start = probe.sample();
+  const outcome = await reencryptTarget(
+    pool,
+    keyring,
+    bound,
+    {
+      runId,
+      batchSize: options.batchSize,
+      cursor: null,
+      pass: 1,
+      onProgress: () => {
+        lastBatch = probe.sample();
+      },
+    },
+    log,
+  );
+  const walBytes = (await walPosition(pool)) - wal;
+  prepared.clear();
+  await pool.query(`DELETE FROM "RotationRun" WHERE id = $1`, [runId]);
+  if (outcome.reencrypted !== options.rows || !lastBatch) {
+    throw new Error(`the ceiling run wrote ${outcome.reencrypted} of ${options.rows} rows`);
+  }
+  return {
+    label: "(b) db ceiling, no crypto",
+    rows: outcome.reencrypted,
+    usage: delta(start, lastBatch),
+    walBytes,
+  };
+}
+
+function rate(row: Row): number {
+  return row.usage.seconds > 0 ? row.rows / row.usage.seconds : 0;
+}
+
+function printTable(rows: Row[]): void {
+  const pct = (cpu: number | null, seconds: number) =>
+    cpu === null ? "-" : `${cpu.toFixed(1)}s ${seconds > 0 ? Math.round((100 * cpu) / seconds) : 0}%`;
+  const header = ["phase", "rows", "seconds", "rows/s", "node cpu", "pg cpu", "iowait", "WAL MB"];
+  const lines = rows.map((row) => [
+    row.label,
+    String(row.rows),
+    row.usage.seconds.toFixed(2),
+    String(Math.round(rate(row))),
+    pct(row.usage.nodeCpu, row.usage.seconds),
+    pct(row.usage.pgCpu, row.usage.seconds),
+    row.usage.iowait === null ? "-" : `${row.usage.iowait.toFixed(1)}s`,
+    row.walBytes === undefined ? "" : String(mb(row.walBytes)),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((line) => (line[i] ?? "").length)));
+  const format = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join("  ");
+  console.log(format(header));
+  for (const line of lines) console.log(format(line));
+}
+
+async function run(options: Options, dir: string, log: Logger): Promise<void> {
+  let server: EmbeddedServer | undefined;
+  let db: Database | undefined;
+  try {
+    const port = await freePort();
+    note(`starting PostgreSQL in ${dir} on port ${port}`);
+    server = await startEmbeddedPostgres({ dataDir: dir, port, log });
+    db = await openDatabase({ databaseUrl: server.url, dataDir: dir, embeddedPostgresPort: port }, log);
+    const pool = db.pool;
+    const probe = new UsageProbe(postmasterPid(path.join(dir, "postgres")));
+    const { rows: settings } = await pool.query<Record<string, string>>(
+      `SELECT current_setting('server_version') AS version, current_setting('fsync') AS fsync,
+              current_setting('synchronous_commit') AS sync, current_setting('shared_buffers') AS buffers,
+              current_setting('max_wal_size') AS wal, current_setting('data_checksums') AS checksums`,
+    );
+    const s = settings[0] ?? {};
+
+    const keys = new KeyStore(db.prisma, SecretKey.generate(), log);
+    const legacyKey = SecretKey.generate();
+    await keys.adoptLegacyKey(ENVIRONMENT, legacyKey);
+    const engine = new RotationEngine(db, keys, log);
+    const target = await resolveTarget(pool, PLATFORM_CREDENTIALS);
+
+    note(`seeding ${options.rows} rows`);
+    let seeded = performance.now();
+    await seedPlatformIntegrations(pool, legacyKey, { rows: options.rows });
+    await pool.query(`VACUUM ANALYZE ${TABLE}`);
+    await pool.query(`CREATE TABLE ${SEED_COPY} AS SELECT * FROM ${TABLE}`);
+    const { rows: size } = await pool.query<{ table: string }>(
+      `SELECT pg_size_pretty(pg_total_relation_size('${TABLE}')) AS table`,
+    );
+    seeded = (performance.now() - seeded) / 1000;
+    note(`seeded in ${seeded.toFixed(1)}s (table with index and TOAST: ${size[0]?.table})`);
+
+    const table: Row[] = [];
+    const sample = Math.min(options.sample, options.rows);
+    note("restoring the seeded table; (a) naive");
+    await restore(pool);
+    const naive = await naivePhase(pool, new Keyring(ENVIRONMENT, benchVersions(legacyKey)), sample, probe);
+    table.push(naive);
+
+    note("restoring the seeded table; (c) engine.rotate");
+    await restore(pool);
+    const rotation = await rotationPhase(engine, pool, options, probe);
+
+    note("restoring the seeded table; (b) preparing ciphertexts for the db ceiling, then timing it");
+    await restore(pool);
+    const ceiling = await ceilingPhase(pool, target, legacyKey, options, probe, log);
+    table.push(ceiling, ...rotation.rows);
+
+    const reencrypt = rotation.rows[1] as Row;
+    const rotationRate = rate(reencrypt);
+    const maxRssEnd = process.resourceUsage().maxRSS * 1024;
+    console.log(
+      `KeyOps rotation benchmark: ${options.rows} rows, batch ${options.batchSize}, naive sample ${sample}; ` +
+        `PostgreSQL ${s.version} (fsync ${s.fsync}, synchronous_commit ${s.sync}, shared_buffers ${s.buffers}, ` +
+        `max_wal_size ${s.wal}, data_checksums ${s.checksums}), table ${size[0]?.table}, ${os.cpus().length} CPUs`,
+    );
+    printTable(table);
+    console.log(
+      `cpu: % of one core over the phase's wall time; pg = postmaster + all its processes; iowait system-wide. ` +
+        `"verify-after +" includes the run's closing count and updates.`,
+    );
+    console.log(
+      `memory: rss ${mb(rotation.rssBefore)} MB before the rotation, ${mb(rotation.rssPeakSampled)} MB peak during it ` +
+        `(100 ms samples); process peak (maxRSS) ${mb(rotation.maxRssAfter)} MB through the rotation, ` +
+        `${mb(maxRssEnd)} MB at the end (with (b)'s prepared ciphertexts)`,
+    );
+    console.log(
+      `rotation: ${Math.round(rotationRate)} rows/s, ${(rotationRate / rate(naive)).toFixed(1)}x naive, ` +
+        `${Math.round((100 * rotationRate) / rate(ceiling))}% of db ceiling, rss ${mb(rotation.maxRssAfter)} MB`,
+    );
+  } finally {
+    await db?.close();
+    await server?.stop().catch((error: unknown) => note(`could not stop PostgreSQL: ${String(error)}`));
+  }
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const log = createLogger("warn");
+  const dir = await mkdtemp(path.join(os.tmpdir(), "keyops-bench-"));
+  try {
+    await run(options, dir, log);
+  } finally {
+    if (options.keep) note(`kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`bench:rotation failed: ${message.split("\n")[0]}\n`);
+  process.exitCode = 1;
+});
