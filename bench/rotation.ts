@@ -20,13 +20,9 @@ import { seedPlatformIntegrations } from "../src/demo/seed.js";
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, RotationEngine } from "../src/engine/engine.js";
 import { KeyStore } from "../src/engine/key-store.js";
 import type { Progress } from "../src/engine/progress.js";
+import type { BatchTransform } from "../src/engine/reencrypt-workers.js";
 import { reencryptTarget } from "../src/engine/rotation.js";
-import {
-  associatedData,
-  PLATFORM_CREDENTIALS,
-  type ResolvedTarget,
-  resolveTarget,
-} from "../src/engine/target.js";
+import { PLATFORM_CREDENTIALS, type ResolvedTarget, resolveTarget } from "../src/engine/target.js";
 import { createLogger, type Logger } from "../src/logger.js";
 import { delta, freePort, postmasterPid, type Usage, type UsageDelta, UsageProbe } from "./system.js";
 
@@ -101,28 +97,6 @@ function benchVersions(legacyKey: SecretKey): KeyringVersion[] {
     { version: 1, state: "DECRYPT_ONLY", legacy: true, key: legacyKey },
     { version: 2, state: "ACTIVE", legacy: false, key: SecretKey.generate() },
   ];
-}
-
-/** A keyring whose "crypto" is a look-up of ciphertexts prepared in advance, keyed by the row's AAD (its id). */
-class PreparedKeyring extends Keyring {
-  private static readonly EMPTY = Buffer.alloc(0);
-
-  constructor(
-    versions: KeyringVersion[],
-    private readonly prepared: Map<string, string>,
-  ) {
-    super(ENVIRONMENT, versions);
-  }
-
-  override decrypt(_ciphertext: string, _aad?: string): Buffer {
-    return PreparedKeyring.EMPTY;
-  }
-
-  override encrypt(_plaintext: string | Buffer, aad?: string): string {
-    const ciphertext = this.prepared.get(aad ?? "");
-    if (ciphertext === undefined) throw new Error(`no prepared ciphertext for ${aad}`);
-    return ciphertext;
-  }
 }
 
 /** (a) The guide's way: one SELECT and one autocommitted UPDATE per row. */
@@ -218,7 +192,7 @@ async function rotationPhase(
 /**
  * (b) The database ceiling: the engine's reencryptTarget itself, so the same keyset SELECT,
  * compare-and-swap UPDATE ... FROM unnest(...) RETURNING, checkpoint UPDATE of "RotationRun" in
- * the same transaction and read-ahead, with ciphertexts prepared before the clock starts.
+ * the same statement and read-ahead, with ciphertexts prepared before the clock starts.
  */
 async function ceilingPhase(
   pool: pg.Pool,
@@ -228,8 +202,6 @@ async function ceilingPhase(
   probe: UsageProbe,
   log: Logger,
 ): Promise<Row> {
-  // bindToRow changes no SQL: it only hands each row's id to the keyring (as AAD) for the look-up.
-  const bound: ResolvedTarget = { ...target, bindToRow: true };
   const versions = benchVersions(legacyKey);
   const real = new Keyring(ENVIRONMENT, versions);
   const prepared = new Map<string, string>();
@@ -240,12 +212,20 @@ async function ceilingPhase(
       [cursor, PREPARE_CHUNK],
     );
     for (const row of rows) {
-      prepared.set(associatedData(bound, row.id) as string, real.encrypt(real.decrypt(row.credentials)));
+      prepared.set(row.id, real.encrypt(real.decrypt(row.credentials)));
     }
     if (rows.length < PREPARE_CHUNK) break;
     cursor = (rows.at(-1) as { id: string }).id;
   }
-  const keyring = new PreparedKeyring(versions, prepared);
+  // The engine's pipeline with the crypto replaced by a look-up of the prepared ciphertexts.
+  const transform: BatchTransform = async (rows) => ({
+    rows: rows.map((row) => ({
+      id: row.id,
+      oldCiphertext: row.ciphertext,
+      newCiphertext: prepared.get(row.id) ?? row.ciphertext,
+    })),
+    undecryptable: [],
+  });
   const { rows: run } = await pool.query<{ id: number }>(
     `INSERT INTO "RotationRun" ("environment", "targetTable", "idColumn", "ciphertextColumn", "toVersion",
                                 "status", "rowsTotal", "batchSize", "requestedBy")
@@ -258,10 +238,11 @@ async function ceilingPhase(
   const start = probe.sample();
   const outcome = await reencryptTarget(
     pool,
-    keyring,
-    bound,
+    transform,
+    target,
     {
       runId,
+      activeVersion: 2,
       batchSize: options.batchSize,
       cursor: null,
       pass: 1,

@@ -5,6 +5,8 @@ import { BusyError, RefusedError, UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { KeyStore, KeyVersionInfo } from "./key-store.js";
 import type { ProgressListener } from "./progress.js";
+import { reencryptRows, type StoredRow } from "./reencrypt.js";
+import { defaultWorkerCount, ReencryptWorkers } from "./reencrypt-workers.js";
 import { reencryptTarget } from "./rotation.js";
 import {
   describeTarget,
@@ -23,6 +25,8 @@ export interface RotateOptions {
   requestedBy?: string;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
+  /** Crypto threads; default: none for small tables, all cores but one from WORKER_THRESHOLD rows. */
+  cryptoWorkers?: number;
 }
 
 export type RotationStatus = "SUCCEEDED" | "FAILED_WITH_ROWS";
@@ -69,6 +73,8 @@ export interface KeyringStatus {
 
 export const DEFAULT_BATCH_SIZE = 2000;
 export const MAX_BATCH_SIZE = 50_000;
+/** Below this many rows, starting worker threads costs more than it saves. */
+export const WORKER_THRESHOLD = 20_000;
 
 /**
  * The rotation engine: key lifecycle, re-encryption runs and verification for one target.
@@ -210,12 +216,18 @@ export class RotationEngine {
     }
 
     const reencryptStarted = performance.now();
+    const workerCount =
+      options.cryptoWorkers ?? (run.rowsTotal >= WORKER_THRESHOLD ? defaultWorkerCount() : 0);
+    const workers = workerCount > 0 ? ReencryptWorkers.start(keyring, target, workerCount) : undefined;
+    const transform =
+      workers?.transform ?? (async (rows: StoredRow[]) => reencryptRows(keyring, target, rows));
     const outcome = await reencryptTarget(
       pool,
-      keyring,
+      transform,
       target,
       {
         runId: run.id,
+        activeVersion: active,
         batchSize: run.batchSize,
         maxRowsPerSecond: options.maxRowsPerSecond ?? run.maxRowsPerSecond ?? undefined,
         cursor: run.cursor,
@@ -224,7 +236,7 @@ export class RotationEngine {
         signal: options.signal,
       },
       this.log,
-    );
+    ).finally(() => workers?.close());
     const reencryptMs = Math.round(performance.now() - reencryptStarted);
     const after = await verifyTarget(pool, keyring, target, options.onProgress, "verify-after");
     const status: RotationStatus =

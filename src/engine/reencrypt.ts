@@ -19,26 +19,53 @@ export interface ReencryptedBatch {
 }
 
 /**
- * Decrypts each row under whichever version wrote it and encrypts it again under the active
- * version, keeping the row binding. A row that does not decrypt is left alone and reported.
+ * Decrypts each ciphertext under whichever version wrote it and encrypts it again under the
+ * active version, keeping the row binding. Returns the new ciphertexts in order, with "" for one
+ * that does not decrypt (a real ciphertext is never empty). Flat arrays, so worker threads pass
+ * them cheaply.
  */
+export function reencryptCiphertexts(
+  keyring: Keyring,
+  target: Target,
+  ids: readonly string[],
+  ciphertexts: readonly string[],
+): string[] {
+  const out = new Array<string>(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const aad = associatedData(target, ids[i] as string);
+    try {
+      out[i] = keyring.encrypt(keyring.decrypt(ciphertexts[i] as string, aad), aad);
+    } catch {
+      out[i] = "";
+    }
+  }
+  return out;
+}
+
+/** Pairs rows with their new ciphertexts; rows that did not decrypt are left alone and reported. */
+export function toBatch(rows: readonly StoredRow[], newCiphertexts: readonly string[]): ReencryptedBatch {
+  const batch: ReencryptedBatch = { rows: [], undecryptable: [] };
+  rows.forEach((row, i) => {
+    const newCiphertext = newCiphertexts[i];
+    if (newCiphertext) batch.rows.push({ id: row.id, oldCiphertext: row.ciphertext, newCiphertext });
+    else batch.undecryptable.push(row.id);
+  });
+  return batch;
+}
+
 export function reencryptRows(
   keyring: Keyring,
   target: Target,
   rows: readonly StoredRow[],
 ): ReencryptedBatch {
-  const out: ReencryptedRow[] = [];
-  const undecryptable: string[] = [];
-  for (const row of rows) {
-    const aad = associatedData(target, row.id);
-    let plaintext: Buffer;
-    try {
-      plaintext = keyring.decrypt(row.ciphertext, aad);
-    } catch {
-      undecryptable.push(row.id);
-      continue;
-    }
-    out.push({ id: row.id, oldCiphertext: row.ciphertext, newCiphertext: keyring.encrypt(plaintext, aad) });
-  }
-  return { rows: out, undecryptable };
+  const ids = rows.map((row) => row.id);
+  return toBatch(
+    rows,
+    reencryptCiphertexts(
+      keyring,
+      target,
+      ids,
+      rows.map((row) => row.ciphertext),
+    ),
+  );
 }

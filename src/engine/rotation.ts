@@ -1,13 +1,15 @@
 import type pg from "pg";
 import { versionPrefix } from "../crypto/ciphertext.js";
-import type { Keyring } from "../crypto/keyring.js";
 import type { Logger } from "../logger.js";
 import { type ProgressListener, ProgressMeter, RateLimiter } from "./progress.js";
-import { type ReencryptedRow, reencryptRows, type StoredRow } from "./reencrypt.js";
+import type { ReencryptedBatch, ReencryptedRow, StoredRow } from "./reencrypt.js";
+import type { BatchTransform } from "./reencrypt-workers.js";
 import type { ResolvedTarget } from "./target.js";
 
 export interface ReencryptOptions {
   runId: number;
+  /** The version every row must end under (the keyring's active one). */
+  activeVersion: number;
   batchSize: number;
   maxRowsPerSecond?: number;
   /** Where a resumed run starts: the checkpoint of the interrupted one. */
@@ -20,7 +22,7 @@ export interface ReencryptOptions {
 export interface ReencryptOutcome {
   reencrypted: number;
   conflicts: number;
-  /** Rows no known version decrypts (counted per pass they were met in; verify has the exact figure). */
+  /** Rows no known version decrypts, met in the first pass (verify has the exact figure). */
   undecryptable: number;
 }
 
@@ -28,88 +30,142 @@ export interface ReencryptOutcome {
 const MAX_PASSES = 5;
 /** Rows whose compare-and-swap lost to an application write are re-read and retried this often. */
 const CONFLICT_RETRIES = 3;
+/** Batches read ahead of the one being written (bounds memory to this many batches). */
+const READ_AHEAD = 3;
+
+interface PreparedBatch {
+  cursor: string;
+  read: number;
+  batch: ReencryptedBatch;
+}
 
 /**
- * Moves every row of the target that is not yet under the keyring's active version onto it,
- * batch by batch in keyset order. Each batch is one multi-row compare-and-swap UPDATE committed
- * together with the run's checkpoint, so a crash loses at most the batch in flight and a
- * restart resumes after the last committed one. The next batch is read and re-encrypted while
- * the current one is written.
+ * Moves every row of the target that is not yet under the active version onto it, batch by
+ * batch in keyset order. Each batch is one compare-and-swap UPDATE that also writes the run's
+ * checkpoint (one statement, so atomic): a crash loses at most the batch in flight and a restart
+ * resumes after the last committed one. Reading (one connection), re-encryption (`transform`,
+ * worker threads) and writing (another connection) overlap, a few batches deep.
  */
 export async function reencryptTarget(
   pool: pg.Pool,
-  keyring: Keyring,
+  transform: BatchTransform,
   target: ResolvedTarget,
   options: ReencryptOptions,
   log: Logger,
 ): Promise<ReencryptOutcome> {
-  const active = keyring.activeVersion;
-  if (active === null) throw new Error(`no active key version for ${keyring.environment}`);
-  const onActive = `${versionPrefix(active)}%`;
+  const onActive = `${versionPrefix(options.activeVersion)}%`;
   const outcome: ReencryptOutcome = { reencrypted: 0, conflicts: 0, undecryptable: 0 };
   const limiter = new RateLimiter(options.maxRowsPerSecond);
-  const total = await countNotOnActive(pool, target, onActive);
-  const meter = new ProgressMeter("reencrypt", total, options.onProgress);
+  const meter = new ProgressMeter(
+    "reencrypt",
+    await countNotOnActive(pool, target, onActive),
+    options.onProgress,
+  );
+  const reader = await pool.connect();
+  const writer = await pool.connect();
+  try {
+    let cursor = options.cursor;
+    const firstPass = options.pass;
+    for (let pass = firstPass; pass <= MAX_PASSES; pass++) {
+      let passWrites = 0;
+      for await (const prepared of readAhead(
+        reader,
+        transform,
+        target,
+        onActive,
+        cursor,
+        options.batchSize,
+      )) {
+        options.signal?.throwIfAborted();
+        await limiter.take(prepared.read, options.signal);
+        // Sweeps meet the first pass's undecryptable rows again: count them once.
+        const failed = pass === 1 ? prepared.batch.undecryptable : [];
+        const written = await writeBatch(
+          writer,
+          transform,
+          target,
+          options.runId,
+          prepared,
+          pass,
+          failed,
+          onActive,
+        );
+        outcome.reencrypted += written.updated;
+        outcome.conflicts += written.conflicts;
+        outcome.undecryptable += failed.length;
+        passWrites += written.updated;
+        meter.add(prepared.read);
+      }
+      log.debug("re-encryption pass finished", { runId: options.runId, pass, rows: passWrites });
+      const remaining = await countNotOnActive(pool, target, onActive);
+      // Done, or a sweep found nothing it could rotate (what is left does not decrypt).
+      if (remaining === 0 || (passWrites === 0 && pass > firstPass)) break;
+      // Rows written under an old version behind the cursor (a stale client, a lost
+      // compare-and-swap before a crash): sweep again from the start.
+      cursor = null;
+      await pool.query(
+        `UPDATE "RotationRun" SET "cursor" = NULL, "pass" = $2, "updatedAt" = now() WHERE id = $1`,
+        [options.runId, pass + 1],
+      );
+    }
+    return outcome;
+  } finally {
+    reader.release();
+    writer.release();
+  }
+}
 
-  const selectBatch = (cursor: string | null) =>
-    pool
-      .query<StoredRow>({
+/**
+ * Yields re-encrypted batches in keyset order while up to READ_AHEAD further batches are being
+ * read and re-encrypted. Reads are sent before any crypto runs, so the database works meanwhile.
+ */
+async function* readAhead(
+  reader: pg.PoolClient,
+  transform: BatchTransform,
+  target: ResolvedTarget,
+  onActive: string,
+  start: string | null,
+  batchSize: number,
+): AsyncGenerator<PreparedBatch> {
+  let cursor = start;
+  let exhausted = false;
+  let lastRead: Promise<unknown> = Promise.resolve();
+  const queue: Promise<PreparedBatch | null>[] = [];
+  const enqueue = () => {
+    const read = lastRead.then(async () => {
+      if (exhausted) return null;
+      const { rows } = await reader.query<StoredRow>({
         text: `SELECT ${target.sqlId}::text AS id, ${target.sqlCiphertext} AS ciphertext
                  FROM ${target.sqlTable}
                 WHERE ($1::text IS NULL OR ${target.sqlId} > $1::${target.idType})
                   AND ${target.sqlCiphertext} NOT LIKE $2
                 ORDER BY ${target.sqlId}
                 LIMIT $3`,
-        values: [cursor, onActive, options.batchSize],
-      })
-      .then((result) => result.rows);
-
-  let cursor = options.cursor;
-  for (let pass = options.pass; pass <= MAX_PASSES; pass++) {
-    let passWrites = 0;
-    let pending: Promise<void> = Promise.resolve();
-    let next = selectBatch(cursor);
-    try {
-      for (;;) {
-        const rows = await next;
-        if (rows.length === 0) break;
-        cursor = (rows.at(-1) as StoredRow).id;
-        next = rows.length < options.batchSize ? Promise.resolve([]) : selectBatch(cursor);
-        next.catch(() => undefined); // observed below; avoid an unhandled rejection meanwhile
-        const prepared = reencryptRows(keyring, target, rows);
-        // Sweeps meet the first pass's undecryptable rows again: count them once.
-        if (pass > 1) prepared.undecryptable.length = 0;
-        outcome.undecryptable += prepared.undecryptable.length;
-        await pending;
-        await limiter.take(rows.length, options.signal);
-        options.signal?.throwIfAborted();
-        const checkpoint = { cursor, pass, undecryptable: prepared.undecryptable };
-        pending = writeBatch(pool, keyring, target, options.runId, prepared.rows, checkpoint, onActive).then(
-          (written) => {
-            outcome.reencrypted += written.updated;
-            outcome.conflicts += written.conflicts;
-            passWrites += written.updated;
-            meter.add(rows.length);
-          },
-        );
-        pending.catch(() => undefined);
-      }
-      await pending;
-    } catch (error) {
-      await pending.catch(() => undefined);
-      throw error;
-    }
-    log.debug("re-encryption pass finished", { runId: options.runId, pass, rows: passWrites });
-    if (passWrites === 0) break;
-    // Rows the application wrote under an old version behind the cursor: sweep again from the start.
-    cursor = null;
-    await pool.query(
-      `UPDATE "RotationRun" SET "cursor" = NULL, "pass" = $2, "updatedAt" = now() WHERE id = $1`,
-      [options.runId, pass + 1],
+        values: [cursor, onActive, batchSize],
+      });
+      if (rows.length < batchSize) exhausted = true;
+      if (rows.length === 0) return null;
+      cursor = (rows.at(-1) as StoredRow).id;
+      return { rows, cursor };
+    });
+    lastRead = read.catch(() => undefined);
+    const prepared = read.then(async (got) =>
+      got ? { cursor: got.cursor, read: got.rows.length, batch: await transform(got.rows) } : null,
     );
-    if ((await countNotOnActive(pool, target, onActive)) === 0) break;
+    prepared.catch(() => undefined); // awaited in order below; this only avoids an early unhandled rejection
+    queue.push(prepared);
+  };
+  try {
+    for (let i = 0; i < READ_AHEAD; i++) enqueue();
+    for (;;) {
+      const next = await (queue.shift() as Promise<PreparedBatch | null>);
+      if (!next) return;
+      enqueue();
+      yield next;
+    }
+  } finally {
+    await Promise.allSettled(queue);
   }
-  return outcome;
 }
 
 async function countNotOnActive(pool: pg.Pool, target: ResolvedTarget, onActive: string): Promise<number> {
@@ -120,89 +176,97 @@ async function countNotOnActive(pool: pg.Pool, target: ResolvedTarget, onActive:
   return Number(rows[0]?.n ?? 0);
 }
 
-interface Checkpoint {
-  cursor: string;
-  pass: number;
-  undecryptable: string[];
-}
+const FAILED_IDS_KEPT = 100;
 
 /**
- * One transaction: compare-and-swap UPDATE of the batch (a row changed by the application since
- * it was read is not overwritten), a locked re-read and retry of those rows if still on an old
- * version, and the run's checkpoint.
+ * The batch's compare-and-swap UPDATE and the run's checkpoint in one statement. A row the
+ * application changed since it was read is not overwritten; those rows are then re-read under
+ * a row lock and retried if still on an old version, in a short transaction of their own.
  */
 async function writeBatch(
-  pool: pg.Pool,
-  keyring: Keyring,
+  writer: pg.PoolClient,
+  transform: BatchTransform,
   target: ResolvedTarget,
   runId: number,
-  rows: ReencryptedRow[],
-  checkpoint: Checkpoint,
+  prepared: PreparedBatch,
+  pass: number,
+  failed: string[],
   onActive: string,
 ): Promise<{ updated: number; conflicts: number }> {
-  const client = await pool.connect();
+  const rows = prepared.batch.rows;
+  const { rows: swapped } = await writer.query<{ id: string }>(
+    `WITH swapped AS (${compareAndSwapSql(target)}),
+          checkpoint AS (
+            UPDATE "RotationRun"
+               SET "cursor" = $5, "pass" = $6, "rowsDone" = "rowsDone" + (SELECT count(*) FROM swapped),
+                   "rowsFailed" = "rowsFailed" + cardinality($7::text[]),
+                   "failedRowIds" = (COALESCE("failedRowIds", '{}') || $7::text[])[1:${FAILED_IDS_KEPT}],
+                   "updatedAt" = now()
+             WHERE id = $4)
+     SELECT id FROM swapped`,
+    [...casParameters(rows), runId, prepared.cursor, pass, failed],
+  );
+  if (swapped.length === rows.length) return { updated: rows.length, conflicts: 0 };
+  const done = new Set(swapped.map((row) => row.id));
+  const lost = rows.filter((row) => !done.has(row.id));
+  return {
+    updated: swapped.length + (await retryLost(writer, transform, target, runId, lost, onActive)),
+    conflicts: lost.length,
+  };
+}
+
+async function retryLost(
+  writer: pg.PoolClient,
+  transform: BatchTransform,
+  target: ResolvedTarget,
+  runId: number,
+  lost: ReencryptedRow[],
+  onActive: string,
+): Promise<number> {
+  await writer.query("BEGIN");
   try {
-    await client.query("BEGIN");
     let updated = 0;
-    let conflicts = 0;
-    let todo = rows;
-    for (let attempt = 0; todo.length > 0; attempt++) {
-      const swapped = new Set(await compareAndSwap(client, target, todo));
-      updated += swapped.size;
-      const lost = todo.filter((row) => !swapped.has(row.id));
-      if (lost.length === 0) break;
-      conflicts += lost.length;
-      if (attempt >= CONFLICT_RETRIES) break; // left for the sweep pass
-      const { rows: current } = await client.query<StoredRow>(
+    let todo = lost;
+    for (let attempt = 0; attempt < CONFLICT_RETRIES && todo.length > 0; attempt++) {
+      const { rows: current } = await writer.query<StoredRow>(
         `SELECT ${target.sqlId}::text AS id, ${target.sqlCiphertext} AS ciphertext
            FROM ${target.sqlTable}
           WHERE ${target.sqlId} = ANY($1::${target.idType}[]) AND ${target.sqlCiphertext} NOT LIKE $2
           FOR UPDATE`,
-        [lost.map((row) => row.id), onActive],
+        [todo.map((row) => row.id), onActive],
       );
-      const again = reencryptRows(keyring, target, current);
-      checkpoint.undecryptable.push(...again.undecryptable);
-      todo = again.rows;
+      if (current.length === 0) break; // the application already wrote them under the active version
+      const again = await transform(current);
+      const { rows: swapped } = await writer.query<{ id: string }>(
+        compareAndSwapSql(target),
+        casParameters(again.rows),
+      );
+      updated += swapped.length;
+      const done = new Set(swapped.map((row) => row.id));
+      todo = again.rows.filter((row) => !done.has(row.id));
     }
-    await client.query(
-      `UPDATE "RotationRun"
-          SET "cursor" = $2, "pass" = $3, "rowsDone" = "rowsDone" + $4, "rowsConflicted" = "rowsConflicted" + $5,
-              "rowsFailed" = "rowsFailed" + $6,
-              "failedRowIds" = (COALESCE("failedRowIds", '{}') || $7::text[])[1:100],
-              "updatedAt" = now()
-        WHERE id = $1`,
-      [
-        runId,
-        checkpoint.cursor,
-        checkpoint.pass,
-        updated,
-        conflicts,
-        checkpoint.undecryptable.length,
-        checkpoint.undecryptable,
-      ],
+    await writer.query(
+      `UPDATE "RotationRun" SET "rowsDone" = "rowsDone" + $2, "rowsConflicted" = "rowsConflicted" + $3,
+              "updatedAt" = now() WHERE id = $1`,
+      [runId, updated, lost.length],
     );
-    await client.query("COMMIT");
-    return { updated, conflicts };
+    await writer.query("COMMIT");
+    return updated;
   } catch (error) {
-    await client.query("ROLLBACK").catch(() => undefined);
+    await writer.query("ROLLBACK").catch(() => undefined);
     throw error;
-  } finally {
-    client.release();
   }
 }
 
-async function compareAndSwap(
-  client: pg.PoolClient,
-  target: ResolvedTarget,
-  rows: ReencryptedRow[],
-): Promise<string[]> {
-  const { rows: swapped } = await client.query<{ id: string }>(
-    `UPDATE ${target.sqlTable} AS t
-        SET ${target.sqlCiphertext} = v.new_ciphertext
-       FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, old_ciphertext, new_ciphertext)
-      WHERE t.${target.sqlId} = v.id::${target.idType} AND t.${target.sqlCiphertext} = v.old_ciphertext
-      RETURNING t.${target.sqlId}::text AS id`,
-    [rows.map((r) => r.id), rows.map((r) => r.oldCiphertext), rows.map((r) => r.newCiphertext)],
-  );
-  return swapped.map((row) => row.id);
+/** Parameters $1..$3: ids, the ciphertexts as read, their replacements. */
+function compareAndSwapSql(target: ResolvedTarget): string {
+  return `UPDATE ${target.sqlTable} AS t
+             SET ${target.sqlCiphertext} = v.new_ciphertext
+            FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, old_ciphertext, new_ciphertext)
+           WHERE t.${target.sqlId} = v.id::${target.idType} AND t.${target.sqlCiphertext} = v.old_ciphertext
+       RETURNING t.${target.sqlId}::text AS id`;
+}
+
+function casParameters(rows: ReencryptedRow[]): [string[], string[], string[]] {
+  return [rows.map((r) => r.id), rows.map((r) => r.oldCiphertext), rows.map((r) => r.newCiphertext)];
 }

@@ -45,6 +45,7 @@ describe("rotation run", () => {
     const report = await engine.rotate("development", {
       generate: false,
       batchSize: 100,
+      cryptoWorkers: 2, // the worker-thread path large tables take
       onProgress: (p) => phases.add(p.phase),
     });
     expect(report).toMatchObject({
@@ -97,7 +98,7 @@ describe("rotation run", () => {
       );
     }
 
-    const report = await engine.rotate("development", { batchSize: 64 });
+    const report = await engine.rotate("development", { batchSize: 64, cryptoWorkers: 1 });
 
     expect(report.status).toBe("FAILED_WITH_ROWS");
     expect(report.failed).toBe(4);
