@@ -11,9 +11,25 @@ export interface SealedParts {
   data: Buffer;
 }
 
+// Random IVs are drawn from the CSPRNG in blocks: one randomBytes call per encryption was the
+// largest single cost of a rotation. Every IV is still fresh random bytes, used once.
+const IV_BLOCK = IV_BYTES * 1024;
+let ivPool = Buffer.alloc(0);
+let ivOffset = 0;
+
+function freshIv(): Buffer {
+  if (ivOffset + IV_BYTES > ivPool.length) {
+    ivPool = randomBytes(IV_BLOCK);
+    ivOffset = 0;
+  }
+  const iv = ivPool.subarray(ivOffset, ivOffset + IV_BYTES);
+  ivOffset += IV_BYTES;
+  return iv;
+}
+
 /** AES-256-GCM with a fresh random 96-bit IV per call; `aad` (utf8) is authenticated, not stored. */
 export function encrypt(key: SecretKey, plaintext: Buffer | string, aad?: string): SealedParts {
-  const iv = randomBytes(IV_BYTES);
+  const iv = freshIv();
   const cipher = createCipheriv(ALGORITHM, key.exposeBytes(), iv, { authTagLength: TAG_BYTES });
   if (aad !== undefined) cipher.setAAD(Buffer.from(aad, "utf8"));
   const head = typeof plaintext === "string" ? cipher.update(plaintext, "utf8") : cipher.update(plaintext);

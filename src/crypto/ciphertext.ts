@@ -16,7 +16,6 @@ export interface CiphertextParts {
   data: Buffer;
 }
 
-const HEX = /^[0-9a-fA-F]*$/;
 const VERSION_FIELD = /^v[1-9][0-9]*$/;
 const VERSION_PREFIX = /^v([1-9][0-9]*):/;
 // Only the fixed-size head is examined, so the check costs the same for any ciphertext length.
@@ -90,8 +89,10 @@ function checkedVersion(version: number): number {
   return version;
 }
 
+// Buffer.from stops at the first character that is not hex: a short result means bad input.
+// (Cheaper than a regular expression over the whole field, which showed in rotation profiles.)
 function decodeHex(hex: string, what: string): Buffer {
-  if (hex.length % 2 !== 0 || !HEX.test(hex))
-    throw new CiphertextFormatError(`ciphertext ${what} is not valid hex`);
-  return Buffer.from(hex, "hex");
+  const bytes = Buffer.from(hex, "hex");
+  if (bytes.length * 2 !== hex.length) throw new CiphertextFormatError(`ciphertext ${what} is not valid hex`);
+  return bytes;
 }
