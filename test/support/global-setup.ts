@@ -41,7 +41,10 @@ export default async function setup(project: TestProject) {
     const leaks = findLeaks(KEYS_DIR, OUTPUT_DIR);
     if (leaks.length > 0) {
       const where = leaks.map((l) => `${l.fingerprint} (${l.encoding}) in ${l.file}`).join("; ");
-      throw new Error(`key material reached the suite's output: ${where}`);
+      // Vitest reports an error thrown here but still exits 0: fail the run explicitly.
+      process.stderr.write(`secret scan FAILED: key material reached the suite's output: ${where}\n`);
+      process.exitCode = 1;
+      return;
     }
     process.stdout.write(
       `secret scan: ${countRecordedKeys(KEYS_DIR)} keys checked against everything the suite printed, none found\n`,
