@@ -11,7 +11,7 @@ const t = useTestDatabase();
 
 /** A pool whose idle connections may be cut by the forced DROP DATABASE at the end without an unhandled error. */
 function poolOn(url: string): pg.Pool {
-  const pool = poolOn(url);
+  const pool = new pg.Pool({ connectionString: url });
   pool.on("error", () => undefined);
   return pool;
 }
