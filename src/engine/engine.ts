@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { EncryptionHealth } from "../crypto/keyring.js";
 import type { Database } from "../db/database.js";
 import type { Environment } from "../environments.js";
 import { BusyError, RefusedError, UserError } from "../errors.js";
@@ -146,6 +147,15 @@ export class RotationEngine {
       }
       return this.keys.retire(environment, version);
     });
+  }
+
+  /** The guide's health check for /healthz: a round trip with the environment's active version. */
+  async healthCheckEncryption(environment: Environment): Promise<EncryptionHealth> {
+    try {
+      return (await this.keys.loadKeyring(environment)).healthCheckEncryption();
+    } catch (error) {
+      return { status: "unhealthy", error: error instanceof Error ? error.message : "unknown error" };
+    }
   }
 
   async verify(environment: Environment, onProgress?: ProgressListener): Promise<VerifyReport> {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { RotationEngine } from "../../src/engine/engine.js";
 import { KeyStore } from "../../src/engine/key-store.js";
 import { NotFoundError, RefusedError, UserError } from "../../src/errors.js";
 import { newTestKey, useTestDatabase } from "../support/database.js";
@@ -93,5 +94,16 @@ describe("key store", () => {
       keys.generate("staging"),
     ]);
     expect(made.map((v) => v.version).sort()).toEqual([1, 2, 3]);
+  });
+
+  it("health check: healthy with an active version, unhealthy (with a reason, no key) without one", async () => {
+    const keys = await reset();
+    const engine = new RotationEngine(t.db, keys, testLogger);
+    expect(await engine.healthCheckEncryption("staging")).toEqual({
+      status: "unhealthy",
+      error: "no active key version for staging",
+    });
+    await keys.adoptLegacyKey("staging", newTestKey());
+    expect(await engine.healthCheckEncryption("staging")).toEqual({ status: "healthy" });
   });
 });
