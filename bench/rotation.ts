@@ -24,7 +24,8 @@ import type { BatchTransform } from "../src/engine/reencrypt-workers.js";
 import { reencryptTarget } from "../src/engine/rotation.js";
 import { PLATFORM_CREDENTIALS, type ResolvedTarget, resolveTarget } from "../src/engine/target.js";
 import { createLogger, type Logger } from "../src/logger.js";
-import { delta, freePort, postmasterPid, type Usage, type UsageDelta, UsageProbe } from "./system.js";
+import { freePort } from "../src/net.js";
+import { delta, postmasterPid, type Usage, type UsageDelta, UsageProbe } from "./system.js";
 
 const ENVIRONMENT = "development";
 const TABLE = `"PlatformIntegration"`;

@@ -1,21 +1,7 @@
-// Small probes for the benchmark: a free TCP port, and CPU time of this process, of the
+// Small probes for the benchmark: CPU time of this process, of the
 // PostgreSQL server (postmaster and all its children) and system-wide iowait, from /proc.
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no free port")),
-      );
-    });
-  });
-}
 
 /** A point in time with cumulative CPU seconds. */
 export interface Usage {

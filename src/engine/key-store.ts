@@ -4,21 +4,13 @@ import { SecretKey } from "../crypto/secret-key.js";
 import type { PrismaClient } from "../db/prisma.js";
 import { ENVIRONMENTS, type Environment } from "../environments.js";
 import { NotFoundError, RefusedError, UserError } from "../errors.js";
-import type { Prisma } from "../generated/prisma/client.js";
+import type { KeyVersion, Prisma } from "../generated/prisma/client.js";
 import type { Logger } from "../logger.js";
 
-export interface KeyVersionInfo {
+/** A key version as the rest of KeyOps sees it: everything but the wrapped key. */
+export type KeyVersionInfo = Omit<KeyVersion, "id" | "wrappedKey" | "masterFingerprint" | "environment"> & {
   environment: Environment;
-  version: number;
-  state: KeyState;
-  fingerprint: string;
-  legacy: boolean;
-  createdAt: Date;
-  activatedAt: Date | null;
-  deactivatedAt: Date | null;
-  retiredAt: Date | null;
-  compromisedAt: Date | null;
-}
+};
 
 /** The AAD binding a wrapped data key to its environment and version (a row copied elsewhere won't unwrap). */
 export function dataKeyContext(environment: string, version: number): string {
@@ -249,28 +241,7 @@ function stateLabel(state: KeyState): string {
   return state.toLowerCase().replace("_", "-");
 }
 
-function toInfo(row: {
-  environment: string;
-  version: number;
-  state: KeyState;
-  fingerprint: string;
-  legacy: boolean;
-  createdAt: Date;
-  activatedAt: Date | null;
-  deactivatedAt: Date | null;
-  retiredAt: Date | null;
-  compromisedAt: Date | null;
-}): KeyVersionInfo {
-  return {
-    environment: row.environment as Environment,
-    version: row.version,
-    state: row.state,
-    fingerprint: row.fingerprint,
-    legacy: row.legacy,
-    createdAt: row.createdAt,
-    activatedAt: row.activatedAt,
-    deactivatedAt: row.deactivatedAt,
-    retiredAt: row.retiredAt,
-    compromisedAt: row.compromisedAt,
-  };
+function toInfo(row: KeyVersion): KeyVersionInfo {
+  const { id: _id, wrappedKey: _wrapped, masterFingerprint: _master, ...info } = row;
+  return { ...info, environment: row.environment as Environment };
 }

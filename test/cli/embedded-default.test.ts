@@ -4,9 +4,9 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SecretKey } from "../../src/crypto/secret-key.js";
+import { freePort } from "../../src/net.js";
 import { recordKey } from "../support/artifacts.js";
 import { runKeyops } from "../support/cli.js";
-import { freePort } from "../support/global-setup.js";
 
 let dir = "";
 const pidFile = () => path.join(dir, ".data", "postgres", "postmaster.pid");

@@ -7,20 +7,13 @@ import {
   versionPrefix,
 } from "../../src/crypto/ciphertext.js";
 import { CiphertextFormatError } from "../../src/crypto/errors.js";
+import { thrown } from "../support/thrown.js";
 
 const IV = Buffer.from("000102030405060708090a0b", "hex");
 const TAG = Buffer.from("f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff", "hex");
 const DATA = Buffer.from("deadbeef", "hex");
 
-function formatError(text: string): CiphertextFormatError {
-  try {
-    parseCiphertext(text);
-  } catch (error) {
-    expect(error).toBeInstanceOf(CiphertextFormatError);
-    return error as CiphertextFormatError;
-  }
-  throw new Error("expected parseCiphertext to refuse the input");
-}
+const formatError = (text: string) => thrown(() => parseCiphertext(text), CiphertextFormatError);
 
 describe("formatCiphertext / parseCiphertext", () => {
   it("formats the written format with lowercase hex", () => {

@@ -9,6 +9,7 @@ import {
 } from "../../src/crypto/errors.js";
 import { Keyring, type KeyringVersion } from "../../src/crypto/keyring.js";
 import { SecretKey } from "../../src/crypto/secret-key.js";
+import { thrown } from "../support/thrown.js";
 
 const legacyBytes = randomBytes(32);
 const k1 = SecretKey.fromBytes(legacyBytes);
@@ -36,15 +37,7 @@ function guideEncrypt(keyBytes: Buffer, data: unknown): string {
   return `${iv.toString("hex")}:${cipher.getAuthTag().toString("hex")}:${encrypted}`;
 }
 
-function decryptError(run: () => unknown): DecryptError {
-  try {
-    run();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DecryptError);
-    return error as DecryptError;
-  }
-  throw new Error("expected a DecryptError");
-}
+const decryptError = (run: () => unknown) => thrown(run, DecryptError);
 
 describe("Keyring", () => {
   it("describes its versions", () => {

@@ -3,19 +3,12 @@ import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { KeyFormatError } from "../../src/crypto/errors.js";
 import { SecretKey } from "../../src/crypto/secret-key.js";
+import { thrown } from "../support/thrown.js";
 
 const LABEL = "KEYOPS_MASTER_KEY";
 const GUIDE_EXAMPLE = "k7Jm9XpL4zR2vN8qYwE5uT3hS6gF1aD0bC4xM7oP2nA=";
 
-function refusal(text: string): KeyFormatError {
-  try {
-    SecretKey.fromBase64(text, LABEL);
-  } catch (error) {
-    expect(error).toBeInstanceOf(KeyFormatError);
-    return error as KeyFormatError;
-  }
-  throw new Error("expected fromBase64 to refuse the input");
-}
+const refusal = (text: string) => thrown(() => SecretKey.fromBase64(text, LABEL), KeyFormatError);
 
 describe("SecretKey.fromBase64", () => {
   it("accepts a 32-byte standard base64 key, ignoring surrounding whitespace", () => {

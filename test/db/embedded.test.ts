@@ -8,8 +8,8 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { silentLogger } from "../../src/logger.js";
+import { freePort } from "../../src/net.js";
 import { recordOutput } from "../support/artifacts.js";
-import { freePort } from "../support/global-setup.js";
 
 const dirs: string[] = [];
 

@@ -108,7 +108,8 @@ describe("crash safety", () => {
 describe("one run per environment across processes", () => {
   it("a second process is refused with a clear message while the first rotates", async () => {
     const { engine, env } = await setUp(2000);
-    const args = ["rotate", "--json", "--batch-size", "100", "--max-rows-per-second", "2500"];
+    // Slow enough (about 5 s) that the second process, which takes a second or two to start, meets it running.
+    const args = ["rotate", "--json", "--batch-size", "100", "--max-rows-per-second", "400"];
     const first = spawnKeyops(args, env);
     let stdout = "";
     first.stdout?.on("data", (chunk) => {

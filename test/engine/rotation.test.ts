@@ -20,6 +20,14 @@ async function plaintexts(environment: "development" | "staging", table = "Platf
   return new Map(rows.map((r) => [r.id, keyring.decryptToString(r.credentials)]));
 }
 
+async function insertIntegration(id: string, credentials: string) {
+  await t.db.pool.query(
+    `INSERT INTO "PlatformIntegration" (id, platform, "displayName", credentials, "updatedAt")
+     VALUES ($1, 'SHOPIFY', 'test', $2, now())`,
+    [id, credentials],
+  );
+}
+
 async function resetTable() {
   await t.db.pool.query(`TRUNCATE "PlatformIntegration"`);
   await t.db.pool.query(`TRUNCATE "KeyVersion", "RotationRun" RESTART IDENTITY`);
@@ -91,11 +99,7 @@ describe("rotation run", () => {
       "bad-tampered": tamper(encryptLegacy(legacy, '{"token":"z"}')),
     };
     for (const [id, credentials] of Object.entries(bad)) {
-      await t.db.pool.query(
-        `INSERT INTO "PlatformIntegration" (id, platform, "displayName", credentials, "updatedAt")
-         VALUES ($1, 'SHOPIFY', 'broken', $2, now())`,
-        [id, credentials],
-      );
+      await insertIntegration(id, credentials);
     }
 
     const report = await engine.rotate("development", { batchSize: 64, cryptoWorkers: 1 });
@@ -253,10 +257,7 @@ describe("compare-and-swap", () => {
     const v1 = await keys.loadKeyring("development");
     for (let i = 1; i <= 100; i++) {
       const id = `row-${String(i).padStart(4, "0")}`;
-      await t.db.pool.query(
-        `INSERT INTO "PlatformIntegration" (id, platform, "displayName", credentials, "updatedAt") VALUES ($1, 'SHOPIFY', 'd', $2, now())`,
-        [id, v1.encrypt(`original-${id}`)],
-      );
+      await insertIntegration(id, v1.encrypt(`original-${id}`));
     }
     // At the first batch's progress event the second batch (rows 11-20) has been read and
     // re-encrypted, and the rate limit holds its write back ~200 ms: the application writes now.
@@ -305,10 +306,7 @@ describe("verify", () => {
     const keyring = await keys.loadKeyring("development");
     const rows: Record<string, string> = { b: "two", B: "one", é: "four", a10: "x", a9: "y", Z: "three" };
     for (const [id, value] of Object.entries(rows)) {
-      await t.db.pool.query(
-        `INSERT INTO "PlatformIntegration" (id, platform, "displayName", credentials, "updatedAt") VALUES ($1, 'AMAZON', 'd', $2, now())`,
-        [id, keyring.encrypt(value)],
-      );
+      await insertIntegration(id, keyring.encrypt(value));
     }
     const byteOrder = Object.keys(rows).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
     expect(byteOrder).toEqual(["B", "Z", "a10", "a9", "b", "é"]);

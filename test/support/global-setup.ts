@@ -1,10 +1,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { type EmbeddedServer, startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { silentLogger } from "../../src/logger.js";
+import { freePort } from "../../src/net.js";
 import { ARTIFACTS_DIR, KEYS_DIR, OUTPUT_DIR } from "./artifacts.js";
 import { countRecordedKeys, findLeaks } from "./secret-scan.js";
 
@@ -50,15 +50,4 @@ export default async function setup(project: TestProject) {
       `secret scan: ${countRecordedKeys(KEYS_DIR)} keys checked against everything the suite printed, none found\n`,
     );
   };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject()));
-    });
-  });
 }
