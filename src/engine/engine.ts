@@ -238,7 +238,7 @@ export class RotationEngine {
       {
         runId: run.id,
         activeVersion: active,
-        batchSize: run.batchSize,
+        batchSize: options.batchSize ?? run.batchSize,
         maxRowsPerSecond: options.maxRowsPerSecond ?? run.maxRowsPerSecond ?? undefined,
         cursor: run.cursor,
         pass: run.pass,

@@ -5,7 +5,7 @@ CREATE TYPE "Platform" AS ENUM ('SHOPIFY', 'AMAZON');
 CREATE TYPE "KeyState" AS ENUM ('PENDING', 'ACTIVE', 'DECRYPT_ONLY', 'RETIRED', 'COMPROMISED');
 
 -- CreateEnum
-CREATE TYPE "RotationStatus" AS ENUM ('RUNNING', 'SUCCEEDED', 'FAILED_WITH_ROWS', 'FAILED');
+CREATE TYPE "RotationStatus" AS ENUM ('RUNNING', 'SUCCEEDED', 'FAILED_WITH_ROWS');
 
 -- CreateTable
 CREATE TABLE "PlatformIntegration" (
@@ -59,7 +59,6 @@ CREATE TABLE "RotationRun" (
     "digestBefore" TEXT,
     "digestAfter" TEXT,
     "versionCounts" JSONB,
-    "error" TEXT,
     "requestedBy" TEXT,
     "resumedCount" INTEGER NOT NULL DEFAULT 0,
     "startedAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
