@@ -9,7 +9,8 @@ export interface CliIO {
 }
 
 export interface CommandContext {
-  runtime: Runtime;
+  /** Opens the database and keyring on first use: commands check their arguments before calling it. */
+  runtime(): Promise<Runtime>;
   config: Config;
   io: CliIO;
   environment: Environment;

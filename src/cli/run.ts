@@ -80,9 +80,11 @@ export async function runCli(
     const log = createLogger(env.KEYOPS_LOG_LEVEL ? config.logLevel : "warn", (line) =>
       io.stderr.write(line),
     );
-    runtime = await openRuntime(config, log);
     return await command.run({
-      runtime,
+      runtime: async () => {
+        runtime ??= await openRuntime(config, log);
+        return runtime;
+      },
       config,
       io,
       environment,

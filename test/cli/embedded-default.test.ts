@@ -29,6 +29,16 @@ describe("the embedded default (no DATABASE_URL, no master key)", () => {
     const env = { KEYOPS_EMBEDDED_PG_PORT: String(await freePort()) };
     const run = (args: string[]) => runKeyops(args, env, { cwd: dir, timeoutMs: 120_000 });
 
+    // Bad input is refused before anything is created: no cluster, no generated master key.
+    for (const args of [
+      ["demo", "seed"],
+      ["rotate", "--batch-size", "0"],
+      ["keys", "activate", "x"],
+    ]) {
+      expect((await run(args)).code).toBe(2);
+    }
+    expect(existsSync(path.join(dir, ".data"))).toBe(false);
+
     const seeded = await run(["demo", "seed", "--rows", "1000"]);
     expect(seeded.code).toBe(0);
     const masterFile = path.join(dir, ".data", "master.key");

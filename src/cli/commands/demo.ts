@@ -10,7 +10,7 @@ export const demoSeed: Command = {
   options: { rows: { type: "string" } },
   async run(context) {
     const rows = parsePositiveInteger(context.values.rows as string | undefined, "--rows", 10_000_000);
-    const { engine, db } = context.runtime;
+    const { engine, db } = await context.runtime();
     const key = await demoLegacyKey(engine.keys, context.environment);
     const bar = context.json ? undefined : createProgressBar(context.io.stderr);
     const started = performance.now();

@@ -33,7 +33,7 @@ export const keysStatus: Command = {
   usage: "keyops keys status [--env E] [--json]",
   summary: "versions, state, fingerprint, rows under each version",
   async run(context) {
-    const status = await context.runtime.engine.status(context.environment);
+    const status = await (await context.runtime()).engine.status(context.environment);
     print(context, status, renderKeyStatus(status));
     return 0;
   },
@@ -44,7 +44,7 @@ export const keysGenerate: Command = {
   usage: "keyops keys generate [--env E] [--json]",
   summary: "new pending version (prints its fingerprint, never the key)",
   async run(context) {
-    const created = await context.runtime.engine.generate(context.environment);
+    const created = await (await context.runtime()).engine.generate(context.environment);
     print(
       context,
       created,
@@ -61,9 +61,10 @@ export const keysActivate: Command = {
   summary: "make a version the one that encrypts (the old one becomes decrypt-only)",
   positionals: { min: 1, max: 1 },
   async run(context) {
-    const { activated, previous } = await context.runtime.engine.activate(
+    const version = parseVersion(context.positionals[0]);
+    const { activated, previous } = await (await context.runtime()).engine.activate(
       context.environment,
-      parseVersion(context.positionals[0]),
+      version,
     );
     const was = previous ? `; v${previous.version} is now decrypt-only` : "";
     print(
@@ -81,10 +82,8 @@ export const keysRetire: Command = {
   summary: "stop a version decrypting (refused while rows still use it)",
   positionals: { min: 1, max: 1 },
   async run(context) {
-    const retired = await context.runtime.engine.retire(
-      context.environment,
-      parseVersion(context.positionals[0]),
-    );
+    const version = parseVersion(context.positionals[0]);
+    const retired = await (await context.runtime()).engine.retire(context.environment, version);
     print(context, retired, `retired v${retired.version} of ${retired.environment} (${retired.fingerprint})`);
     return 0;
   },
@@ -96,10 +95,8 @@ export const keysCompromised: Command = {
   summary: "flag a leaked version: it still decrypts until rotated away, never encrypts again",
   positionals: { min: 1, max: 1 },
   async run(context) {
-    const flagged = await context.runtime.engine.markCompromised(
-      context.environment,
-      parseVersion(context.positionals[0]),
-    );
+    const version = parseVersion(context.positionals[0]);
+    const flagged = await (await context.runtime()).engine.markCompromised(context.environment, version);
     print(
       context,
       flagged,

@@ -56,17 +56,20 @@ export const rotate: Command = {
   async run(context) {
     const batch = context.values["batch-size"];
     const rate = context.values["max-rows-per-second"];
+    const batchSize =
+      typeof batch === "string" ? parsePositiveInteger(batch, "--batch-size", 50_000) : undefined;
+    const maxRowsPerSecond =
+      typeof rate === "string" ? parsePositiveInteger(rate, "--max-rows-per-second") : undefined;
+    const { engine } = await context.runtime();
     const bar = progressOf(context);
     const controller = new AbortController();
     const stop = () => controller.abort();
     process.once("SIGINT", stop);
     try {
-      const report = await context.runtime.engine.rotate(context.environment, {
+      const report = await engine.rotate(context.environment, {
         generate: context.values["no-generate"] !== true,
-        batchSize:
-          typeof batch === "string" ? parsePositiveInteger(batch, "--batch-size", 50_000) : undefined,
-        maxRowsPerSecond:
-          typeof rate === "string" ? parsePositiveInteger(rate, "--max-rows-per-second") : undefined,
+        batchSize,
+        maxRowsPerSecond,
         requestedBy: `cli:${process.env.USER ?? "unknown"}`,
         onProgress: bar?.update,
         signal: controller.signal,
@@ -87,7 +90,7 @@ export const verify: Command = {
   summary: "decrypt every row; counts per version, failures, plaintext digest (exit 1 on any failure)",
   async run(context) {
     const bar = progressOf(context);
-    const report = await context.runtime.engine.verify(context.environment, bar?.update);
+    const report = await (await context.runtime()).engine.verify(context.environment, bar?.update);
     bar?.finish();
     print(context, { ...report, failedRowIdsLimit: FAILED_IDS_REPORTED }, renderVerifyReport(report));
     return report.failed === 0 ? 0 : 1;
