@@ -238,7 +238,7 @@ async function ceilingPhase(
   const wal = await walPosition(pool);
   const start = probe.sample();
   const outcome = await reencryptTarget(
-    pool,
+    { target: pool, runs: pool },
     transform,
     target,
     {

@@ -14,6 +14,11 @@ export interface Config {
   masterKey: SecretKey | undefined;
   /** The guide's ENCRYPTION_KEY per environment, adopted as version 1 on first start. */
   legacyKeys: Partial<Record<Environment, SecretKey>>;
+  /**
+   * Where each environment's encrypted credentials live (KEYOPS_TARGET_DATABASE_URL_<ENV>);
+   * an environment without one keeps them in the KeyOps database itself.
+   */
+  targetDatabaseUrls: Partial<Record<Environment, string>>;
   defaultEnvironment: Environment;
   logLevel: LogLevel;
 }
@@ -102,6 +107,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
 
+  const targetDatabaseUrls: Partial<Record<Environment, string>> = {};
+  for (const environment of ENVIRONMENTS) {
+    const name = `KEYOPS_TARGET_DATABASE_URL_${environment.toUpperCase()}`;
+    const value = blankToUndefined[name]?.trim();
+    if (value === undefined) continue;
+    if (!/^postgres(ql)?:\/\//.test(value))
+      problems.push(`${name}: must be a postgresql:// connection string`);
+    else targetDatabaseUrls[environment] = value;
+  }
+
   const databaseUrl = parsed.data?.DATABASE_URL;
   if (databaseUrl && !masterKey) {
     problems.push(
@@ -117,6 +132,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     embeddedPostgresPort: parsed.data.KEYOPS_EMBEDDED_PG_PORT,
     masterKey,
     legacyKeys,
+    targetDatabaseUrls,
     defaultEnvironment,
     logLevel: parsed.data.KEYOPS_LOG_LEVEL,
   };

@@ -1,8 +1,10 @@
 import type { Config } from "./config.js";
 import { readOrCreateMasterKeyFile } from "./crypto/master-key-file.js";
 import { type Database, openDatabase } from "./db/database.js";
+import { TargetDatabases } from "./db/target-databases.js";
 import { RotationEngine } from "./engine/engine.js";
 import { KeyStore } from "./engine/key-store.js";
+import { PLATFORM_CREDENTIALS } from "./engine/target.js";
 import type { Logger } from "./logger.js";
 
 export interface Runtime {
@@ -18,7 +20,15 @@ export async function openRuntime(config: Config, log: Logger): Promise<Runtime>
     const masterKey = config.masterKey ?? (await readOrCreateMasterKeyFile(config.dataDir, log));
     const keys = new KeyStore(db.prisma, masterKey, log);
     await keys.bootstrap(config.legacyKeys);
-    return { db, engine: new RotationEngine(db, keys, log), close: () => db.close() };
+    const targets = new TargetDatabases(db.pool, config.targetDatabaseUrls, log);
+    return {
+      db,
+      engine: new RotationEngine(db, keys, log, PLATFORM_CREDENTIALS, targets.poolFor),
+      async close() {
+        await targets.close();
+        await db.close();
+      },
+    };
   } catch (error) {
     await db.close();
     throw error;

@@ -87,12 +87,14 @@ export class RotationEngine {
     readonly keys: KeyStore,
     private readonly log: Logger,
     readonly target: Target = PLATFORM_CREDENTIALS,
+    /** The database holding an environment's target table; by default the KeyOps database. */
+    readonly targetPool: (environment: Environment) => pg.Pool = () => db.pool,
   ) {}
 
   async status(environment: Environment): Promise<KeyringStatus> {
-    const target = await resolveTarget(this.db.pool, this.target);
+    const target = await resolveTarget(this.targetPool(environment), this.target);
     const versions = await this.keys.list(environment);
-    const counts = await this.rowsPerVersion(target, versions);
+    const counts = await this.rowsPerVersion(environment, target, versions);
     const running = await this.db.prisma.rotationRun.findFirst({ where: { environment, status: "RUNNING" } });
     const known = new Set(versions.map((v) => String(v.version)));
     return {
@@ -136,8 +138,8 @@ export class RotationEngine {
           `version ${version} of ${environment} is active; rotate to a new version first`,
         );
       }
-      const target = await resolveTarget(this.db.pool, this.target);
-      const counts = await this.rowsPerVersion(target, await this.keys.list(environment));
+      const target = await resolveTarget(this.targetPool(environment), this.target);
+      const counts = await this.rowsPerVersion(environment, target, await this.keys.list(environment));
       const rows = counts.get(String(version)) ?? 0;
       if (rows > 0) {
         throw new RefusedError(
@@ -159,9 +161,10 @@ export class RotationEngine {
   }
 
   async verify(environment: Environment, onProgress?: ProgressListener): Promise<VerifyReport> {
-    const target = await resolveTarget(this.db.pool, this.target);
+    const pool = this.targetPool(environment);
+    const target = await resolveTarget(pool, this.target);
     const keyring = await this.keys.loadKeyring(environment);
-    return verifyTarget(this.db.pool, keyring, target, onProgress);
+    return verifyTarget(pool, keyring, target, onProgress);
   }
 
   /**
@@ -186,7 +189,7 @@ export class RotationEngine {
     options: RotateOptions,
   ): Promise<RotationReport> {
     const started = performance.now();
-    const pool = this.db.pool;
+    const pool = this.targetPool(environment);
     const prisma = this.db.prisma;
     const target = await resolveTarget(pool, this.target);
 
@@ -232,7 +235,7 @@ export class RotationEngine {
     const transform =
       workers?.transform ?? (async (rows: StoredRow[]) => reencryptRows(keyring, target, rows));
     const outcome = await reencryptTarget(
-      pool,
+      { target: pool, runs: this.db.pool },
       transform,
       target,
       {
@@ -342,10 +345,11 @@ export class RotationEngine {
 
   /** Rows per version label ("1", "2", ...; legacy ciphertexts under the legacy version). */
   private async rowsPerVersion(
+    environment: Environment,
     target: ResolvedTarget,
     versions: KeyVersionInfo[],
   ): Promise<Map<string, number>> {
-    const { rows } = await this.db.pool.query<{ label: string; n: string }>(
+    const { rows } = await this.targetPool(environment).query<{ label: string; n: string }>(
       `SELECT CASE WHEN ${target.sqlCiphertext} LIKE 'v%' THEN split_part(substr(${target.sqlCiphertext}, 2), ':', 1)
                    ELSE 'legacy' END AS label, count(*) AS n
          FROM ${target.sqlTable} GROUP BY 1`,

@@ -19,6 +19,12 @@ export interface ReencryptOptions {
   signal?: AbortSignal;
 }
 
+/** Where the target's rows live, and where the run's checkpoint is kept (the KeyOps database). */
+export interface ReencryptPools {
+  target: pg.Pool;
+  runs: pg.Pool;
+}
+
 export interface ReencryptOutcome {
   reencrypted: number;
   conflicts: number;
@@ -47,7 +53,7 @@ interface PreparedBatch {
  * worker threads) and writing (another connection) overlap, a few batches deep.
  */
 export async function reencryptTarget(
-  pool: pg.Pool,
+  pools: ReencryptPools,
   transform: BatchTransform,
   target: ResolvedTarget,
   options: ReencryptOptions,
@@ -56,6 +62,8 @@ export async function reencryptTarget(
   const onActive = `${versionPrefix(options.activeVersion)}%`;
   const outcome: ReencryptOutcome = { reencrypted: 0, conflicts: 0, undecryptable: 0 };
   const limiter = new RateLimiter(options.maxRowsPerSecond);
+  const pool = pools.target;
+  const runs = pools.target === pools.runs ? null : pools.runs;
   const meter = new ProgressMeter(
     "reencrypt",
     await countNotOnActive(pool, target, onActive),
@@ -82,6 +90,7 @@ export async function reencryptTarget(
         const failed = pass === 1 ? prepared.batch.undecryptable : [];
         const written = await writeBatch(
           writer,
+          runs,
           transform,
           target,
           options.runId,
@@ -103,7 +112,7 @@ export async function reencryptTarget(
       // Rows written under an old version behind the cursor (a stale client, a lost
       // compare-and-swap before a crash): sweep again from the start.
       cursor = null;
-      await pool.query(
+      await pools.runs.query(
         `UPDATE "RotationRun" SET "cursor" = NULL, "pass" = $2, "updatedAt" = now() WHERE id = $1`,
         [options.runId, pass + 1],
       );
@@ -135,11 +144,13 @@ async function* readAhead(
     const read = lastRead.then(async () => {
       if (exhausted) return null;
       const { rows } = await reader.query<StoredRow>({
-        text: `SELECT ${target.sqlId}::text AS id, ${target.sqlCiphertext} AS ciphertext
-                 FROM ${target.sqlTable}
-                WHERE ($1::text IS NULL OR ${target.sqlId} > $1::${target.idType})
-                  AND ${target.sqlCiphertext} NOT LIKE $2
-                ORDER BY ${target.sqlId}
+        // "t." matters: a bare ORDER BY "id" would sort by the output column (the id as text)
+        // and break keyset order for numeric ids.
+        text: `SELECT t.${target.sqlId}::text AS id, t.${target.sqlCiphertext} AS ciphertext
+                 FROM ${target.sqlTable} AS t
+                WHERE ($1::text IS NULL OR t.${target.sqlId} > $1::${target.idType})
+                  AND t.${target.sqlCiphertext} NOT LIKE $2
+                ORDER BY t.${target.sqlId}
                 LIMIT $3`,
         values: [cursor, onActive, batchSize],
       });
@@ -178,13 +189,33 @@ async function countNotOnActive(pool: pg.Pool, target: ResolvedTarget, onActive:
 
 const FAILED_IDS_KEPT = 100;
 
+/** The run's checkpoint, with each value given as a placeholder or SQL expression. */
+function checkpointSql(p: {
+  runId: string;
+  cursor: string;
+  pass: string;
+  done: string;
+  failed: string;
+}): string {
+  return `UPDATE "RotationRun"
+             SET "cursor" = ${p.cursor}, "pass" = ${p.pass}, "rowsDone" = "rowsDone" + ${p.done},
+                 "rowsFailed" = "rowsFailed" + cardinality(${p.failed}::text[]),
+                 "failedRowIds" = (COALESCE("failedRowIds", '{}') || ${p.failed}::text[])[1:${FAILED_IDS_KEPT}],
+                 "updatedAt" = now()
+           WHERE id = ${p.runId}`;
+}
+
 /**
- * The batch's compare-and-swap UPDATE and the run's checkpoint in one statement. A row the
- * application changed since it was read is not overwritten; those rows are then re-read under
- * a row lock and retried if still on an old version, in a short transaction of their own.
+ * The batch's compare-and-swap UPDATE and the run's checkpoint: one statement when the target
+ * lives in the KeyOps database (atomic). With the target in another database the checkpoint
+ * follows the batch's commit; a crash between the two only makes the resumed run re-read rows
+ * that its filter then skips (they are already under the active version). A row the application
+ * changed since it was read is not overwritten; those rows are re-read under a row lock and
+ * retried if still on an old version, in a short transaction of their own.
  */
 async function writeBatch(
   writer: pg.PoolClient,
+  runs: pg.Pool | null,
   transform: BatchTransform,
   target: ResolvedTarget,
   runId: number,
@@ -194,29 +225,42 @@ async function writeBatch(
   onActive: string,
 ): Promise<{ updated: number; conflicts: number }> {
   const rows = prepared.batch.rows;
-  const { rows: swapped } = await writer.query<{ id: string }>(
-    `WITH swapped AS (${compareAndSwapSql(target)}),
-          checkpoint AS (
-            UPDATE "RotationRun"
-               SET "cursor" = $5, "pass" = $6, "rowsDone" = "rowsDone" + (SELECT count(*) FROM swapped),
-                   "rowsFailed" = "rowsFailed" + cardinality($7::text[]),
-                   "failedRowIds" = (COALESCE("failedRowIds", '{}') || $7::text[])[1:${FAILED_IDS_KEPT}],
-                   "updatedAt" = now()
-             WHERE id = $4)
-     SELECT id FROM swapped`,
-    [...casParameters(rows), runId, prepared.cursor, pass, failed],
-  );
+  let swapped: { id: string }[];
+  if (runs === null) {
+    const checkpoint = checkpointSql({
+      runId: "$4",
+      cursor: "$5",
+      pass: "$6",
+      done: "(SELECT count(*) FROM swapped)",
+      failed: "$7",
+    });
+    swapped = (
+      await writer.query<{ id: string }>(
+        `WITH swapped AS (${compareAndSwapSql(target)}), checkpoint AS (${checkpoint}) SELECT id FROM swapped`,
+        [...casParameters(rows), runId, prepared.cursor, pass, failed],
+      )
+    ).rows;
+  } else {
+    swapped = (await writer.query<{ id: string }>(compareAndSwapSql(target), casParameters(rows))).rows;
+    await runs.query(checkpointSql({ runId: "$1", cursor: "$2", pass: "$3", done: "$4", failed: "$5" }), [
+      runId,
+      prepared.cursor,
+      pass,
+      swapped.length,
+      failed,
+    ]);
+  }
   if (swapped.length === rows.length) return { updated: rows.length, conflicts: 0 };
   const done = new Set(swapped.map((row) => row.id));
   const lost = rows.filter((row) => !done.has(row.id));
-  return {
-    updated: swapped.length + (await retryLost(writer, transform, target, runId, lost, onActive)),
-    conflicts: lost.length,
-  };
+
+  const retried = await retryLost(writer, runs, transform, target, runId, lost, onActive);
+  return { updated: swapped.length + retried, conflicts: lost.length };
 }
 
 async function retryLost(
   writer: pg.PoolClient,
+  runs: pg.Pool | null,
   transform: BatchTransform,
   target: ResolvedTarget,
   runId: number,
@@ -245,12 +289,13 @@ async function retryLost(
       const done = new Set(swapped.map((row) => row.id));
       todo = again.rows.filter((row) => !done.has(row.id));
     }
-    await writer.query(
-      `UPDATE "RotationRun" SET "rowsDone" = "rowsDone" + $2, "rowsConflicted" = "rowsConflicted" + $3,
-              "updatedAt" = now() WHERE id = $1`,
-      [runId, updated, lost.length],
-    );
+    const countSql = `UPDATE "RotationRun" SET "rowsDone" = "rowsDone" + $2, "rowsConflicted" = "rowsConflicted" + $3,
+                             "updatedAt" = now() WHERE id = $1`;
+    const counts = [runId, updated, lost.length];
+    // In the KeyOps database the counts commit with the rows; elsewhere they follow the commit.
+    if (runs === null) await writer.query(countSql, counts);
     await writer.query("COMMIT");
+    if (runs !== null) await runs.query(countSql, counts);
     return updated;
   } catch (error) {
     await writer.query("ROLLBACK").catch(() => undefined);

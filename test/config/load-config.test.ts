@@ -72,4 +72,14 @@ describe("configuration", () => {
     ]);
     expect(problems({ KEYOPS_EMBEDDED_PG_PORT: "80" })[0]).toMatch(/^KEYOPS_EMBEDDED_PG_PORT:/);
   });
+
+  it("reads a target database per environment", () => {
+    const config = loadConfig({
+      KEYOPS_TARGET_DATABASE_URL_PRODUCTION: "postgresql://api@db.internal/calibr",
+    });
+    expect(config.targetDatabaseUrls).toEqual({ production: "postgresql://api@db.internal/calibr" });
+    expect(problems({ KEYOPS_TARGET_DATABASE_URL_STAGING: "redis://cache" })).toEqual([
+      "KEYOPS_TARGET_DATABASE_URL_STAGING: must be a postgresql:// connection string",
+    ]);
+  });
 });

@@ -2,34 +2,28 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { migrate, readMigrations } from "../../src/db/migrate.js";
 import { silentLogger } from "../../src/logger.js";
-import { useTestDatabase } from "../support/database.js";
+import { createEmptyDatabase, useTestDatabase } from "../support/database.js";
 
 const t = useTestDatabase();
+
+/** An empty database on the run's server, dropped afterwards; `work` gets its URL. */
+async function withEmptyDatabase(work: (url: string) => Promise<void>) {
+  const empty = await createEmptyDatabase();
+  try {
+    await work(empty.url);
+  } finally {
+    await empty.drop();
+  }
+}
 
 /** A pool whose idle connections may be cut by the forced DROP DATABASE at the end without an unhandled error. */
 function poolOn(url: string): pg.Pool {
   const pool = new pg.Pool({ connectionString: url });
   pool.on("error", () => undefined);
   return pool;
-}
-
-/** An empty database on the run's server; dropped afterwards. */
-async function withEmptyDatabase(work: (url: string) => Promise<void>) {
-  const admin = new pg.Client({ connectionString: inject("adminDatabaseUrl") });
-  await admin.connect();
-  const name = `keyops_empty_${Math.random().toString(36).slice(2, 10)}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(inject("adminDatabaseUrl"));
-  url.pathname = `/${name}`;
-  try {
-    await work(url.toString());
-  } finally {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.end();
-  }
 }
 
 describe("migrator", () => {

@@ -38,6 +38,26 @@ export async function createTestDatabase(): Promise<TestDatabase & { drop(): Pro
   };
 }
 
+/** A fresh database with nothing in it (not migrated): a stand-in for an application's own database. */
+export async function createEmptyDatabase(): Promise<{ url: string; pool: pg.Pool; drop(): Promise<void> }> {
+  const admin = new URL(inject("adminDatabaseUrl"));
+  const name = `keyops_empty_${randomBytes(6).toString("hex")}`;
+  await withAdmin(admin, (client) => client.query(`CREATE DATABASE ${name}`));
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  const pool = new pg.Pool({ connectionString: url.toString() });
+  // The forced DROP at the end may cut idle connections: not an error of the test.
+  pool.on("error", () => undefined);
+  return {
+    url: url.toString(),
+    pool,
+    async drop() {
+      await pool.end();
+      await withAdmin(admin, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
+
 /** Registers a fresh database for the current test file. */
 export function useTestDatabase(): TestDatabase {
   let current: Awaited<ReturnType<typeof createTestDatabase>> | undefined;

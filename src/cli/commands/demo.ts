@@ -10,11 +10,11 @@ export const demoSeed: Command = {
   options: { rows: { type: "string" } },
   async run(context) {
     const rows = parsePositiveInteger(context.values.rows as string | undefined, "--rows", 10_000_000);
-    const { engine, db } = await context.runtime();
+    const { engine } = await context.runtime();
     const key = await demoLegacyKey(engine.keys, context.environment);
     const bar = context.json ? undefined : createProgressBar(context.io.stderr);
     const started = performance.now();
-    await seedPlatformIntegrations(db.pool, key, {
+    await seedPlatformIntegrations(engine.targetPool(context.environment), key, {
       rows,
       onProgress: (done, total) => {
         const seconds = (performance.now() - started) / 1000;
