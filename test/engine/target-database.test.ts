@@ -40,7 +40,7 @@ describe("a target in another database", () => {
     let appWrite: Promise<unknown> | undefined;
     const report = await engine.rotate("staging", {
       batchSize: 20,
-      maxRowsPerSecond: 200,
+      maxRowsPerSecond: 100, // holds each batch ~200 ms between its read and its write
       onProgress: (p) => {
         if (p.phase !== "reencrypt" || appWrite) return;
         // Row 30 is in the batch read and re-encrypted, waiting on the rate limit: the app changes it now.
