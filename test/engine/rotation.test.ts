@@ -28,6 +28,16 @@ async function insertIntegration(id: string, credentials: string) {
   );
 }
 
+/** A fresh table of `rows` legacy rows under development's adopted legacy key (version 1). */
+async function seeded(rows: number) {
+  await resetTable();
+  const { keys, engine } = engineFor(t);
+  const legacy = newTestKey();
+  await keys.adoptLegacyKey("development", legacy);
+  await seedPlatformIntegrations(t.db.pool, legacy, { rows });
+  return { keys, engine, legacy };
+}
+
 async function resetTable() {
   await t.db.pool.query(`TRUNCATE "PlatformIntegration"`);
   await t.db.pool.query(`TRUNCATE "KeyVersion", "RotationRun" RESTART IDENTITY`);
@@ -35,11 +45,7 @@ async function resetTable() {
 
 describe("rotation run", () => {
   it("moves every legacy row to a new version, proves the digest unchanged, then allows retiring", async () => {
-    await resetTable();
-    const { keys, engine } = engineFor(t);
-    const legacy = newTestKey();
-    await keys.adoptLegacyKey("development", legacy);
-    await seedPlatformIntegrations(t.db.pool, legacy, { rows: 1234, batchSize: 500 });
+    const { engine } = await seeded(1234);
     const before = await plaintexts("development");
     const verifyBefore = await engine.verify("development");
 
@@ -86,11 +92,7 @@ describe("rotation run", () => {
   });
 
   it("fails closed: rows no version decrypts are left byte-identical and named in the report", async () => {
-    await resetTable();
-    const { keys, engine } = engineFor(t);
-    const legacy = newTestKey();
-    await keys.adoptLegacyKey("development", legacy);
-    await seedPlatformIntegrations(t.db.pool, legacy, { rows: 300 });
+    const { engine, legacy } = await seeded(300);
     const stranger = newTestKey();
     const bad: Record<string, string> = {
       "bad-unknown-key": encryptLegacy(stranger, '{"token":"x"}'),
@@ -159,11 +161,7 @@ describe("rotation run", () => {
   });
 
   it("refuses a second run of the same environment while one holds the lock, and activation meanwhile", async () => {
-    await resetTable();
-    const { keys, engine } = engineFor(t);
-    const legacy = newTestKey();
-    await keys.adoptLegacyKey("development", legacy);
-    await seedPlatformIntegrations(t.db.pool, legacy, { rows: 400 });
+    const { engine } = await seeded(400);
     let second: Promise<unknown> | undefined;
     let activation: Promise<unknown> | undefined;
     const first = engine.rotate("development", {
@@ -186,11 +184,7 @@ describe("rotation run", () => {
   });
 
   it("zero downtime: readers and writers during a rotation never fail and no write is lost", async () => {
-    await resetTable();
-    const { keys, engine } = engineFor(t);
-    const legacy = newTestKey();
-    await keys.adoptLegacyKey("development", legacy);
-    await seedPlatformIntegrations(t.db.pool, legacy, { rows: 3000 });
+    const { engine } = await seeded(3000);
     const expected = await plaintexts("development");
     const ids = [...expected.keys()];
     // The application: its own keyring cache, as a separate service would have.
