@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import type pg from "pg";
+import { ciphertextVersion } from "../crypto/ciphertext.js";
 import type { Keyring } from "../crypto/keyring.js";
 import { type ProgressListener, ProgressMeter } from "./progress.js";
 import { associatedData, type ResolvedTarget } from "./target.js";
@@ -72,7 +73,8 @@ export async function verifyTarget(
           if (failedRowIds.length < FAILED_IDS_REPORTED) failedRowIds.push(row.id);
           continue;
         }
-        const version = keyring.versionOf(row.ciphertext ?? "");
+        // It decrypted, so the prefix names its version (or it is the legacy format).
+        const version = ciphertextVersion(row.ciphertext ?? "") ?? keyring.legacyVersion;
         const label = String(version);
         perVersion[label] = (perVersion[label] ?? 0) + 1;
         if (version !== keyring.activeVersion) notOnActive++;
