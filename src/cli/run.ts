@@ -24,12 +24,12 @@ export const COMMANDS: Command[] = [
 export const EXIT = { ok: 0, failedRows: 1, usage: 2, internal: 70 } as const;
 
 export function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.usage.length));
   return [
     "usage:",
-    ...COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
+    ...COMMANDS.flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]),
     "",
     "environments: development (default, or KEYOPS_ENVIRONMENT), staging, production",
+    "exit codes: 0 done, 1 rows failed, 2 bad input, 3 a rotation is running, 4 refused, 130 interrupted",
   ].join("\n");
 }
 
