@@ -1,9 +1,10 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { startEmbeddedPostgres } from "../../src/db/embedded.js";
@@ -11,92 +12,169 @@ import { silentLogger } from "../../src/logger.js";
 import { freePort } from "../../src/net.js";
 import { recordOutput } from "../support/artifacts.js";
 
-const dirs: string[] = [];
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const FIXTURE = fileURLToPath(new URL("./fixtures/start-embedded.ts", import.meta.url));
+
+const dataDirs: string[] = [];
+const children: ChildProcess[] = [];
 
 async function tempDataDir(): Promise<string> {
+  // startEmbeddedPostgres itself makes dataDir traversable (0755) for the `postgres` user.
   const dir = await mkdtemp(path.join(os.tmpdir(), "keyops-embedded-"));
-  await chmod(dir, 0o755);
-  dirs.push(dir);
+  dataDirs.push(dir);
   return dir;
 }
 
-function postmasterPid(dataDir: string): number | undefined {
-  const file = path.join(dataDir, "postgres", "postmaster.pid");
-  return existsSync(file) ? Number(readFileSync(file, "utf8").split("\n")[0]) : undefined;
+function pidFile(dataDir: string): string {
+  return path.join(dataDir, "postgres", "postmaster.pid");
 }
 
-async function query(url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url });
+/** The postmaster's pid from postmaster.pid (first line), while the file exists. */
+function postmasterPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile(dataDir), "utf8").split("\n")[0]);
+    return pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+async function waitFor(condition: () => boolean, ms: number): Promise<boolean> {
+  for (let waited = 0; !condition() && waited < ms; waited += 50) await sleep(50);
+  return condition();
+}
+
+async function query<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
   await client.connect();
   try {
-    return (await client.query(sql)).rows;
+    return (await client.query<T>(sql)).rows;
   } finally {
     await client.end();
   }
 }
 
+/** The error code of connecting to `url` (e.g. ECONNREFUSED), or "connected". */
+async function connectOutcome(url: string): Promise<string> {
+  try {
+    await query(url, "SELECT 1");
+    return "connected";
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? String(error);
+  }
+}
+
+// Whatever happened in the tests: no child and no PostgreSQL outlives this file, no data dir stays.
 afterAll(async () => {
-  for (const dir of dirs) {
+  for (const child of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  for (const dir of dataDirs) {
     const pid = postmasterPid(dir);
-    if (pid) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
+    if (pid && isAlive(pid)) {
+      signal(pid, "SIGINT"); // fast shutdown, then the hard way
+      if (!(await waitFor(() => !isAlive(pid), 10_000))) signal(pid, "SIGKILL");
+      await waitFor(() => !isAlive(pid), 5_000);
     }
     await rm(dir, { recursive: true, force: true });
   }
-});
+}, 60_000);
 
 describe("embedded PostgreSQL", () => {
-  it("keeps its data across a stop and a start", async () => {
+  it("starts, answers, stops, and keeps its data for the next start", async () => {
     const dataDir = await tempDataDir();
     const port = await freePort();
-    const first = await startEmbeddedPostgres({ dataDir, port, log: silentLogger });
-    await query(first.url, "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')");
-    await first.stop();
-    expect(postmasterPid(dataDir)).toBeUndefined();
-    const second = await startEmbeddedPostgres({ dataDir, port, log: silentLogger });
-    expect(await query(second.url, "SELECT note FROM kept")).toEqual([{ note: "still here" }]);
-    await second.stop();
-  });
 
-  it("recovers from a SIGKILLed owner: reuses the stray server, then stops it", async () => {
+    const first = await startEmbeddedPostgres({ dataDir, port, log: silentLogger });
+    expect(new URL(first.url).port).toBe(String(port));
+    expect(await query(first.url, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+    await query(first.url, "CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')");
+    const firstPid = postmasterPid(dataDir);
+    expect(firstPid).toBeGreaterThan(0);
+
+    await first.stop();
+    expect(isAlive(firstPid as number)).toBe(false);
+    expect(existsSync(pidFile(dataDir))).toBe(false);
+    expect(await connectOutcome(first.url)).toBe("ECONNREFUSED");
+
+    const second = await startEmbeddedPostgres({ dataDir, port, log: silentLogger });
+    expect(second.url).toBe(first.url); // same password file, same port
+    expect(await query(second.url, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+    expect(await query(second.url, "SELECT note FROM kept")).toEqual([{ note: "still here" }]);
+    expect(postmasterPid(dataDir)).not.toBe(firstPid);
+    await second.stop();
+    expect(existsSync(pidFile(dataDir))).toBe(false);
+  }, 180_000);
+
+  it("after its owner is SIGKILLed, the stray server is reused and then stopped by the new owner", async () => {
     const dataDir = await tempDataDir();
     const port = await freePort();
-    const script = `
-      import { startEmbeddedPostgres } from "./src/db/embedded.ts";
-      import { silentLogger } from "./src/logger.ts";
-      const server = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, log: silentLogger });
-      console.log("READY " + server.url.replace(/:[^:@/]+@/, ":***@"));
-      setInterval(() => {}, 1000);`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      cwd: path.resolve(import.meta.dirname, "../.."),
+
+    const child = spawn(process.execPath, ["--import", "tsx", FIXTURE, dataDir, String(port)], {
+      cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
     });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk;
+    children.push(child);
+    child.stdout.setEncoding("utf8");
+    child.stderr.setEncoding("utf8");
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: string) => {
+      stdout += chunk;
       recordOutput(chunk);
     });
-    child.stderr.on("data", (chunk: Buffer) => recordOutput(chunk));
-    for (let waited = 0; !output.includes("READY") && waited < 60_000; waited += 50) await sleep(50);
-    expect(output).toContain("READY");
-    child.kill("SIGKILL");
-    await new Promise((resolve) => child.on("exit", resolve));
+    child.stderr.on("data", (chunk: string) => {
+      stderr += chunk;
+      recordOutput(chunk);
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.on("exit", (_code, signal) => resolve(signal)),
+    );
 
+    await waitFor(() => /^URL \S+\n/m.test(stdout) || child.exitCode !== null, 90_000);
+    const url = /^URL (\S+)\n/m.exec(stdout)?.[1];
+    expect(url, `the child printed no URL; stderr: ${stderr}`).toBeDefined();
+    expect(new URL(url as string).port).toBe(String(port));
     const strayPid = postmasterPid(dataDir);
     expect(strayPid).toBeGreaterThan(0);
-    expect(() => process.kill(strayPid as number, 0)).not.toThrow(); // measured: the server outlives its owner
+    expect(strayPid).not.toBe(child.pid);
 
+    child.kill("SIGKILL");
+    expect(await exited).toBe("SIGKILL");
+
+    // The server outlives its owner: still answering on the URL the child printed.
+    const [where] = await query<{ dir: string }>(
+      url as string,
+      "SELECT setting AS dir FROM pg_settings WHERE name = 'data_directory'",
+    );
+    expect(where?.dir).toBe(path.join(dataDir, "postgres"));
+    expect(isAlive(strayPid as number)).toBe(true);
+
+    // A new owner asks for another port: it must find and reuse the stray server instead.
     const recovered = await startEmbeddedPostgres({ dataDir, port: await freePort(), log: silentLogger });
-    expect(new URL(recovered.url).port).toBe(String(port)); // the stray server's port, from postmaster.pid
-    expect(await query(recovered.url, "SELECT 1 AS ok")).toEqual([{ ok: 1 }]);
+    expect(recovered.url).toBe(url);
+    expect(await query(recovered.url, "SELECT 1 AS one")).toEqual([{ one: 1 }]);
+    expect(postmasterPid(dataDir)).toBe(strayPid);
+
     await recovered.stop();
-    expect(() => process.kill(strayPid as number, 0)).toThrow();
-    for (let waited = 0; postmasterPid(dataDir) && waited < 10_000; waited += 50) await sleep(50);
-    expect(postmasterPid(dataDir)).toBeUndefined();
-    await expect(query(recovered.url, "SELECT 1")).rejects.toThrow();
-  });
+    expect(isAlive(strayPid as number)).toBe(false);
+    expect(await waitFor(() => !existsSync(pidFile(dataDir)), 5_000)).toBe(true);
+    expect(await connectOutcome(recovered.url)).toBe("ECONNREFUSED");
+  }, 180_000);
 });

@@ -11,6 +11,7 @@ interface DmmfField {
   type: string;
   isList: boolean;
   isRequired: boolean;
+  nativeType?: [string, string[]] | null;
 }
 interface DmmfModel {
   name: string;
@@ -32,37 +33,63 @@ const dmmf = JSON.parse(
   ),
 ) as { datamodel: { models: DmmfModel[]; enums: DmmfEnum[] } };
 
-/** PostgreSQL types (information_schema data_type) a Prisma scalar may be stored as. */
-const COMPATIBLE: Record<string, string[]> = {
-  String: ["text", "character varying", "uuid"],
-  Int: ["integer"],
-  BigInt: ["bigint"],
-  Boolean: ["boolean"],
-  DateTime: ["timestamp without time zone", "timestamp with time zone", "date"],
-  Json: ["jsonb", "json"],
-  Bytes: ["bytea"],
-  Float: ["double precision"],
-  Decimal: ["numeric"],
+/**
+ * How PostgreSQL stores each Prisma scalar: information_schema `data_type` and `udt_name` pairs it
+ * may have. A list of T is `ARRAY` with udt `_<udt of T>`.
+ */
+const COMPATIBLE: Record<string, { dataType: string; udt: string }[]> = {
+  String: [
+    { dataType: "text", udt: "text" },
+    { dataType: "character varying", udt: "varchar" },
+  ],
+  Int: [{ dataType: "integer", udt: "int4" }],
+  BigInt: [{ dataType: "bigint", udt: "int8" }],
+  Boolean: [{ dataType: "boolean", udt: "bool" }],
+  DateTime: [
+    { dataType: "timestamp without time zone", udt: "timestamp" },
+    { dataType: "timestamp with time zone", udt: "timestamptz" },
+  ],
+  Json: [{ dataType: "jsonb", udt: "jsonb" }],
+  Bytes: [{ dataType: "bytea", udt: "bytea" }],
+  Float: [{ dataType: "double precision", udt: "float8" }],
+  Decimal: [{ dataType: "numeric", udt: "numeric" }],
 };
 
-/** Every difference between schema.prisma and the database: missing tables, columns, enum values, wrong types. */
-async function schemaDrift(pool: pg.Pool): Promise<string[]> {
-  const { rows: columns } = await pool.query<{
-    table_name: string;
-    column_name: string;
-    data_type: string;
-    udt_name: string;
-    is_nullable: "YES" | "NO";
-  }>(
-    `SELECT table_name, column_name, data_type, udt_name, is_nullable
+/** Prisma Migrate's DateTime is TIMESTAMP(3) (milliseconds, as JavaScript Dates hold). */
+const DATETIME_PRECISION = 3;
+
+interface ColumnRow {
+  table_name: string;
+  column_name: string;
+  data_type: string;
+  udt_name: string;
+  is_nullable: "YES" | "NO";
+  datetime_precision: number | null;
+}
+
+interface DriftReport {
+  /** Columns compared (one per scalar or enum field of every model found). */
+  checkedColumns: number;
+  /** Every difference between schema.prisma and the database, one line each; empty when in step. */
+  problems: string[];
+}
+
+/** Compares the database behind `pool` with schema.prisma: tables, columns (type, nullability) and enums. */
+async function schemaDrift(pool: pg.Pool): Promise<DriftReport> {
+  const { rows: columns } = await pool.query<ColumnRow>(
+    `SELECT table_name, column_name, data_type, udt_name, is_nullable, datetime_precision
        FROM information_schema.columns WHERE table_schema = current_schema()`,
   );
   const { rows: enumRows } = await pool.query<{ name: string; value: string }>(
-    `SELECT t.typname AS name, e.enumlabel AS value FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+    `SELECT t.typname AS name, e.enumlabel AS value
+       FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+      WHERE t.typnamespace = current_schema()::regnamespace
       ORDER BY t.typname, e.enumsortorder`,
   );
+  const enumDbName = new Map(dmmf.datamodel.enums.map((e) => [e.name, e.dbName ?? e.name]));
   const problems: string[] = [];
-  const enumNames = new Set(dmmf.datamodel.enums.map((e) => e.dbName ?? e.name));
+  let checkedColumns = 0;
+
   for (const model of dmmf.datamodel.models) {
     const table = model.dbName ?? model.name;
     const tableColumns = columns.filter((c) => c.table_name === table);
@@ -72,74 +99,123 @@ async function schemaDrift(pool: pg.Pool): Promise<string[]> {
     }
     for (const field of model.fields.filter((f) => f.kind === "scalar" || f.kind === "enum")) {
       const name = field.dbName ?? field.name;
+      const where = `"${table}"."${name}"`;
       const column = tableColumns.find((c) => c.column_name === name);
       if (!column) {
-        problems.push(`column "${table}"."${name}" (${model.name}.${field.name}) is missing`);
+        problems.push(`column ${where} (${model.name}.${field.name}) is missing`);
         continue;
       }
-      const where = `"${table}"."${name}"`;
-      if (field.isList) {
-        const base = field.kind === "enum" ? field.type : (COMPATIBLE[field.type] ?? [])[0];
-        if (column.data_type !== "ARRAY") problems.push(`${where} should be an array of ${base}`);
-      } else if (field.kind === "enum") {
-        if (
-          column.data_type !== "USER-DEFINED" ||
-          !enumNames.has(column.udt_name) ||
-          column.udt_name !== field.type
-        ) {
-          problems.push(
-            `${where} should be the enum ${field.type}, is ${column.data_type} ${column.udt_name}`,
-          );
-        }
-      } else if (!(COMPATIBLE[field.type] ?? []).includes(column.data_type)) {
-        problems.push(`${where} is ${column.data_type}, not compatible with ${field.type}`);
+      checkedColumns++;
+      if (field.nativeType) {
+        // @db.X attributes change the expected type; teach this checker before using them.
+        problems.push(`${where}: the checker does not know @db.${field.nativeType[0]}`);
+        continue;
       }
-      // Prisma leaves list columns nullable; every other required field must be NOT NULL and vice versa.
+      const expected =
+        field.kind === "enum"
+          ? [{ dataType: "USER-DEFINED", udt: enumDbName.get(field.type) ?? field.type }]
+          : (COMPATIBLE[field.type] ?? []);
+      if (expected.length === 0) {
+        problems.push(`${where}: the checker does not know the Prisma type ${field.type}`);
+        continue;
+      }
+      const actual = `${column.data_type} ${column.udt_name}`;
+      const wanted = field.isList
+        ? expected.map((e) => `ARRAY _${e.udt}`)
+        : expected.map((e) => `${e.dataType} ${e.udt}`);
+      if (!wanted.includes(actual)) {
+        problems.push(`${where} is ${actual}, schema.prisma wants ${wanted.join(" or ")}`);
+      } else if (
+        field.type === "DateTime" &&
+        !field.isList &&
+        column.datetime_precision !== DATETIME_PRECISION
+      ) {
+        problems.push(`${where} has precision ${column.datetime_precision}, not ${DATETIME_PRECISION}`);
+      }
+      // Prisma Migrate leaves list columns nullable; any other field is NOT NULL exactly when required.
       if (!field.isList && field.isRequired !== (column.is_nullable === "NO")) {
         problems.push(`${where} should be ${field.isRequired ? "NOT NULL" : "nullable"}`);
       }
     }
   }
+
   for (const prismaEnum of dmmf.datamodel.enums) {
     const name = prismaEnum.dbName ?? prismaEnum.name;
     const actual = enumRows.filter((r) => r.name === name).map((r) => r.value);
     const expected = prismaEnum.values.map((v) => v.dbName ?? v.name);
-    if (actual.join(",") !== expected.join(",")) {
+    if (actual.length === 0) {
+      problems.push(`enum ${name} is missing`);
+    } else if (actual.join(",") !== expected.join(",")) {
       problems.push(
         `enum ${name} has values [${actual.join(", ")}], schema.prisma says [${expected.join(", ")}]`,
       );
     }
   }
-  return problems;
+  return { checkedColumns, problems };
 }
+
+/** Every column schema.prisma defines (scalar and enum fields of every model). */
+const schemaColumnCount = dmmf.datamodel.models
+  .flatMap((m) => m.fields)
+  .filter((f) => f.kind === "scalar" || f.kind === "enum").length;
 
 const t = useTestDatabase();
 
-describe("migrations match schema.prisma", () => {
-  it("every model's table and every field's column exist with a compatible type and nullability", async () => {
-    expect(dmmf.datamodel.models.map((m) => m.name)).toEqual([
-      "PlatformIntegration",
-      "KeyVersion",
-      "RotationRun",
-    ]);
-    expect(await schemaDrift(t.db.pool)).toEqual([]);
+describe("the migrated database matches schema.prisma", () => {
+  it("Prisma's parser reads the schema's models, fields and enums", () => {
+    expect(dmmf.datamodel.models.map((m) => m.name)).toEqual(
+      expect.arrayContaining(["PlatformIntegration", "KeyVersion", "RotationRun"]),
+    );
+    expect(dmmf.datamodel.enums.map((e) => e.name)).toEqual(
+      expect.arrayContaining(["Platform", "KeyState", "RotationStatus"]),
+    );
+    const failedRowIds = dmmf.datamodel.models
+      .find((m) => m.name === "RotationRun")
+      ?.fields.find((f) => f.name === "failedRowIds");
+    expect(failedRowIds).toMatchObject({ kind: "scalar", type: "String", isList: true });
   });
 
-  it("reports drift: a dropped column, a changed type, a missing enum value", async () => {
+  it("every table, column (type, nullability) and enum value is there", async () => {
+    const report = await schemaDrift(t.db.pool);
+    expect(report.problems).toEqual([]);
+    expect(report.checkedColumns).toBe(schemaColumnCount);
+    expect(schemaColumnCount).toBeGreaterThan(40);
+  });
+
+  it("catches drift: dropped column, wrong type, precision, list type, nullability, enum values", async () => {
     const drifted = await createTestDatabase();
     try {
-      await drifted.db.pool.query(`ALTER TABLE "RotationRun" DROP COLUMN "digestAfter"`);
-      await drifted.db.pool.query(`ALTER TABLE "KeyVersion" ALTER COLUMN "version" TYPE text`);
-      await drifted.db.pool.query(
-        `ALTER TABLE "PlatformIntegration" ALTER COLUMN "displayName" DROP NOT NULL`,
-      );
-      await drifted.db.pool.query(`ALTER TYPE "Platform" ADD VALUE 'EBAY'`);
-      expect(await schemaDrift(drifted.db.pool)).toEqual([
+      const q = (sql: string) => drifted.db.pool.query(sql);
+      await q(`ALTER TABLE "RotationRun" DROP COLUMN "digestAfter"`);
+      await q(`ALTER TABLE "KeyVersion" ALTER COLUMN "version" TYPE bigint`);
+      await q(`ALTER TABLE "KeyVersion" ALTER COLUMN "retiredAt" TYPE timestamp(6)`);
+      await q(`ALTER TABLE "RotationRun" ALTER COLUMN "failedRowIds" DROP DEFAULT`);
+      await q(`ALTER TABLE "RotationRun" ALTER COLUMN "failedRowIds" TYPE integer[] USING '{}'`);
+      await q(`ALTER TABLE "PlatformIntegration" ALTER COLUMN "displayName" DROP NOT NULL`);
+      await q(`ALTER TABLE "PlatformIntegration" ALTER COLUMN "platform" TYPE text`);
+      await q(`ALTER TYPE "RotationStatus" ADD VALUE 'PAUSED'`);
+
+      const report = await schemaDrift(drifted.db.pool);
+      expect(report.problems).toEqual([
+        `"PlatformIntegration"."platform" is text text, schema.prisma wants USER-DEFINED Platform`,
         `"PlatformIntegration"."displayName" should be NOT NULL`,
-        `"KeyVersion"."version" is text, not compatible with Int`,
+        `"KeyVersion"."version" is bigint int8, schema.prisma wants integer int4`,
+        `"KeyVersion"."retiredAt" has precision 6, not 3`,
+        `"RotationRun"."failedRowIds" is ARRAY _int4, schema.prisma wants ARRAY _text or ARRAY _varchar`,
         `column "RotationRun"."digestAfter" (RotationRun.digestAfter) is missing`,
-        "enum Platform has values [SHOPIFY, AMAZON, EBAY], schema.prisma says [SHOPIFY, AMAZON]",
+        "enum RotationStatus has values [RUNNING, SUCCEEDED, FAILED_WITH_ROWS, PAUSED], schema.prisma says [RUNNING, SUCCEEDED, FAILED_WITH_ROWS]",
       ]);
+      expect(report.checkedColumns).toBe(schemaColumnCount - 1);
+
+      // A whole table and a whole enum gone.
+      await q(`DROP TABLE "PlatformIntegration"`);
+      await q(`DROP TYPE "Platform"`);
+      expect((await schemaDrift(drifted.db.pool)).problems).toEqual(
+        expect.arrayContaining([
+          `table "PlatformIntegration" (model PlatformIntegration) is missing`,
+          "enum Platform is missing",
+        ]),
+      );
     } finally {
       await drifted.drop();
     }

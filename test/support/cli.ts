@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { recordOutput } from "./artifacts.js";
 
-const BIN = fileURLToPath(new URL("../../bin/keyops.mjs", import.meta.url));
+/** The `keyops` bin, by absolute path: tests may run it from any working directory. */
+export const KEYOPS_BIN = fileURLToPath(new URL("../../bin/keyops.mjs", import.meta.url));
 
 export interface CliResult {
   code: number | null;
@@ -11,23 +12,42 @@ export interface CliResult {
   stderr: string;
 }
 
+/**
+ * The child's environment: PATH and HOME of this process, then `env` over them. Nothing else is
+ * inherited (no DATABASE_URL, no KEYOPS_*), so a test states every setting the command sees; an
+ * `undefined` value leaves the variable out.
+ */
+export function keyopsEnv(env: Record<string, string | undefined>): Record<string, string> {
+  const merged: Record<string, string | undefined> = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    ...env,
+  };
+  return Object.fromEntries(
+    Object.entries(merged).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+}
+
 /** Starts `keyops` as its own process; everything it prints goes into the secret scan's record. */
 export function spawnKeyops(
   args: string[],
   env: Record<string, string | undefined>,
   options: { cwd?: string } = {},
 ): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [KEYOPS_BIN, ...args], {
     cwd: options.cwd,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: keyopsEnv(env),
     stdio: ["ignore", "pipe", "pipe"],
   });
-  child.stdout?.on("data", (chunk: Buffer) => recordOutput(chunk));
-  child.stderr?.on("data", (chunk: Buffer) => recordOutput(chunk));
+  // Decode as UTF-8 once, so a character split across two chunks is not mangled for any listener.
+  child.stdout?.setEncoding("utf8");
+  child.stderr?.setEncoding("utf8");
+  child.stdout?.on("data", (chunk: string) => recordOutput(chunk));
+  child.stderr?.on("data", (chunk: string) => recordOutput(chunk));
   return child;
 }
 
-/** Runs `keyops` to completion (or kills it after `timeoutMs`). */
+/** Runs `keyops` to completion (or SIGKILLs it after `timeoutMs`: then `signal` is "SIGKILL"). */
 export function runKeyops(
   args: string[],
   env: Record<string, string | undefined>,
@@ -36,15 +56,18 @@ export function runKeyops(
   const child = spawnKeyops(args, env, options);
   let stdout = "";
   let stderr = "";
-  child.stdout?.on("data", (chunk: Buffer) => {
-    stdout += chunk.toString();
+  child.stdout?.on("data", (chunk: string) => {
+    stdout += chunk;
   });
-  child.stderr?.on("data", (chunk: Buffer) => {
-    stderr += chunk.toString();
+  child.stderr?.on("data", (chunk: string) => {
+    stderr += chunk;
   });
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
   return new Promise((resolve, reject) => {
-    child.on("error", reject);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
