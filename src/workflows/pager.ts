@@ -1,0 +1,44 @@
+/**
+ * What workflows need from the paging service. PagerDuty fills it (src/integrations/pagerduty);
+ * without it configured, NoPager keeps every workflow working and says paging is off.
+ */
+
+export type PageSeverity = "critical" | "error" | "warning" | "info";
+
+export interface PageRequest {
+  /** The workflow id: retries never open a second incident. */
+  dedupKey: string;
+  summary: string;
+  severity: PageSeverity;
+  source: string;
+  component?: string;
+  details: Record<string, string>;
+  /** Link back to the Slack message. */
+  link?: string;
+}
+
+export interface OnCallPerson {
+  name: string;
+  email?: string;
+  /** Filled by the Slack directory look-up when the email matches a Slack user. */
+  slackUserId?: string;
+}
+
+export interface Pager {
+  readonly enabled: boolean;
+  trigger(page: PageRequest): Promise<void>;
+  acknowledge(dedupKey: string): Promise<void>;
+  resolve(dedupKey: string): Promise<void>;
+  /** Who is on call now; empty when unknown (no REST token). */
+  onCall(): Promise<OnCallPerson[]>;
+}
+
+export class NoPager implements Pager {
+  readonly enabled = false;
+  async trigger(): Promise<void> {}
+  async acknowledge(): Promise<void> {}
+  async resolve(): Promise<void> {}
+  async onCall(): Promise<OnCallPerson[]> {
+    return [];
+  }
+}

@@ -1,0 +1,224 @@
+import type { Environment } from "../environments.js";
+
+/**
+ * Workflows as data: a definition lists steps; one state machine (state-machine.ts) moves every
+ * workflow; views render a WorkflowSnapshot. Nothing here imports Slack or PagerDuty.
+ */
+
+export type WorkflowStatus = "OPEN" | "RESOLVED" | "CANCELLED";
+
+export type StepStatus =
+  | "PENDING"
+  /** An approval step whose approval has been asked for and not yet given. */
+  | "AWAITING_APPROVAL"
+  /** An automated step at work (a rotation job, a query). */
+  | "RUNNING"
+  | "DONE"
+  | "SKIPPED"
+  | "FAILED";
+
+export const SEVERITIES = ["critical", "high", "medium", "low"] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+/** What an automated step does when it runs; the service maps each to the engine or a query. */
+export type StepAction =
+  /** engine.generate: a new pending key version; its fingerprint (never the key) is shown. */
+  | "generate-key"
+  /** Durable job: activate the generated version (or a new one), re-encrypt, verify. */
+  | "rotate"
+  /** engine.verify: every row decrypts and the plaintext digest is what it was before the run. */
+  | "verify"
+  /** The guide's audit query: integrations updated in the last 24 hours. */
+  | "audit-recent-access"
+  /** Marks the subject's key access revoked in the roster. */
+  | "revoke-roster-access"
+  /** Records the rotation date and the next one due (quarterly, requester's time zone). */
+  | "record-rotation-schedule"
+  /** A markdown post-mortem built from the timeline, uploaded to the thread. */
+  | "write-postmortem";
+
+export interface StepDefinition {
+  /** Stable id within the workflow, e.g. "revoke-tokens.shopify". At most 64 characters. */
+  key: string;
+  title: string;
+  /** One short line of how-to, shown under the title. */
+  hint?: string;
+  /** Present for automated steps; absent for steps a person does and marks Done. */
+  action?: StepAction;
+  /** Button text of an automated step run by hand ("Generate key", "Run audit query"). */
+  runLabel?: string;
+  /** Finished by an Approve from a configured approver who is not the requester (two-person rule). */
+  requiresApproval?: boolean;
+  /** Keys of steps that must be DONE (not skipped) before this one can be done or run. */
+  needs?: string[];
+  /** Starts by itself as soon as its needs are DONE (e.g. the rotation after approval). */
+  automatic?: boolean;
+  /** Whether Skip is offered (with a reason). Default true; approvals and rotations say false. */
+  skippable?: boolean;
+  /** A sub-step's parent key (rendered indented under it). */
+  parent?: string;
+}
+
+/** What a workflow is started with. Which fields are set depends on the definition. */
+export interface WorkflowInputs {
+  /** Every environment the workflow acts on; the first is the main one. */
+  environments: Environment[];
+  severity?: Severity;
+  /** What happened / why (free text from the command or modal). */
+  summary?: string;
+  /** How it was found (key-compromised modal). */
+  foundBy?: string;
+  /** The person being offboarded (Slack user id). */
+  subjectUserId?: string;
+  /** Their last day, ISO date (yyyy-mm-dd). */
+  lastDay?: string;
+  /** The requester's IANA time zone (from users.info), for deadlines and schedules. */
+  timeZone?: string;
+}
+
+/** Facts gathered when a workflow starts that shape its steps. */
+export interface StepContext {
+  inputs: WorkflowInputs;
+  /** Stored integrations per platform, e.g. [{ platform: "SHOPIFY", count: 12 }]. */
+  platformCounts: { platform: string; count: number }[];
+}
+
+export interface WorkflowDefinition {
+  /** Stable id stored with each workflow, e.g. "key-compromised". */
+  kind: string;
+  /** The slash command that starts it. */
+  command: string;
+  /** Display name, e.g. "Key compromised". */
+  name: string;
+  /** The title of one workflow, e.g. "Production key compromised". */
+  title(inputs: WorkflowInputs): string;
+  steps(context: StepContext): StepDefinition[];
+  /** When the work must be done by (offboarding: rotation within 24 hours). */
+  deadline?(inputs: WorkflowInputs, startedAt: Date): Date | undefined;
+}
+
+export interface Approval {
+  decision: "APPROVED" | "REJECTED";
+  by: string;
+  at: Date;
+  reason?: string;
+}
+
+export interface RotationFigures {
+  environment: Environment;
+  runId: number;
+  toVersion: number;
+  toFingerprint: string;
+  rows: number;
+  reencrypted: number;
+  failed: number;
+  rowsPerSecond: number;
+  durationMs: number;
+  digestUnchanged: boolean;
+}
+
+/** What an automated step produced; never key material (fingerprints only). */
+export interface StepResult {
+  /** Short lines for the message and the thread, e.g. "v3 generated (fingerprint 1a2b3c4d)". */
+  lines: string[];
+  rotations?: RotationFigures[];
+  /** A failed rotation: how many rows could not be re-encrypted. */
+  failedRows?: number;
+  /** The key version a generate-key step created, for the rotation that follows. */
+  generated?: { environment: Environment; version: number; fingerprint: string }[];
+}
+
+export interface StepSnapshot extends StepDefinition {
+  status: StepStatus;
+  assignee?: string;
+  /** Who finished it (DONE, SKIPPED or the approver) and when. */
+  finishedBy?: string;
+  finishedAt?: Date;
+  skipReason?: string;
+  approval?: Approval;
+  result?: StepResult;
+  error?: string;
+}
+
+export interface RotationProgress {
+  environment: Environment;
+  phase: string;
+  done: number;
+  total: number;
+  rowsPerSecond: number;
+  etaSeconds: number | null;
+  updatedAt: Date;
+}
+
+export type PageStatus = "off" | "triggered" | "acknowledged" | "resolved" | "failed";
+
+export interface PageSnapshot {
+  status: PageStatus;
+  /** Slack user ids of the people on call, when known. */
+  onCall: string[];
+  /** Who acknowledged (a name or Slack id) and when. */
+  by?: string;
+  at?: Date;
+  error?: string;
+}
+
+export interface WorkflowSnapshot {
+  id: string;
+  /** Human number, shown as #12. */
+  number: number;
+  kind: string;
+  name: string;
+  title: string;
+  command: string;
+  status: WorkflowStatus;
+  inputs: WorkflowInputs;
+  requestedBy: string;
+  channelId: string;
+  messageTs?: string;
+  createdAt: Date;
+  closedAt?: Date;
+  closedBy?: string;
+  closeReason?: string;
+  deadlineAt?: Date;
+  steps: StepSnapshot[];
+  rotation?: RotationProgress;
+  page: PageSnapshot;
+  /** Optimistic-concurrency counter, bumped by every transition. */
+  version: number;
+}
+
+/** What the audit log records; each becomes one line in the message's thread. */
+export type AuditAction =
+  | "workflow.started"
+  | "workflow.resolved"
+  | "workflow.cancelled"
+  | "step.done"
+  | "step.skipped"
+  | "step.assigned"
+  | "step.started"
+  | "step.succeeded"
+  | "step.failed"
+  | "step.retried"
+  | "approval.requested"
+  | "approval.approved"
+  | "approval.rejected"
+  /** Someone tried what they may not do (approve their own request, finish another's step). */
+  | "permission.refused"
+  | "page.triggered"
+  | "page.failed"
+  | "page.acknowledged"
+  | "page.escalated"
+  | "page.reassigned"
+  | "page.resolved"
+  | "deadline.reminder";
+
+export interface TimelineEvent {
+  sequence: number;
+  at: Date;
+  /** A Slack user id, or "keyops" for the bot itself, or "pagerduty". */
+  actor: string;
+  action: AuditAction;
+  stepKey?: string;
+  /** Short facts: reason, assignee, figures. Never key material. */
+  detail: Record<string, string | number | boolean | null>;
+}
