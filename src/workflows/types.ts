@@ -1,4 +1,6 @@
 import type { Environment } from "../environments.js";
+import type { CommandDefaults, ParsedCommand } from "./command-input.js";
+import type { PageSeverity } from "./pager.js";
 
 /**
  * Workflows as data: a definition lists steps; one state machine (state-machine.ts) moves every
@@ -76,11 +78,16 @@ export interface WorkflowInputs {
   timeZone?: string;
 }
 
-/** Facts gathered when a workflow starts that shape its steps. */
+export interface PlatformCount {
+  platform: string;
+  count: number;
+}
+
+/** Facts gathered when a workflow starts that shape its steps (stored with it, so steps re-derive). */
 export interface StepContext {
   inputs: WorkflowInputs;
   /** Stored integrations per platform, e.g. [{ platform: "SHOPIFY", count: 12 }]. */
-  platformCounts: { platform: string; count: number }[];
+  platformCounts: PlatformCount[];
 }
 
 export interface WorkflowDefinition {
@@ -93,6 +100,11 @@ export interface WorkflowDefinition {
   /** The title of one workflow, e.g. "Production key compromised". */
   title(inputs: WorkflowInputs): string;
   steps(context: StepContext): StepDefinition[];
+  /** Reads the slash command's text into inputs (throws UserError with a short message). */
+  parseCommand(text: string, defaults: CommandDefaults): ParsedCommand;
+  /** "roster": the environments are those the subject could read, filled in at start. */
+  environmentsFrom?: "roster";
+  pageSeverity(inputs: WorkflowInputs): PageSeverity;
   /** When the work must be done by (offboarding: rotation within 24 hours). */
   deadline?(inputs: WorkflowInputs, startedAt: Date): Date | undefined;
 }
@@ -115,6 +127,8 @@ export interface RotationFigures {
   rowsPerSecond: number;
   durationMs: number;
   digestUnchanged: boolean;
+  /** sha256 over every plaintext after the run (not secret: it proves nothing changed). */
+  digestAfter: string;
 }
 
 /** What an automated step produced; never key material (fingerprints only). */

@@ -1,3 +1,4 @@
+import { defaultSeverity, parseEnvironmentAndText } from "../command-input.js";
 import type { StepDefinition, WorkflowDefinition } from "../types.js";
 import { environmentLabel } from "./labels.js";
 
@@ -7,6 +8,18 @@ export const keyCompromised: WorkflowDefinition = {
   command: "/key-compromised",
   name: "Key compromised",
   title: (inputs) => `${environmentLabel(inputs.environments[0])} encryption key compromised`,
+  parseCommand: (text, defaults) => {
+    if (text.trim() === "") return { form: "declare-incident" };
+    const { environment, rest } = parseEnvironmentAndText(text, defaults);
+    return {
+      inputs: {
+        environments: [environment],
+        severity: defaultSeverity(environment),
+        ...(rest ? { summary: rest } : {}),
+      },
+    };
+  },
+  pageSeverity: (inputs) => (inputs.environments[0] === "production" ? "critical" : "error"),
   steps: ({ platformCounts }) => {
     const revokeSteps: StepDefinition[] = platformCounts.map(({ platform, count }) => ({
       key: `revoke-tokens.${platform.toLowerCase()}`,

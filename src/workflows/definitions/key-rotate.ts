@@ -1,3 +1,4 @@
+import { parseEnvironmentAndText } from "../command-input.js";
 import type { WorkflowDefinition } from "../types.js";
 import { environmentLabel } from "./labels.js";
 
@@ -7,6 +8,11 @@ export const keyRotate: WorkflowDefinition = {
   command: "/key-rotate",
   name: "Key rotation",
   title: (inputs) => `${environmentLabel(inputs.environments[0])} key rotation`,
+  parseCommand: (text, defaults) => {
+    const { environment, rest } = parseEnvironmentAndText(text, defaults);
+    return { inputs: { environments: [environment], ...(rest ? { summary: rest } : {}) } };
+  },
+  pageSeverity: () => "info",
   steps: () => [
     {
       key: "backup-database",

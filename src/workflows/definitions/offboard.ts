@@ -1,4 +1,5 @@
 import { DateTime } from "luxon";
+import { parseOffboard } from "../command-input.js";
 import type { WorkflowDefinition } from "../types.js";
 import { environmentLabel } from "./labels.js";
 
@@ -11,6 +12,12 @@ export const offboard: WorkflowDefinition = {
   command: "/offboard",
   name: "Offboarding",
   title: (inputs) => `Offboarding <@${inputs.subjectUserId ?? "?"}>`,
+  parseCommand: (text) => {
+    const { subjectUserId, lastDay } = parseOffboard(text);
+    return { inputs: { environments: [], subjectUserId, ...(lastDay ? { lastDay } : {}) } };
+  },
+  environmentsFrom: "roster",
+  pageSeverity: () => "warning",
   /** 24 hours after they leave: the end of a last day still ahead (their manager's zone), else now. */
   deadline: (inputs, startedAt) => {
     const start = DateTime.fromJSDate(startedAt, { zone: inputs.timeZone ?? "UTC" });

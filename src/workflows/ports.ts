@@ -1,0 +1,21 @@
+import type { TimelineEvent, WorkflowSnapshot } from "./types.js";
+
+/** Where a workflow is shown: the Slack message, its thread and files there (src/slack/publisher.ts). */
+export interface WorkflowPublisher {
+  /** Posts the workflow's message; returns its ts. */
+  post(w: WorkflowSnapshot): Promise<string>;
+  /** Re-renders the message in place. */
+  update(w: WorkflowSnapshot): Promise<void>;
+  /** One thread line per audit event. */
+  log(w: WorkflowSnapshot, events: TimelineEvent[]): Promise<void>;
+  /** A longer note in the thread (approval requests, audit query results). */
+  note(w: WorkflowSnapshot, text: string): Promise<void>;
+  /** The markdown post-mortem as a file in the thread. */
+  uploadPostmortem(w: WorkflowSnapshot, timeline: TimelineEvent[]): Promise<void>;
+}
+
+/** Durable background work (pg-boss): each job runs once across replicas and survives restarts. */
+export interface WorkflowJobs {
+  runStep(workflowId: string, stepKey: string): Promise<void>;
+  remindAt(workflowId: string, at: Date): Promise<void>;
+}

@@ -1,0 +1,244 @@
+import { DateTime } from "luxon";
+import type { PrismaClient } from "../db/prisma.js";
+import type { KeyringStatus, RotationEngine } from "../engine/engine.js";
+import type { Progress } from "../engine/progress.js";
+import type { Environment } from "../environments.js";
+import { ENVIRONMENTS } from "../environments.js";
+import { readTimeline } from "./audit-log.js";
+import type { WorkflowPublisher } from "./ports.js";
+import type { PlatformCount, RotationFigures, StepResult, WorkflowSnapshot } from "./types.js";
+
+/** How often the next rotation is due after one (the guide: quarterly). */
+export const ROTATION_INTERVAL = { months: 3 } as const;
+const AUDIT_LIST_LIMIT = 20;
+
+export interface StepActionDeps {
+  engine: RotationEngine;
+  prisma: PrismaClient;
+  publisher: WorkflowPublisher;
+  now(): Date;
+}
+
+/** The generate-key step: a pending version per environment; only fingerprints leave here. */
+export async function generateKeys(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const generated = [];
+  for (const environment of w.inputs.environments) {
+    const info = await deps.engine.generate(environment);
+    generated.push({ environment, version: info.version, fingerprint: info.fingerprint });
+  }
+  return {
+    lines: generated.map(
+      (g) =>
+        `${g.environment}: v${g.version} generated (fingerprint ${g.fingerprint}), active after the rotation`,
+    ),
+    generated,
+  };
+}
+
+/** The version a generate-key step of this workflow created for `environment`, if any. */
+function generatedVersion(w: WorkflowSnapshot, environment: Environment): number | undefined {
+  for (const step of w.steps) {
+    const g = step.result?.generated?.find((x) => x.environment === environment);
+    if (g) return g.version;
+  }
+  return undefined;
+}
+
+/** Runs started by a workflow say so, so that a retried job finds the run it already finished. */
+export const runOwner = (w: WorkflowSnapshot) => `workflow:${w.id}`;
+
+/**
+ * The rotation step: activates the version this workflow generated (or generates one), re-encrypts,
+ * verifies. Safe to repeat after a crash: an interrupted run resumes, a finished one is not redone.
+ * A key-compromised workflow's previous version is then marked compromised.
+ */
+export async function rotateEnvironments(
+  w: WorkflowSnapshot,
+  deps: StepActionDeps,
+  onProgress: (environment: Environment, progress: Progress) => void,
+): Promise<StepResult> {
+  const rotations: RotationFigures[] = [];
+  const lines: string[] = [];
+  let failedRows = 0;
+  for (const environment of w.inputs.environments) {
+    const finished = await deps.prisma.rotationRun.findFirst({
+      where: { environment, requestedBy: runOwner(w), status: "SUCCEEDED" },
+    });
+    if (finished) {
+      lines.push(`${environment}: rotated to v${finished.toVersion} by run ${finished.id}`);
+      continue;
+    }
+    const before = await deps.engine.status(environment);
+    const generated = generatedVersion(w, environment);
+    if (generated !== undefined) {
+      const info = await deps.engine.keys.get(environment, generated);
+      if (info.state === "PENDING") await deps.engine.activate(environment, generated);
+    }
+    const previous = generated === undefined ? before.activeVersion : previousActive(before, generated);
+    const report = await deps.engine.rotate(environment, {
+      generate: generated === undefined && before.runningRun === null,
+      requestedBy: runOwner(w),
+      onProgress: (progress) => onProgress(environment, progress),
+    });
+    rotations.push({
+      environment,
+      runId: report.runId,
+      toVersion: report.toVersion,
+      toFingerprint: report.toFingerprint,
+      rows: report.rows,
+      reencrypted: report.reencrypted,
+      failed: report.failed,
+      rowsPerSecond: report.rowsPerSecond,
+      durationMs: report.durationMs,
+      digestUnchanged: report.digestUnchanged,
+      digestAfter: report.digestAfter,
+    });
+    failedRows += report.failed;
+    lines.push(
+      `${environment}: ${report.reencrypted} of ${report.rows} rows re-encrypted to v${report.toVersion} ` +
+        `(fingerprint ${report.toFingerprint}), ${report.failed} failed, digest ${report.digestUnchanged ? "unchanged" : "CHANGED"}`,
+    );
+    if (w.kind === "key-compromised" && previous !== null && report.failed === 0) {
+      await deps.engine.markCompromised(environment, previous);
+      lines.push(`${environment}: v${previous} marked compromised`);
+    }
+  }
+  const result: StepResult = { lines, rotations, ...(failedRows > 0 ? { failedRows } : {}) };
+  if (failedRows > 0) throw new StepFailure(`${failedRows} rows could not be re-encrypted`, result);
+  return result;
+}
+
+/** The version that was active before `generated` took over (when it is active already, the one before it). */
+function previousActive(status: KeyringStatus, generated: number): number | null {
+  if (status.activeVersion !== null && status.activeVersion !== generated) return status.activeVersion;
+  const older = status.versions
+    .filter((v) => v.version < generated && (v.state === "DECRYPT_ONLY" || v.state === "ACTIVE"))
+    .sort((a, b) => b.version - a.version);
+  return older[0]?.version ?? null;
+}
+
+/** engine.verify after the rotation: every row decrypts, all on the active version, digest the same. */
+export async function verifyEnvironments(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const rotated = w.steps.flatMap((s) => s.result?.rotations ?? []);
+  const lines: string[] = [];
+  let problems = 0;
+  for (const environment of w.inputs.environments) {
+    const report = await deps.engine.verify(environment);
+    const expected = rotated.find((r) => r.environment === environment)?.digestAfter;
+    const digestSame = expected === undefined || expected === report.plaintextDigest;
+    if (report.failed > 0 || report.notOnActive > 0 || !digestSame) problems += 1;
+    lines.push(
+      `${environment}: ${report.rows} rows, ${report.failed} fail to decrypt, ${report.notOnActive} not on ` +
+        `v${report.activeVersion}, digest ${digestSame ? "unchanged" : "DIFFERENT"}`,
+    );
+  }
+  if (problems > 0) throw new StepFailure(lines.join("; "), { lines });
+  return { lines };
+}
+
+/** The guide's audit query: integrations updated in the last 24 hours, listed in the thread. */
+export async function auditRecentAccess(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const lines: string[] = [];
+  for (const environment of w.inputs.environments) {
+    const pool = deps.engine.targetPool(environment);
+    const { rows } = await pool.query<{ id: string; platform: string; displayName: string; updatedAt: Date }>(
+      `SELECT "id", "platform"::text AS platform, "displayName", "updatedAt" FROM "PlatformIntegration"
+       WHERE "updatedAt" > NOW() - INTERVAL '24 hours' ORDER BY "updatedAt" DESC`,
+    );
+    const perPlatform = countBy(rows.map((r) => r.platform));
+    const summary =
+      rows.length === 0
+        ? `${environment}: no integrations updated in the last 24 hours`
+        : `${environment}: ${rows.length} integrations updated in the last 24 hours (${perPlatform})`;
+    lines.push(summary);
+    const listed = rows
+      .slice(0, AUDIT_LIST_LIMIT)
+      .map((r) => `• ${r.updatedAt.toISOString()} ${r.platform} ${r.displayName} (${r.id})`);
+    const more = rows.length > AUDIT_LIST_LIMIT ? [`…and ${rows.length - AUDIT_LIST_LIMIT} more`] : [];
+    await deps.publisher.note(
+      w,
+      ["*Audit: access in the last 24 hours*", summary, ...listed, ...more].join("\n"),
+    );
+  }
+  return { lines };
+}
+
+/** The offboarded person's grants in the roster, revoked. */
+export async function revokeRosterAccess(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const subject = w.inputs.subjectUserId;
+  if (!subject) return { lines: ["no person to revoke"] };
+  const grants = await deps.prisma.keyAccess.findMany({ where: { slackUserId: subject, revokedAt: null } });
+  await deps.prisma.keyAccess.updateMany({
+    where: { slackUserId: subject, revokedAt: null },
+    data: { revokedAt: deps.now(), revokedBy: w.requestedBy },
+  });
+  if (grants.length === 0) return { lines: [`<@${subject}> had no grants in the roster`] };
+  return {
+    lines: [`revoked <@${subject}>'s access to ${grants.map((g) => g.environment).join(", ")}`],
+  };
+}
+
+/** Records the rotation date and the next one due, quarterly, in the requester's time zone. */
+export async function recordRotationSchedule(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const zone = w.inputs.timeZone ?? "UTC";
+  const rotated = DateTime.fromJSDate(deps.now(), { zone });
+  const next = rotated.plus(ROTATION_INTERVAL);
+  for (const environment of w.inputs.environments) {
+    const data = {
+      lastRotatedAt: rotated.toJSDate(),
+      nextDueAt: next.toJSDate(),
+      timeZone: zone,
+      recordedBy: w.requestedBy,
+      workflowId: w.id,
+    };
+    await deps.prisma.rotationSchedule.upsert({
+      where: { environment },
+      create: { environment, ...data },
+      update: data,
+    });
+  }
+  return {
+    lines: [`rotated ${rotated.toISODate()}; next rotation due ${next.toISODate()} (${zone})`],
+  };
+}
+
+export async function writePostmortem(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  await deps.publisher.uploadPostmortem(w, await readTimeline(deps.prisma, w.id));
+  return { lines: ["post-mortem draft uploaded to the thread"] };
+}
+
+/** Rows per platform in an environment's credential table, for the revoke-tokens sub-steps. */
+export async function countIntegrations(
+  engine: RotationEngine,
+  environment: Environment,
+): Promise<PlatformCount[]> {
+  const { rows } = await engine
+    .targetPool(environment)
+    .query<{ platform: string; count: string }>(
+      `SELECT "platform"::text AS platform, count(*) AS count FROM "PlatformIntegration" GROUP BY 1 ORDER BY 1`,
+    );
+  return rows.map((r) => ({ platform: r.platform, count: Number(r.count) }));
+}
+
+/** The environments whose key `userId` could read: the roster's, plus those the guide shares with every developer. */
+export async function environmentsReadableBy(prisma: PrismaClient, userId: string): Promise<Environment[]> {
+  const grants = await prisma.keyAccess.findMany({ where: { slackUserId: userId, revokedAt: null } });
+  const readable = new Set<string>(["development", "staging", ...grants.map((g) => g.environment)]);
+  return ENVIRONMENTS.filter((e) => readable.has(e));
+}
+
+/** A step that ran and found a problem: it fails with this message and keeps its result. */
+export class StepFailure extends Error {
+  constructor(
+    message: string,
+    readonly result: StepResult,
+  ) {
+    super(message);
+  }
+}
+
+function countBy(values: string[]): string {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${k} ${n}`).join(", ");
+}

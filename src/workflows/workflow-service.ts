@@ -1,0 +1,348 @@
+import { randomUUID } from "node:crypto";
+import type { PrismaClient } from "../db/prisma.js";
+import type { RotationEngine } from "../engine/engine.js";
+import type { Progress } from "../engine/progress.js";
+import type { Environment } from "../environments.js";
+import { RefusedError, UserError } from "../errors.js";
+import { Prisma } from "../generated/prisma/client.js";
+import type { Logger } from "../logger.js";
+import { appendAuditEvents, readTimeline } from "./audit-log.js";
+import { beginWorkflow } from "./begin.js";
+import type { CommandDefaults, ParsedCommand } from "./command-input.js";
+import { definitionOf } from "./definitions/index.js";
+import type { Directory } from "./directory.js";
+import type { Pager } from "./pager.js";
+import type { WorkflowJobs, WorkflowPublisher } from "./ports.js";
+import {
+  BOT_ACTOR,
+  PermissionRefusedError,
+  type Transition,
+  transition,
+  type WorkflowCommand,
+  type WorkflowEffect,
+} from "./state-machine.js";
+import {
+  auditRecentAccess,
+  countIntegrations,
+  environmentsReadableBy,
+  generateKeys,
+  recordRotationSchedule,
+  revokeRosterAccess,
+  rotateEnvironments,
+  type StepActionDeps,
+  StepFailure,
+  verifyEnvironments,
+  writePostmortem,
+} from "./step-actions.js";
+import type { StepResult, TimelineEvent, WorkflowInputs, WorkflowSnapshot } from "./types.js";
+import {
+  findWorkflowByRequest,
+  insertWorkflow,
+  listOpenWorkflows,
+  loadWorkflow,
+  saveWorkflow,
+} from "./workflow-store.js";
+
+export interface WorkflowServiceOptions {
+  prisma: PrismaClient;
+  engine: RotationEngine;
+  pager: Pager;
+  directory: Directory;
+  publisher: WorkflowPublisher;
+  jobs: WorkflowJobs;
+  /** Slack user ids (U…/W…) and user-group ids (S…) allowed to approve. */
+  approvers: string[];
+  defaultEnvironment: Environment;
+  log: Logger;
+  /** At most one progress re-render per this many milliseconds. */
+  progressIntervalMs?: number;
+  now?: () => Date;
+}
+
+export interface StartRequest {
+  kind: string;
+  inputs: WorkflowInputs;
+  requestedBy: string;
+  channelId: string;
+  /** Slack's trigger_id: the same request twice starts one workflow. */
+  requestKey: string;
+}
+
+/**
+ * Moves workflows: each transition and its audit events commit in one transaction; the effects
+ * (Slack message, thread lines, jobs, paging) follow the commit and are safe to repeat.
+ */
+export class WorkflowService {
+  private readonly now: () => Date;
+  private readonly actionDeps: StepActionDeps;
+
+  constructor(private readonly o: WorkflowServiceOptions) {
+    this.now = o.now ?? (() => new Date());
+    this.actionDeps = { engine: o.engine, prisma: o.prisma, publisher: o.publisher, now: this.now };
+  }
+
+  get commandDefaults(): CommandDefaults {
+    return { environment: this.o.defaultEnvironment };
+  }
+
+  parseCommand(kind: string, text: string): ParsedCommand {
+    return definitionOf(kind).parseCommand(text, this.commandDefaults);
+  }
+
+  /** Starts a workflow, or returns the one this request already started. */
+  async start(request: StartRequest): Promise<{ workflow: WorkflowSnapshot; created: boolean }> {
+    const existing = await findWorkflowByRequest(this.o.prisma, request.requestKey);
+    if (existing) return { workflow: existing, created: false };
+
+    const definition = definitionOf(request.kind);
+    const inputs: WorkflowInputs = { ...request.inputs };
+    if (definition.environmentsFrom === "roster" && inputs.subjectUserId) {
+      if (inputs.subjectUserId === request.requestedBy) throw new UserError("you cannot offboard yourself");
+      inputs.environments = await environmentsReadableBy(this.o.prisma, inputs.subjectUserId);
+    }
+    if (inputs.environments.length === 0) throw new UserError("no environment to act on");
+    const timeZone = await this.o.directory.timeZoneOf(request.requestedBy).catch(() => undefined);
+    if (timeZone) inputs.timeZone = timeZone;
+    const platformCounts =
+      definition.kind === "key-compromised"
+        ? await countIntegrations(this.o.engine, inputs.environments[0] as Environment)
+        : [];
+
+    const begun = beginWorkflow(
+      definition,
+      {
+        id: randomUUID(),
+        inputs,
+        platformCounts,
+        requestedBy: request.requestedBy,
+        channelId: request.channelId,
+        page: { status: this.o.pager.enabled ? "triggered" : "off", onCall: [] },
+      },
+      this.now(),
+    );
+    let created: WorkflowSnapshot;
+    let events: TimelineEvent[];
+    try {
+      [created, events] = await this.o.prisma.$transaction(async (tx) => {
+        const w = await insertWorkflow(tx, begun.workflow, platformCounts, request.requestKey);
+        return [w, await appendAuditEvents(tx, begun.audit)] as const;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        const raced = await findWorkflowByRequest(this.o.prisma, request.requestKey);
+        if (raced) return { workflow: raced, created: false };
+      }
+      throw error;
+    }
+
+    const messageTs = await this.o.publisher.post(created);
+    await this.o.prisma.workflow.update({ where: { id: created.id }, data: { messageTs } });
+    created.messageTs = messageTs;
+    await this.o.publisher.log(created, events);
+    if (created.deadlineAt) await this.o.jobs.remindAt(created.id, created.deadlineAt);
+    await this.runEffects(created, begun.effects);
+    return { workflow: created, created: true };
+  }
+
+  /**
+   * Applies one command. With a requestKey (Slack's trigger_id), a request already handled
+   * changes nothing and returns null. Refusals throw a UserError; permission refusals are audited.
+   */
+  async apply(
+    workflowId: string,
+    command: WorkflowCommand,
+    requestKey?: string,
+  ): Promise<WorkflowSnapshot | null> {
+    const actor = "actor" in command ? command.actor : BOT_ACTOR;
+    const isApprover = await this.isApprover(actor);
+    let outcome: { transition: Transition; events: TimelineEvent[] } | null;
+    try {
+      outcome = await this.o.prisma.$transaction(async (tx) => {
+        if (requestKey) {
+          const inserted = await tx.handledRequest.createMany({
+            data: [{ key: requestKey }],
+            skipDuplicates: true,
+          });
+          if (inserted.count === 0) return null;
+        }
+        const before = await loadWorkflow(tx, workflowId, true);
+        const t = transition(before, command, { isApprover }, this.now());
+        if (t.workflow === before) return { transition: t, events: [] };
+        await saveWorkflow(tx, before, t.workflow);
+        return { transition: t, events: await appendAuditEvents(tx, t.audit) };
+      });
+    } catch (error) {
+      if (error instanceof PermissionRefusedError) await this.auditRefusal(workflowId, actor, command, error);
+      throw error;
+    }
+    if (!outcome) return null;
+    const { transition: t, events } = outcome;
+    if (events.length > 0 || command.type === "progress") await this.publish(t.workflow, events);
+    await this.runEffects(t.workflow, t.effects);
+    return t.workflow;
+  }
+
+  async get(workflowId: string): Promise<WorkflowSnapshot> {
+    return loadWorkflow(this.o.prisma, workflowId);
+  }
+
+  async openWorkflows(): Promise<WorkflowSnapshot[]> {
+    return listOpenWorkflows(this.o.prisma);
+  }
+
+  async timeline(workflowId: string): Promise<TimelineEvent[]> {
+    return readTimeline(this.o.prisma, workflowId);
+  }
+
+  /** The durable job's body: runs an automated step that is RUNNING, once. */
+  async runStep(workflowId: string, stepKey: string): Promise<void> {
+    const w = await this.get(workflowId);
+    const step = w.steps.find((s) => s.key === stepKey);
+    if (step?.status !== "RUNNING" || !step.action) return;
+    let result: StepResult;
+    try {
+      result = await this.executeAction(w, step.action, stepKey);
+    } catch (error) {
+      const message =
+        error instanceof StepFailure || error instanceof UserError
+          ? error.message
+          : "internal error (see the logs)";
+      if (!(error instanceof StepFailure || error instanceof UserError)) {
+        this.o.log.error("workflow step failed", { workflowId, stepKey, error: (error as Error).message });
+      }
+      await this.apply(workflowId, {
+        type: "step-failed",
+        stepKey,
+        error: message,
+        ...(error instanceof StepFailure ? { result: error.result } : {}),
+      });
+      return;
+    }
+    await this.apply(workflowId, { type: "step-succeeded", stepKey, result });
+  }
+
+  /** The deadline job: a reminder in the thread while the work is not done. */
+  async remind(workflowId: string): Promise<void> {
+    const w = await this.get(workflowId);
+    if (w.status !== "OPEN" || !w.deadlineAt) return;
+    await this.apply(workflowId, {
+      type: "record",
+      action: "deadline.reminder",
+      actor: BOT_ACTOR,
+      detail: { due: w.deadlineAt.toISOString() },
+    });
+  }
+
+  async isApprover(userId: string): Promise<boolean> {
+    if (userId === BOT_ACTOR) return false;
+    if (this.o.approvers.includes(userId)) return true;
+    for (const group of this.o.approvers.filter((id) => id.startsWith("S"))) {
+      const members = await this.o.directory.membersOf(group).catch((): string[] => []);
+      if (members.includes(userId)) return true;
+    }
+    return false;
+  }
+
+  private async executeAction(w: WorkflowSnapshot, action: string, stepKey: string): Promise<StepResult> {
+    const deps = this.actionDeps;
+    switch (action) {
+      case "generate-key":
+        return generateKeys(w, deps);
+      case "rotate":
+        return rotateEnvironments(w, deps, this.progressReporter(w.id));
+      case "verify":
+        return verifyEnvironments(w, deps);
+      case "audit-recent-access":
+        return auditRecentAccess(w, deps);
+      case "revoke-roster-access":
+        return revokeRosterAccess(w, deps);
+      case "record-rotation-schedule":
+        return recordRotationSchedule(w, deps);
+      case "write-postmortem":
+        return writePostmortem(w, deps);
+      default:
+        throw new RefusedError(`step ${stepKey} has an unknown action`);
+    }
+  }
+
+  /** Throttled: Slack's chat.update is rate limited, and people need a glance, not a stream. */
+  private progressReporter(workflowId: string) {
+    const interval = this.o.progressIntervalMs ?? 3000;
+    let last = Number.NEGATIVE_INFINITY;
+    let pending: Promise<unknown> = Promise.resolve();
+    return (environment: Environment, progress: Progress) => {
+      const now = Date.now();
+      if (now - last < interval) return;
+      last = now;
+      pending = pending
+        .then(() =>
+          this.apply(workflowId, {
+            type: "progress",
+            rotation: {
+              environment,
+              phase: progress.phase,
+              done: progress.done,
+              total: progress.total,
+              rowsPerSecond: progress.rate,
+              etaSeconds: progress.etaSeconds,
+              updatedAt: this.now(),
+            },
+          }),
+        )
+        .catch((error) => this.o.log.warn("progress update failed", { error: (error as Error).message }));
+    };
+  }
+
+  private async runEffects(w: WorkflowSnapshot, effects: WorkflowEffect[]): Promise<void> {
+    for (const effect of effects) {
+      try {
+        if (effect.type === "run-step") await this.o.jobs.runStep(w.id, effect.stepKey);
+        else if (effect.type === "request-approval") await this.o.publisher.note(w, this.approvalRequest(w));
+        else if (effect.type === "close-page" && this.o.pager.enabled) await this.o.pager.resolve(w.id);
+      } catch (error) {
+        this.o.log.error("workflow effect failed", {
+          workflowId: w.id,
+          effect: effect.type,
+          error: (error as Error).message,
+        });
+      }
+    }
+  }
+
+  private approvalRequest(w: WorkflowSnapshot): string {
+    const who = this.o.approvers
+      .map((id) => (id.startsWith("S") ? `<!subteam^${id}>` : `<@${id}>`))
+      .join(" ");
+    return `${who || "An approver"}: #${w.number} needs your approval (two-person rule: not <@${w.requestedBy}>).`;
+  }
+
+  private async publish(w: WorkflowSnapshot, events: TimelineEvent[]): Promise<void> {
+    try {
+      await this.o.publisher.update(w);
+      if (events.length > 0) await this.o.publisher.log(w, events);
+    } catch (error) {
+      this.o.log.error("publishing a workflow failed", { workflowId: w.id, error: (error as Error).message });
+    }
+  }
+
+  private async auditRefusal(workflowId: string, actor: string, command: WorkflowCommand, error: Error) {
+    const events = await this.o.prisma.$transaction((tx) =>
+      appendAuditEvents(tx, [
+        {
+          workflowId,
+          actor,
+          action: "permission.refused",
+          ...("stepKey" in command ? { stepKey: command.stepKey } : {}),
+          detail: { attempted: command.type, reason: error.message },
+          at: this.now(),
+        },
+      ]),
+    );
+    const w = await this.get(workflowId);
+    await this.publish(w, events);
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002";
+}
