@@ -1,0 +1,115 @@
+import { z } from "zod";
+import { type Config, ConfigError, loadConfig } from "./config.js";
+
+/** The bot's settings on top of the keyring's (src/config.ts): Slack, approvers, paging. */
+export interface BotConfig extends Config {
+  slack: {
+    botToken: string;
+    signingSecret: string;
+    /** Socket Mode when set; HTTP mode (PORT, /slack/events) otherwise. */
+    appToken: string | undefined;
+    /** Web API base URL, e.g. an enterprise proxy; Slack's own when unset. */
+    apiUrl: string | undefined;
+  };
+  port: number;
+  /** Slack user ids (U…/W…) and user-group ids (S…) who may approve rotations. */
+  approvers: string[];
+  /** Channel ids the commands may be used in; empty means anywhere. */
+  allowedChannels: string[];
+  pagerDuty: PagerDutyConfig | undefined;
+}
+
+export interface PagerDutyConfig {
+  routingKey: string;
+  apiToken: string | undefined;
+  escalationPolicyId: string | undefined;
+  fromEmail: string | undefined;
+  webhookSecret: string | undefined;
+  eventsHost: string;
+  apiHost: string;
+}
+
+const idList = (pattern: RegExp, what: string) =>
+  z
+    .string()
+    .optional()
+    .transform((text) => (text ?? "").split(/[\s,]+/).filter(Boolean))
+    .refine((ids) => ids.every((id) => pattern.test(id)), `must be a comma-separated list of ${what}`);
+
+const host = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, "must be host[:port]");
+
+const schema = z.object({
+  SLACK_BOT_TOKEN: z
+    .string({ error: "is required (the bot token, xoxb-…)" })
+    .trim()
+    .startsWith("xoxb-", "must start with xoxb-"),
+  SLACK_SIGNING_SECRET: z
+    .string({ error: "is required (Basic Information → Signing Secret)" })
+    .trim()
+    .min(8, "is too short"),
+  SLACK_APP_TOKEN: z.string().trim().startsWith("xapp-", "must start with xapp-").optional(),
+  SLACK_API_URL: z
+    .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+    .transform((url) => (url.endsWith("/") ? url : `${url}/`))
+    .optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  KEYOPS_APPROVERS: idList(/^[UWS][A-Z0-9]{2,}$/, "Slack user ids (U…) or user-group ids (S…)").refine(
+    (ids) => ids.length > 0,
+    "is required: who may approve rotations (Slack user ids U… and/or user-group ids S…)",
+  ),
+  KEYOPS_ALLOWED_CHANNELS: idList(/^[CGD][A-Z0-9]{2,}$/, "Slack channel ids (C…)"),
+  PAGERDUTY_ROUTING_KEY: z.string().trim().min(1).optional(),
+  PAGERDUTY_API_TOKEN: z.string().trim().min(1).optional(),
+  PAGERDUTY_ESCALATION_POLICY_ID: z.string().trim().min(1).optional(),
+  PAGERDUTY_FROM_EMAIL: z.email({ error: "must be an email address" }).optional(),
+  PAGERDUTY_WEBHOOK_SECRET: z.string().trim().min(1).optional(),
+  PAGERDUTY_EVENTS_HOST: host.default("events.pagerduty.com"),
+  PAGERDUTY_API_HOST: host.default("api.pagerduty.com"),
+});
+
+/** Everything `npm start` needs, validated once; a ConfigError names each missing or bad setting. */
+export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
+  const problems: string[] = [];
+  let base: Config | undefined;
+  try {
+    base = loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  const blankToUndefined = Object.fromEntries(
+    Object.entries(env).map(([name, value]) => [name, value?.trim() === "" ? undefined : value]),
+  );
+  const parsed = schema.safeParse(blankToUndefined);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join(".")} ${issue.message}`);
+  }
+  if (problems.length > 0 || !parsed.data || !base) throw new ConfigError(problems);
+  const s = parsed.data;
+  return {
+    ...base,
+    slack: {
+      botToken: s.SLACK_BOT_TOKEN,
+      signingSecret: s.SLACK_SIGNING_SECRET,
+      appToken: s.SLACK_APP_TOKEN,
+      apiUrl: s.SLACK_API_URL,
+    },
+    port: s.PORT,
+    approvers: s.KEYOPS_APPROVERS,
+    allowedChannels: s.KEYOPS_ALLOWED_CHANNELS,
+    pagerDuty: s.PAGERDUTY_ROUTING_KEY
+      ? {
+          routingKey: s.PAGERDUTY_ROUTING_KEY,
+          apiToken: s.PAGERDUTY_API_TOKEN,
+          escalationPolicyId: s.PAGERDUTY_ESCALATION_POLICY_ID,
+          fromEmail: s.PAGERDUTY_FROM_EMAIL,
+          webhookSecret: s.PAGERDUTY_WEBHOOK_SECRET,
+          eventsHost: s.PAGERDUTY_EVENTS_HOST,
+          apiHost: s.PAGERDUTY_API_HOST,
+        }
+      : undefined,
+  };
+}
