@@ -7,6 +7,8 @@ import { migrate } from "./migrate.js";
 import { createPrismaClient, type PrismaClient } from "./prisma.js";
 
 export interface Database {
+  /** Its connection string (with credentials: never log it). */
+  url: string;
   pool: pg.Pool;
   prisma: PrismaClient;
   /** True when this process runs on the embedded PostgreSQL (no DATABASE_URL). */
@@ -56,6 +58,7 @@ export async function openDatabase(
 
   let closed = false;
   return {
+    url,
     pool,
     prisma,
     embedded: server !== undefined,

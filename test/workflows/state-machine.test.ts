@@ -1,0 +1,222 @@
+import { describe, expect, it } from "vitest";
+import { RefusedError } from "../../src/errors.js";
+import { beginWorkflow } from "../../src/workflows/begin.js";
+import { definitionOf, WORKFLOW_DEFINITIONS } from "../../src/workflows/definitions/index.js";
+import {
+  PermissionRefusedError,
+  type Permissions,
+  transition,
+  type WorkflowCommand,
+} from "../../src/workflows/state-machine.js";
+import type { WorkflowInputs, WorkflowSnapshot } from "../../src/workflows/types.js";
+
+const REQUESTER = "U0REQUEST";
+const APPROVER = "U0APPROVE";
+const OTHER = "U0OTHER";
+const NOW = new Date("2026-11-28T12:00:00Z");
+
+function begin(kind: string, inputs: Partial<WorkflowInputs> = {}) {
+  return beginWorkflow(
+    definitionOf(kind),
+    {
+      id: "wf-1",
+      inputs: { environments: ["production"], ...inputs },
+      platformCounts: [
+        { platform: "SHOPIFY", count: 8 },
+        { platform: "AMAZON", count: 4 },
+      ],
+      requestedBy: REQUESTER,
+      channelId: "C0SEC",
+      page: { status: "off", onCall: [] },
+    },
+    NOW,
+  );
+}
+
+function apply(
+  w: WorkflowSnapshot,
+  command: WorkflowCommand,
+  permissions: Permissions = { isApprover: false },
+) {
+  return transition(w, command, permissions, NOW);
+}
+
+const status = (w: WorkflowSnapshot, key: string) => w.steps.find((s) => s.key === key)?.status;
+
+describe("beginning a workflow", () => {
+  it("key-compromised: the guide's checklist with one revoke sub-step per platform", () => {
+    const { workflow, audit } = begin("key-compromised");
+    expect(workflow.steps.map((s) => s.key)).toEqual([
+      "assess-scope",
+      "generate-key",
+      "approve-rotation",
+      "rotate",
+      "audit-access",
+      "revoke-tokens",
+      "revoke-tokens.shopify",
+      "revoke-tokens.amazon",
+      "notify-users",
+      "document",
+    ]);
+    expect(workflow.steps.find((s) => s.key === "revoke-tokens.shopify")?.title).toBe(
+      "Shopify: 8 integrations",
+    );
+    expect(workflow.steps.every((s) => s.status === "PENDING")).toBe(true);
+    expect(audit.map((a) => a.action)).toEqual(["workflow.started"]);
+  });
+
+  it("offboard: approval is requested at once (nothing comes before it) and a deadline is set", () => {
+    const { workflow, audit, effects } = begin("offboard", {
+      environments: ["development", "staging"],
+      subjectUserId: "U0LEAVER",
+    });
+    expect(status(workflow, "approval")).toBe("AWAITING_APPROVAL");
+    expect(audit.map((a) => a.action)).toEqual(["workflow.started", "approval.requested"]);
+    expect(effects).toEqual([{ type: "request-approval", stepKey: "approval" }]);
+    expect(workflow.deadlineAt?.toISOString()).toBe("2026-11-29T12:00:00.000Z");
+  });
+
+  it("offboard: the deadline is 24 hours after a last day still ahead, in the manager's zone", () => {
+    const { workflow } = begin("offboard", {
+      environments: ["staging"],
+      subjectUserId: "U0LEAVER",
+      lastDay: "2026-12-04",
+      timeZone: "Europe/Berlin",
+    });
+    // End of 4 December in Berlin (UTC+1) is 22:59:59.999 UTC; plus 24 hours.
+    expect(workflow.deadlineAt?.toISOString()).toBe("2026-12-05T22:59:59.999Z");
+  });
+
+  it("every definition has unique step keys, and every need names an earlier step", () => {
+    for (const definition of WORKFLOW_DEFINITIONS) {
+      const steps = definition.steps({
+        inputs: { environments: ["production"], subjectUserId: "U1" },
+        platformCounts: [{ platform: "SHOPIFY", count: 1 }],
+      });
+      const keys = steps.map((s) => s.key);
+      expect(new Set(keys).size, definition.kind).toBe(keys.length);
+      steps.forEach((step, index) => {
+        for (const need of step.needs ?? [])
+          expect(keys.slice(0, index), `${definition.kind}/${step.key}`).toContain(need);
+      });
+    }
+  });
+});
+
+describe("moving a key rotation", () => {
+  it("runs generate, waits for approval, starts the rotation itself, then verify, and resolves", () => {
+    let w = begin("key-rotate").workflow;
+    w = apply(w, { type: "complete", stepKey: "backup-database", actor: REQUESTER }).workflow;
+
+    let t = apply(w, { type: "run", stepKey: "generate-key", actor: REQUESTER });
+    expect(t.effects).toEqual([{ type: "run-step", stepKey: "generate-key", action: "generate-key" }]);
+    t = apply(t.workflow, { type: "step-succeeded", stepKey: "generate-key", result: { lines: ["v2"] } });
+    expect(status(t.workflow, "approval")).toBe("AWAITING_APPROVAL");
+    expect(t.effects).toEqual([{ type: "request-approval", stepKey: "approval" }]);
+
+    t = apply(t.workflow, { type: "approve", stepKey: "approval", actor: APPROVER }, { isApprover: true });
+    expect(status(t.workflow, "reencrypt")).toBe("RUNNING");
+    expect(t.effects).toEqual([{ type: "run-step", stepKey: "reencrypt", action: "rotate" }]);
+    expect(t.audit.map((a) => a.action)).toEqual(["approval.approved", "step.started"]);
+
+    t = apply(t.workflow, { type: "step-succeeded", stepKey: "reencrypt", result: { lines: ["200 rows"] } });
+    expect(status(t.workflow, "verify")).toBe("RUNNING");
+    t = apply(t.workflow, { type: "step-succeeded", stepKey: "verify", result: { lines: ["ok"] } });
+    t = apply(t.workflow, {
+      type: "skip",
+      stepKey: "store-backup",
+      actor: REQUESTER,
+      reason: "stored by ops",
+    });
+    t = apply(t.workflow, { type: "run", stepKey: "record-schedule", actor: REQUESTER });
+    t = apply(t.workflow, {
+      type: "step-succeeded",
+      stepKey: "record-schedule",
+      result: { lines: ["next"] },
+    });
+    expect(t.workflow.status).toBe("RESOLVED");
+    expect(t.audit.map((a) => a.action)).toEqual(["step.succeeded", "workflow.resolved"]);
+    expect(t.effects).toEqual([{ type: "close-page" }]);
+  });
+
+  it("refuses approval by the requester, by a non-approver, and before the key exists", () => {
+    let w = begin("key-rotate").workflow;
+    expect(() =>
+      apply(w, { type: "approve", stepKey: "approval", actor: APPROVER }, { isApprover: true }),
+    ).toThrow(/waits for \*Generate the new key\*/);
+    w = apply(w, { type: "run", stepKey: "generate-key", actor: REQUESTER }).workflow;
+    w = apply(w, { type: "step-succeeded", stepKey: "generate-key", result: { lines: [] } }).workflow;
+    expect(() =>
+      apply(w, { type: "approve", stepKey: "approval", actor: REQUESTER }, { isApprover: true }),
+    ).toThrow(PermissionRefusedError);
+    expect(() => apply(w, { type: "approve", stepKey: "approval", actor: OTHER })).toThrow(
+      /only a configured approver/,
+    );
+  });
+
+  it("a rejection asks for a reason, leaves the rotation waiting, and a later approval still counts", () => {
+    let w = begin("offboard", { environments: ["staging"], subjectUserId: "U0LEAVER" }).workflow;
+    expect(() =>
+      apply(w, { type: "reject", stepKey: "approval", actor: APPROVER, reason: " " }, { isApprover: true }),
+    ).toThrow(/give a reason/);
+    w = apply(
+      w,
+      { type: "reject", stepKey: "approval", actor: APPROVER, reason: "wait for Monday" },
+      { isApprover: true },
+    ).workflow;
+    expect(status(w, "approval")).toBe("FAILED");
+    expect(status(w, "rotate")).toBe("PENDING");
+    const approved = apply(
+      w,
+      { type: "approve", stepKey: "approval", actor: APPROVER },
+      { isApprover: true },
+    );
+    expect(status(approved.workflow, "rotate")).toBe("RUNNING");
+  });
+
+  it("a second approval, a done step done again and anything on a closed workflow are refused", () => {
+    let w = begin("offboard", { environments: ["staging"], subjectUserId: "U0LEAVER" }).workflow;
+    w = apply(w, { type: "approve", stepKey: "approval", actor: APPROVER }, { isApprover: true }).workflow;
+    expect(() =>
+      apply(w, { type: "approve", stepKey: "approval", actor: APPROVER }, { isApprover: true }),
+    ).toThrow(/already done/);
+    w = apply(w, { type: "complete", stepKey: "remove-hosting", actor: OTHER }).workflow;
+    expect(() => apply(w, { type: "complete", stepKey: "remove-hosting", actor: OTHER })).toThrow(
+      /already done/,
+    );
+    expect(() => apply(w, { type: "cancel", actor: REQUESTER, reason: "wrong person" })).toThrow(
+      /rotation is running/,
+    );
+    w = apply(w, { type: "step-failed", stepKey: "rotate", error: "boom" }).workflow;
+    w = apply(w, { type: "cancel", actor: REQUESTER, reason: "wrong person" }).workflow;
+    expect(w.status).toBe("CANCELLED");
+    expect(() => apply(w, { type: "complete", stepKey: "remove-vaults", actor: OTHER })).toThrow(
+      /already cancelled/,
+    );
+  });
+
+  it("an assigned step is finished only by its assignee; a failed step can be retried", () => {
+    let w = begin("key-compromised").workflow;
+    w = apply(w, { type: "assign", stepKey: "assess-scope", actor: REQUESTER, assignee: OTHER }).workflow;
+    expect(() => apply(w, { type: "complete", stepKey: "assess-scope", actor: REQUESTER })).toThrow(
+      PermissionRefusedError,
+    );
+    w = apply(w, { type: "complete", stepKey: "assess-scope", actor: OTHER }).workflow;
+    w = apply(w, { type: "run", stepKey: "audit-access", actor: OTHER }).workflow;
+    w = apply(w, { type: "step-failed", stepKey: "audit-access", error: "db down" }).workflow;
+    expect(status(w, "audit-access")).toBe("FAILED");
+    const retried = apply(w, { type: "retry", stepKey: "audit-access", actor: OTHER });
+    expect(status(retried.workflow, "audit-access")).toBe("RUNNING");
+    expect(retried.audit.map((a) => a.action)).toEqual(["step.retried"]);
+    expect(() => apply(w, { type: "skip", stepKey: "rotate", actor: OTHER, reason: "later" })).toThrow(
+      RefusedError,
+    );
+  });
+
+  it("does not change its input", () => {
+    const w = begin("key-rotate").workflow;
+    const copy = structuredClone(w);
+    apply(w, { type: "complete", stepKey: "backup-database", actor: REQUESTER });
+    expect(w).toEqual(copy);
+  });
+});
