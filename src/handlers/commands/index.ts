@@ -1,0 +1,80 @@
+import type { App } from "@slack/bolt";
+import { ENVIRONMENTS } from "../../environments.js";
+import { renderHelp } from "../../views/help.js";
+import { declareIncidentModal } from "../../views/modals.js";
+import { renderStatus } from "../../views/status.js";
+import { WORKFLOW_DEFINITIONS } from "../../workflows/definitions/index.js";
+import type { HandlerDeps } from "../deps.js";
+import { commandsOnlyIn } from "../permissions.js";
+import { replyFor, tellUser } from "../replies.js";
+
+/** One listener per workflow definition's command, plus /keyops. */
+export function register(app: App, deps: HandlerDeps): void {
+  const onlyInAllowedChannels = commandsOnlyIn(deps.allowedChannels);
+
+  for (const definition of WORKFLOW_DEFINITIONS) {
+    app.command(definition.command, onlyInAllowedChannels, async ({ command, ack, client }) => {
+      let parsed: ReturnType<HandlerDeps["service"]["parseCommand"]>;
+      try {
+        parsed = deps.service.parseCommand(definition.kind, command.text);
+      } catch (error) {
+        await ack({ response_type: "ephemeral", text: replyFor(error, deps.log, definition.command) });
+        return;
+      }
+      await ack();
+      const at = { channel: command.channel_id, user: command.user_id };
+      try {
+        if ("form" in parsed) {
+          await client.views.open({
+            trigger_id: command.trigger_id,
+            view: declareIncidentModal({
+              defaultEnvironment: deps.service.commandDefaults.environment,
+              channelId: command.channel_id,
+            }),
+          });
+          return;
+        }
+        const { created, workflow } = await deps.service.start({
+          kind: definition.kind,
+          inputs: parsed.inputs,
+          requestedBy: command.user_id,
+          channelId: command.channel_id,
+          requestKey: `command:${command.trigger_id}`,
+        });
+        if (!created) deps.log.info("repeated command ignored", { workflow: workflow.number });
+      } catch (error) {
+        await tellUser(client, deps.log, at, replyFor(error, deps.log, definition.command));
+      }
+    });
+  }
+
+  app.command("/keyops", async ({ command, ack, client }) => {
+    const [sub = "help"] = command.text.trim().toLowerCase().split(/\s+/).filter(Boolean);
+    if (sub === "help" || sub === "") {
+      await ack({ response_type: "ephemeral", blocks: renderHelp(), text: "KeyOps commands" });
+      return;
+    }
+    if (sub !== "status") {
+      await ack({
+        response_type: "ephemeral",
+        text: `Unknown subcommand "${sub.slice(0, 30)}". Try /keyops help.`,
+      });
+      return;
+    }
+    await ack();
+    const at = { channel: command.channel_id, user: command.user_id };
+    try {
+      const [workflows, keyrings] = await Promise.all([
+        deps.service.openWorkflows(),
+        Promise.all(ENVIRONMENTS.map((environment) => deps.engine.status(environment))),
+      ]);
+      await client.chat.postEphemeral({
+        ...at,
+        text: "KeyOps status",
+        blocks: renderStatus({ workflows, keyrings }, new Date()),
+      });
+    } catch (error) {
+      await tellUser(client, deps.log, at, replyFor(error, deps.log, "/keyops status"));
+    }
+  });
+}

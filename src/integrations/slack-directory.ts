@@ -1,0 +1,34 @@
+import type { WebClient } from "@slack/web-api";
+import type { Directory } from "../workflows/directory.js";
+
+const GROUP_CACHE_MS = 60_000;
+
+/** People and groups from Slack's Web API; group members are cached for a minute. */
+export class SlackDirectory implements Directory {
+  private readonly groups = new Map<string, { members: string[]; at: number }>();
+
+  constructor(private readonly client: WebClient) {}
+
+  async timeZoneOf(userId: string): Promise<string | undefined> {
+    const response = await this.client.users.info({ user: userId });
+    return response.user?.tz ?? undefined;
+  }
+
+  async membersOf(groupId: string): Promise<string[]> {
+    const cached = this.groups.get(groupId);
+    if (cached && Date.now() - cached.at < GROUP_CACHE_MS) return cached.members;
+    const response = await this.client.usergroups.users.list({ usergroup: groupId });
+    const members = response.users ?? [];
+    this.groups.set(groupId, { members, at: Date.now() });
+    return members;
+  }
+
+  async userIdByEmail(email: string): Promise<string | undefined> {
+    try {
+      const response = await this.client.users.lookupByEmail({ email });
+      return response.user?.id ?? undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}

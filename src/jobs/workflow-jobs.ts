@@ -1,0 +1,61 @@
+import type { Logger } from "../logger.js";
+import type { WorkflowJobs } from "../workflows/ports.js";
+import type { WorkflowService } from "../workflows/workflow-service.js";
+import type { JobQueue } from "./job-queue.js";
+
+export const STEP_QUEUE = "workflow-step";
+export const REMINDER_QUEUE = "workflow-reminder";
+
+/** Reminders before the deadline and at it. */
+const REMIND_BEFORE_MS = [2 * 3_600_000, 0];
+
+interface StepJob {
+  workflowId: string;
+  stepKey: string;
+}
+
+interface ReminderJob {
+  workflowId: string;
+}
+
+/** Automated steps and deadline reminders as pg-boss jobs: run once across replicas, survive restarts. */
+export class QueuedWorkflowJobs implements WorkflowJobs {
+  constructor(private readonly queue: JobQueue) {}
+
+  async runStep(workflowId: string, stepKey: string): Promise<void> {
+    await this.queue.send<StepJob>(
+      STEP_QUEUE,
+      { workflowId, stepKey },
+      { singletonKey: `${workflowId}:${stepKey}` },
+    );
+  }
+
+  async remindAt(workflowId: string, deadline: Date): Promise<void> {
+    for (const before of REMIND_BEFORE_MS) {
+      const at = new Date(deadline.getTime() - before);
+      if (at.getTime() <= Date.now()) continue;
+      await this.queue.send<ReminderJob>(
+        REMINDER_QUEUE,
+        { workflowId },
+        { singletonKey: `${workflowId}:${at.toISOString()}`, startAfter: at },
+      );
+    }
+  }
+
+  /** The workers of this replica. */
+  async work(service: WorkflowService, log: Logger): Promise<void> {
+    await this.queue.register<StepJob>(
+      STEP_QUEUE,
+      async ({ workflowId, stepKey }) => {
+        log.info("running workflow step", { workflowId, stepKey });
+        await service.runStep(workflowId, stepKey);
+      },
+      // A rotation resumes from its checkpoint; hours for a very large table.
+      { retryLimit: 3, retryDelaySeconds: 5, expireInSeconds: 6 * 3600 },
+    );
+    await this.queue.register<ReminderJob>(REMINDER_QUEUE, ({ workflowId }) => service.remind(workflowId), {
+      retryLimit: 3,
+      retryDelaySeconds: 30,
+    });
+  }
+}

@@ -1,0 +1,39 @@
+import { startBot } from "./bot.js";
+import { loadBotConfig } from "./bot-config.js";
+import { ConfigError } from "./config.js";
+import { UserError } from "./errors.js";
+import { createLogger } from "./logger.js";
+
+/** `npm start`: the Slack bot. Stops at once, naming each missing or bad setting. */
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadBotConfig>;
+  try {
+    config = loadBotConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`keyops: cannot start: ${error.message}\nSee README.md, "Configuration".\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const log = createLogger(config.logLevel);
+  const bot = await startBot(config, log);
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      log.info("shutting down", { signal });
+      bot.stop().then(
+        () => process.exit(0),
+        (error: Error) => {
+          log.error("shutdown failed", { error: error.message });
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof UserError ? error.message : "internal error";
+  process.stderr.write(`keyops: cannot start: ${message}\n`);
+  if (!(error instanceof UserError) && error instanceof Error) process.stderr.write(`${error.message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,48 @@
+import { App, type CustomRoute } from "@slack/bolt";
+import type { BotConfig } from "../bot-config.js";
+import type { HealthReport } from "../health.js";
+import type { Logger } from "../logger.js";
+import { boltLogger } from "./bolt-logger.js";
+
+export interface SlackAppOptions {
+  config: Pick<BotConfig, "slack" | "port">;
+  log: Logger;
+  health: () => Promise<HealthReport>;
+  /** More HTTP routes beside /slack/events and /healthz (the PagerDuty webhook). */
+  routes?: CustomRoute[];
+}
+
+/**
+ * Bolt in HTTP mode (POST /slack/events, for production and several replicas), or Socket Mode
+ * when an app token is set. Either way the same listeners and the same extra routes.
+ */
+export function createSlackApp(options: SlackAppOptions): App {
+  const { slack } = options.config;
+  const customRoutes: CustomRoute[] = [healthRoute(options.health), ...(options.routes ?? [])];
+  const common = {
+    token: slack.botToken,
+    signingSecret: slack.signingSecret,
+    logger: boltLogger(options.log),
+    customRoutes,
+    clientOptions: slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {},
+  };
+  if (slack.appToken) {
+    return new App({ ...common, socketMode: true, appToken: slack.appToken, port: options.config.port });
+  }
+  return new App({ ...common, endpoints: "/slack/events" });
+}
+
+function healthRoute(health: () => Promise<HealthReport>): CustomRoute {
+  return {
+    path: "/healthz",
+    method: ["GET"],
+    handler: (_req, res) => {
+      health()
+        .catch((): HealthReport => ({ ok: false, database: "unreachable", encryption: {} }))
+        .then((report) => {
+          res.writeHead(report.ok ? 200 : 503, { "content-type": "application/json" });
+          res.end(JSON.stringify(report));
+        });
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import { type Logger as BoltLogger, LogLevel as BoltLogLevel } from "@slack/bolt";
+import type { Logger } from "../logger.js";
+
+/** Bolt's and the Web API client's logging, through ours (one format, one level). */
+export function boltLogger(log: Logger): BoltLogger {
+  let level = BoltLogLevel.INFO;
+  const text = (parts: unknown[]) =>
+    parts
+      .map((p) => (p instanceof Error ? p.message : typeof p === "string" ? p : JSON.stringify(p)))
+      .join(" ");
+  return {
+    debug: (...parts) => log.debug(text(parts)),
+    info: (...parts) => log.info(text(parts)),
+    warn: (...parts) => log.warn(text(parts)),
+    error: (...parts) => log.error(text(parts)),
+    setLevel: (next) => {
+      level = next;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}

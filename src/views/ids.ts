@@ -1,0 +1,83 @@
+/** Every action id, modal callback id and ref format the bot's surfaces use, in one place. */
+
+export const ACTION = {
+  done: "step_done",
+  skip: "step_skip",
+  assign: "step_assign",
+  run: "step_run",
+  approve: "step_approve",
+  reject: "step_reject",
+  retry: "step_retry",
+  cancel: "workflow_cancel",
+  pageAcknowledge: "page_acknowledge",
+  pageResolve: "page_resolve",
+  pageAgain: "page_again",
+} as const;
+
+export const VIEW = {
+  skipStep: "skip_step",
+  rejectApproval: "reject_approval",
+  cancelWorkflow: "cancel_workflow",
+  declareIncident: "declare_incident",
+} as const;
+
+export interface StepRef {
+  workflowId: string;
+  stepKey: string;
+}
+
+const SEPARATOR = "|";
+const STEP_BLOCK_PREFIX = "step|";
+
+export function encodeStepRef(ref: StepRef): string {
+  return `${ref.workflowId}${SEPARATOR}${ref.stepKey}`;
+}
+
+export function decodeStepRef(text: string): StepRef {
+  const at = text.indexOf(SEPARATOR);
+  const workflowId = text.slice(0, at);
+  const stepKey = text.slice(at + 1);
+  if (at <= 0 || stepKey === "" || stepKey.includes(SEPARATOR)) throw new MalformedRefError();
+  return { workflowId, stepKey };
+}
+
+/** The actions block of a step: a users_select carries no value, so the block names the step. */
+export function stepBlockId(ref: StepRef): string {
+  return `${STEP_BLOCK_PREFIX}${encodeStepRef(ref)}`;
+}
+
+export function stepRefFromBlockId(blockId: string): StepRef {
+  if (!blockId.startsWith(STEP_BLOCK_PREFIX)) throw new MalformedRefError();
+  return decodeStepRef(blockId.slice(STEP_BLOCK_PREFIX.length));
+}
+
+export interface ModalMetadata {
+  workflowId: string;
+  stepKey?: string;
+  channelId?: string;
+}
+
+export function encodeMetadata(metadata: ModalMetadata): string {
+  return JSON.stringify(metadata);
+}
+
+export function decodeMetadata(text: string | undefined): ModalMetadata {
+  try {
+    const value = JSON.parse(text ?? "") as Partial<ModalMetadata>;
+    if (typeof value.workflowId !== "string") throw new MalformedRefError();
+    return {
+      workflowId: value.workflowId,
+      ...(typeof value.stepKey === "string" ? { stepKey: value.stepKey } : {}),
+      ...(typeof value.channelId === "string" ? { channelId: value.channelId } : {}),
+    };
+  } catch {
+    throw new MalformedRefError();
+  }
+}
+
+export class MalformedRefError extends Error {
+  override name = "MalformedRefError";
+  constructor() {
+    super("this button or form is not one of ours");
+  }
+}
