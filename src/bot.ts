@@ -55,7 +55,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
         ? { progressIntervalMs: overrides.progressIntervalMs }
         : {}),
     });
-    const app = createSlackApp({
+    const { app, drain } = createSlackApp({
       config,
       log,
       health: () => checkHealth(runtime.db, runtime.engine),
@@ -84,6 +84,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
           await app
             .stop()
             .catch((error: Error) => log.warn("stopping Slack failed", { error: error.message }));
+          await drain();
           await startedQueue.stop({ graceful: true, timeoutMs: 30_000 });
           await runtime.close();
         })();

@@ -16,7 +16,7 @@ export interface SlackAppOptions {
  * Bolt in HTTP mode (POST /slack/events, for production and several replicas), or Socket Mode
  * when an app token is set. Either way the same listeners and the same extra routes.
  */
-export function createSlackApp(options: SlackAppOptions): App {
+export function createSlackApp(options: SlackAppOptions): { app: App; drain(): Promise<void> } {
   const { slack } = options.config;
   const customRoutes: CustomRoute[] = [healthRoute(options.health), ...(options.routes ?? [])];
   const common = {
@@ -26,10 +26,22 @@ export function createSlackApp(options: SlackAppOptions): App {
     customRoutes,
     clientOptions: slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {},
   };
-  if (slack.appToken) {
-    return new App({ ...common, socketMode: true, appToken: slack.appToken, port: options.config.port });
-  }
-  return new App({ ...common, endpoints: "/slack/events" });
+  const app = slack.appToken
+    ? new App({ ...common, socketMode: true, appToken: slack.appToken, port: options.config.port })
+    : new App({ ...common, endpoints: "/slack/events" });
+
+  // Listeners go on after ack(); a graceful stop waits for them.
+  const inFlight = new Set<Promise<unknown>>();
+  app.use(async ({ next }) => {
+    const work = next();
+    inFlight.add(work);
+    try {
+      await work;
+    } finally {
+      inFlight.delete(work);
+    }
+  });
+  return { app, drain: async () => void (await Promise.allSettled([...inFlight])) };
 }
 
 function healthRoute(health: () => Promise<HealthReport>): CustomRoute {
