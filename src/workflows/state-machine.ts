@@ -141,13 +141,13 @@ export function transition(
       const step = openStep(w, command.stepKey);
       if (!step.requiresApproval) throw new RefusedError(`*${step.title}* needs no approval`);
       requireNeeds(w, step);
-      if (!permissions.isApprover) {
-        throw new PermissionRefusedError("only a configured approver can approve or reject");
-      }
       if (command.actor === w.requestedBy) {
         throw new PermissionRefusedError(
           "you requested this workflow: a second person must approve it (two-person rule)",
         );
+      }
+      if (!permissions.isApprover) {
+        throw new PermissionRefusedError("only a configured approver can approve or reject");
       }
       if (command.type === "approve") {
         finish(step, "DONE", command.actor, now);

@@ -11,7 +11,10 @@ describe("smoke", () => {
       channelId: SECURITY_CHANNEL,
     });
     expect(response.status).toBe(200);
-    const post = await slack.waitFor((c) => c.method === "chat.postMessage" && c.args.channel === SECURITY_CHANNEL, "the message");
+    const post = await slack.waitFor(
+      (c) => c.method === "chat.postMessage" && c.args.channel === SECURITY_CHANNEL,
+      "the message",
+    );
     expect(JSON.stringify(post.args.blocks)).toContain("Production key rotation");
   });
 });

@@ -1,7 +1,6 @@
 import type { Agent } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { api, event } from "@pagerduty/pdjs";
-import type { EventPayloadV2 } from "@pagerduty/pdjs/build/src/events.js";
 import type { Logger } from "../../logger.js";
 import type { OnCallPerson, PageRequest, Pager } from "../../workflows/pager.js";
 
@@ -57,6 +56,8 @@ export async function retryWithBackoff<T>(send: () => Promise<T>, options: Retry
   }
 }
 
+type EventPayloadV2 = Parameters<typeof event>[0]["data"];
+
 const SUMMARY_MAX = 1024;
 const DEDUP_KEY_MAX = 255;
 const EVENTS_API = "PagerDuty Events API";
@@ -88,11 +89,19 @@ export class PagerDutyPager implements Pager {
   }
 
   async acknowledge(dedupKey: string): Promise<void> {
-    await this.sendEvent({ routing_key: this.settings.routingKey, event_action: "acknowledge", dedup_key: dedupKey });
+    await this.sendEvent({
+      routing_key: this.settings.routingKey,
+      event_action: "acknowledge",
+      dedup_key: dedupKey,
+    });
   }
 
   async resolve(dedupKey: string): Promise<void> {
-    await this.sendEvent({ routing_key: this.settings.routingKey, event_action: "resolve", dedup_key: dedupKey });
+    await this.sendEvent({
+      routing_key: this.settings.routingKey,
+      event_action: "resolve",
+      dedup_key: dedupKey,
+    });
   }
 
   async onCall(): Promise<OnCallPerson[]> {
@@ -127,7 +136,9 @@ export class PagerDutyPager implements Pager {
       throw new PagingError(`${EVENTS_API}: dedup key must be 1 to ${DEDUP_KEY_MAX} characters`, false);
     }
     const server = this.settings.eventsHost;
-    await this.sendOnce(EVENTS_API, (transport) => event({ server, data: data as EventPayloadV2, ...transport }));
+    await this.sendOnce(EVENTS_API, (transport) =>
+      event({ server, data: data as EventPayloadV2, ...transport }),
+    );
     this.log.debug("PagerDuty event accepted", { action: data.event_action, dedupKey: data.dedup_key });
   }
 
@@ -193,8 +204,14 @@ function httpError(apiName: string, status: number): PagingError {
 }
 
 // Only codes and statuses reach the message: node-fetch's own messages quote the URL.
-function transportError(apiName: string, error: unknown, abortReason: unknown, timeoutMs: number): PagingError {
-  if (abortReason === TIMED_OUT) return new PagingError(`${apiName} did not answer within ${timeoutMs} ms`, true);
+function transportError(
+  apiName: string,
+  error: unknown,
+  abortReason: unknown,
+  timeoutMs: number,
+): PagingError {
+  if (abortReason === TIMED_OUT)
+    return new PagingError(`${apiName} did not answer within ${timeoutMs} ms`, true);
   if (abortReason === RATE_LIMITED) return httpError(apiName, 429);
   const failure = (typeof error === "object" && error !== null ? error : {}) as {
     status?: unknown;
@@ -204,7 +221,8 @@ function transportError(apiName: string, error: unknown, abortReason: unknown, t
   // pdjs's REST call rejects with the response itself when its body is not JSON.
   if (typeof failure.status === "number") return httpError(apiName, failure.status);
   // pdjs's Events call reads JSON before its status can be seen: a proxy's HTML error page lands here.
-  if (failure.type === "invalid-json") return new PagingError(`${apiName} sent an answer that is not JSON`, true);
+  if (failure.type === "invalid-json")
+    return new PagingError(`${apiName} sent an answer that is not JSON`, true);
   const code = typeof failure.code === "string" ? failure.code : undefined;
   if (code && /CERT|SELF_SIGNED|TLS|SSL/.test(code)) {
     return new PagingError(`${apiName}: the server's TLS certificate is not trusted (${code})`, false);
@@ -230,7 +248,10 @@ function peopleOnCall(data: unknown): OnCallPerson[] {
   if (!Array.isArray(entries)) throw new PagingError(`${REST_API} sent no on-call list`, false);
   const sorted = (entries as OnCallEntry[])
     .filter((entry) => entry?.user)
-    .sort((a, b) => (a.escalation_level ?? Number.MAX_SAFE_INTEGER) - (b.escalation_level ?? Number.MAX_SAFE_INTEGER));
+    .sort(
+      (a, b) =>
+        (a.escalation_level ?? Number.MAX_SAFE_INTEGER) - (b.escalation_level ?? Number.MAX_SAFE_INTEGER),
+    );
   const seen = new Set<string>();
   const people: OnCallPerson[] = [];
   for (const { user } of sorted) {

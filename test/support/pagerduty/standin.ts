@@ -1,0 +1,415 @@
+import { execFileSync } from "node:child_process";
+import { createHmac, randomBytes, randomUUID } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
+import { Agent, createServer, type Server } from "node:https";
+import os from "node:os";
+import path from "node:path";
+import { freePort } from "../../../src/net.js";
+
+/** An Events API v2 body as PagerDuty received it. */
+export interface ReceivedEvent {
+  routing_key: string;
+  event_action: "trigger" | "acknowledge" | "resolve";
+  dedup_key?: string;
+  payload?: {
+    summary: string;
+    source: string;
+    severity: string;
+    component?: string;
+    custom_details?: Record<string, unknown>;
+  };
+  links?: { href: string; text?: string }[];
+}
+
+/** Every request the stand-in saw, answered or not. */
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+  /** performance.now() when the request arrived. */
+  at: number;
+  /** The status sent, or "hung" when failing on demand by never answering. */
+  answer: number | "hung";
+}
+
+export interface OnCallEntry {
+  name: string;
+  email?: string;
+  escalationLevel: number;
+}
+
+export interface FailOptions {
+  status: number;
+  /** Seconds, sent as Retry-After. */
+  retryAfter?: number;
+  /** Sent instead of a JSON error, e.g. a proxy's HTML page. */
+  body?: string;
+}
+
+type Mishap = { kind: "fail"; options: FailOptions } | { kind: "hang" };
+
+/**
+ * PagerDuty's Events API v2 and the REST calls KeyOps makes, over HTTPS on 127.0.0.1 with a
+ * certificate from a throw-away CA. Clients trust it through `.agent` (or `.ca`).
+ */
+export class PagerDutyStandin {
+  private readonly received: ReceivedRequest[] = [];
+  private readonly mishaps: Mishap[] = [];
+  private onCallEntries: OnCallEntry[] = [];
+
+  private constructor(
+    private readonly server: Server,
+    /** "127.0.0.1:PORT", for both eventsHost and apiHost. */
+    readonly host: string,
+    /** The CA certificate (PEM) the server's certificate chains to. */
+    readonly ca: string,
+    /** An agent trusting only that CA. */
+    readonly agent: Agent,
+    /** The REST token the stand-in accepts (`Authorization: Token token=…`). */
+    readonly apiToken: string,
+  ) {}
+
+  static async start(options: { apiToken?: string } = {}): Promise<PagerDutyStandin> {
+    const tls = testCertificates();
+    const port = await freePort();
+    let standin: PagerDutyStandin | undefined;
+    const server = createServer({ key: tls.key, cert: tls.cert }, (request, response) => {
+      standin?.handle(request, response).catch(() => response.destroy());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => resolve());
+    });
+    standin = new PagerDutyStandin(
+      server,
+      `127.0.0.1:${port}`,
+      tls.ca,
+      new Agent({ ca: tls.ca, keepAlive: false }),
+      options.apiToken ?? `pd-token-${randomBytes(12).toString("hex")}`,
+    );
+    return standin;
+  }
+
+  /** Events PagerDuty accepted (202), in order. */
+  events(): ReceivedEvent[] {
+    return this.received
+      .filter((r) => r.path === "/v2/enqueue" && r.answer === 202)
+      .map((r) => r.body as ReceivedEvent);
+  }
+
+  requests(): ReceivedRequest[] {
+    return [...this.received];
+  }
+
+  setOnCall(entries: OnCallEntry[]): void {
+    this.onCallEntries = [...entries];
+  }
+
+  /** The next `count` requests, to any path, get this error answer. */
+  failNext(count: number, options: FailOptions): void {
+    for (let i = 0; i < count; i++) this.mishaps.push({ kind: "fail", options });
+  }
+
+  /** The next `count` requests are read and never answered. */
+  hangNext(count: number): void {
+    for (let i = 0; i < count; i++) this.mishaps.push({ kind: "hang" });
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? "/", "https://pagerduty.invalid");
+    const record: ReceivedRequest = {
+      method: request.method ?? "GET",
+      path: url.pathname,
+      query: url.searchParams,
+      headers: request.headers,
+      body: await readBody(request),
+      at: performance.now(),
+      answer: "hung",
+    };
+    this.received.push(record);
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      record.answer = status;
+      const text = typeof body === "string" ? body : JSON.stringify(body);
+      const type = typeof body === "string" ? "text/html" : "application/json";
+      response.writeHead(status, { "content-type": type, ...headers }).end(text);
+    };
+
+    const mishap = this.mishaps.shift();
+    if (mishap?.kind === "hang") return;
+    if (mishap?.kind === "fail") {
+      const { status, retryAfter, body } = mishap.options;
+      const headers: Record<string, string> =
+        retryAfter === undefined ? {} : { "retry-after": String(retryAfter) };
+      const answer =
+        status === 429
+          ? {
+              status: "throttle event",
+              message: "Requests for this service are arriving too quickly.  Please retry later.",
+            }
+          : { status: "error", message: "Internal error" };
+      send(status, body ?? answer, headers);
+      return;
+    }
+
+    if (record.method === "POST" && record.path === "/v2/enqueue") {
+      const problems = eventProblems(record.body);
+      if (problems.length > 0) {
+        send(400, { status: "invalid event", message: "Event object is invalid", errors: problems });
+      } else {
+        const event = record.body as ReceivedEvent;
+        send(202, {
+          status: "success",
+          message: "Event processed",
+          dedup_key: event.dedup_key ?? randomUUID(),
+        });
+      }
+      return;
+    }
+    if (record.method === "GET" && (record.path === "/oncalls" || record.path === "/users")) {
+      if (request.headers.authorization !== `Token token=${this.apiToken}`) {
+        send(401, { error: { message: "Unauthorized", code: 2006 } });
+      } else if (record.path === "/oncalls") {
+        send(200, this.onCallList(url.searchParams));
+      } else {
+        send(200, this.userList(url.searchParams));
+      }
+      return;
+    }
+    send(404, { error: { message: "Not Found", code: 2100 } });
+  }
+
+  private onCallList(query: URLSearchParams) {
+    const withUsers = query.getAll("include[]").includes("users");
+    const policyId = query.getAll("escalation_policy_ids[]")[0] ?? "PPOLICY";
+    const oncalls = this.onCallEntries.map((entry) => ({
+      escalation_policy: { id: policyId, type: "escalation_policy_reference", summary: "Key incidents" },
+      escalation_level: entry.escalationLevel,
+      schedule: null,
+      user: withUsers ? this.fullUser(entry) : this.userReference(entry),
+      start: null,
+      end: null,
+    }));
+    return { oncalls, limit: 100, offset: 0, more: false, total: null };
+  }
+
+  private userList(query: URLSearchParams) {
+    const wanted = query.get("query")?.toLowerCase();
+    const users = new Map<string, ReturnType<PagerDutyStandin["fullUser"]>>();
+    for (const entry of this.onCallEntries) {
+      const user = this.fullUser(entry);
+      const text = `${user.name} ${user.email}`.toLowerCase();
+      if (!wanted || text.includes(wanted)) users.set(user.id, user);
+    }
+    return { users: [...users.values()], limit: 25, offset: 0, more: false, total: null };
+  }
+
+  private userId(entry: OnCallEntry): string {
+    const people = [...new Set(this.onCallEntries.map((e) => e.email ?? e.name))];
+    return `PUSER${String(people.indexOf(entry.email ?? entry.name)).padStart(2, "0")}`;
+  }
+
+  private userReference(entry: OnCallEntry) {
+    const id = this.userId(entry);
+    return {
+      id,
+      type: "user_reference",
+      summary: entry.name,
+      self: `https://api.pagerduty.com/users/${id}`,
+      html_url: `https://keyops.pagerduty.com/users/${id}`,
+    };
+  }
+
+  private fullUser(entry: OnCallEntry) {
+    return {
+      ...this.userReference(entry),
+      type: "user",
+      name: entry.name,
+      email: entry.email ?? `${entry.name.toLowerCase().replace(/\W+/g, ".")}@example.invalid`,
+      time_zone: "Etc/UTC",
+    };
+  }
+}
+
+function eventProblems(body: unknown): string[] {
+  if (typeof body !== "object" || body === null) return ["Event object is not valid JSON"];
+  const event = body as Partial<ReceivedEvent>;
+  const problems: string[] = [];
+  if (!event.routing_key) problems.push("'routing_key' is missing or blank");
+  if (!["trigger", "acknowledge", "resolve"].includes(event.event_action as string)) {
+    problems.push("'event_action' is invalid");
+  }
+  if (event.dedup_key !== undefined && event.dedup_key.length > 255) {
+    problems.push("'dedup_key' must be at most 255 characters");
+  }
+  if (event.event_action !== "trigger") return problems;
+  const payload = event.payload;
+  if (!payload?.summary) problems.push("'payload.summary' is missing or blank");
+  else if (payload.summary.length > 1024) problems.push("'payload.summary' must be at most 1024 characters");
+  if (!payload?.source) problems.push("'payload.source' is missing or blank");
+  if (!["critical", "error", "warning", "info"].includes(payload?.severity as string)) {
+    problems.push("'payload.severity' is invalid");
+  }
+  return problems;
+}
+
+async function readBody(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString("utf8");
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+interface TestCertificates {
+  ca: string;
+  key: string;
+  cert: string;
+}
+
+let certificates: TestCertificates | undefined;
+
+/** A CA and a server certificate for 127.0.0.1 and localhost, made once per test worker. */
+function testCertificates(): TestCertificates {
+  if (certificates) return certificates;
+  const dir = mkdtempSync(path.join(os.tmpdir(), "keyops-pd-tls-"));
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+  const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  try {
+    openssl(
+      "req",
+      "-x509",
+      ...ecKey,
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=KeyOps test CA",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign",
+    );
+    openssl("req", ...ecKey, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost");
+    writeFileSync(
+      path.join(dir, "server.ext"),
+      [
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "basicConstraints=critical,CA:FALSE",
+        "keyUsage=critical,digitalSignature",
+        "extendedKeyUsage=serverAuth",
+      ].join("\n"),
+    );
+    const serial = `0x${randomBytes(8).toString("hex")}`;
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-set_serial",
+      serial,
+      "-days",
+      "2",
+      "-extfile",
+      "server.ext",
+      "-out",
+      "server.crt",
+    );
+    const read = (name: string) => readFileSync(path.join(dir, name), "utf8");
+    certificates = { ca: read("ca.crt"), key: read("server.key"), cert: read("server.crt") };
+    return certificates;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The `X-PagerDuty-Signature` value PagerDuty would send for this body. */
+export function signPagerDutyWebhook(secret: string, body: string | Buffer): string {
+  return `v1=${createHmac("sha256", secret).update(body).digest("hex")}`;
+}
+
+export interface WebhookBodyOptions {
+  eventType: string;
+  incidentKey: string;
+  /** The agent's display name (its `summary`); no agent when omitted. */
+  agentName?: string;
+  agentType?: "user_reference" | "service_reference";
+  /** Derived from the event type when omitted. */
+  status?: "triggered" | "acknowledged" | "resolved";
+  incidentId?: string;
+  title?: string;
+  assignees?: string[];
+  occurredAt?: string;
+}
+
+/** A v3 webhook body shaped like PagerDuty's, as the raw JSON text it signs. */
+export function webhookBody(options: WebhookBodyOptions): string {
+  const incidentId = options.incidentId ?? "PINC0001";
+  const reference = (kind: string, id: string, summary: string) => ({
+    html_url: `https://keyops.pagerduty.com/${kind}s/${id}`,
+    id,
+    self: `https://api.pagerduty.com/${kind}s/${id}`,
+    summary,
+    type: `${kind}_reference`,
+  });
+  const status =
+    options.status ??
+    (options.eventType === "incident.acknowledged"
+      ? "acknowledged"
+      : options.eventType === "incident.resolved"
+        ? "resolved"
+        : "triggered");
+  const agentType = options.agentType ?? "user_reference";
+  return JSON.stringify({
+    event: {
+      id: randomUUID(),
+      event_type: options.eventType,
+      resource_type: "incident",
+      occurred_at: options.occurredAt ?? new Date().toISOString(),
+      agent: options.agentName
+        ? reference(agentType === "user_reference" ? "user" : "service", "PAGENT1", options.agentName)
+        : null,
+      client: { name: "PagerDuty" },
+      data: {
+        id: incidentId,
+        type: "incident",
+        self: `https://api.pagerduty.com/incidents/${incidentId}`,
+        html_url: `https://keyops.pagerduty.com/incidents/${incidentId}`,
+        number: 42,
+        status,
+        incident_key: options.incidentKey,
+        created_at: "2026-01-01T00:00:00Z",
+        title: options.title ?? "Key incident: production key compromised",
+        service: reference("service", "PSERVIC", "KeyOps"),
+        assignees: (options.assignees ?? ["Ada Lovelace"]).map((name, i) =>
+          reference("user", `PUSER${i}`, name),
+        ),
+        escalation_policy: reference("escalation_policy", "PPOLICY", "Key incidents"),
+        teams: [reference("team", "PTEAM01", "Security")],
+        priority: null,
+        urgency: "high",
+        conference_bridge: null,
+        resolve_reason: null,
+      },
+    },
+  });
+}
