@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type Config, ConfigError, loadConfig } from "./config.js";
+import { ENVIRONMENTS, type Environment } from "./environments.js";
 
 /** The bot's settings on top of the keyring's (src/config.ts): Slack, approvers, paging. */
 export interface BotConfig extends Config {
@@ -16,6 +17,8 @@ export interface BotConfig extends Config {
   approvers: string[];
   /** Channel ids the commands may be used in; empty means anywhere. */
   allowedChannels: string[];
+  /** Environments whose key every developer can read (the guide: development and staging). */
+  sharedEnvironments: Environment[];
   pagerDuty: PagerDutyConfig | undefined;
 }
 
@@ -61,6 +64,20 @@ const schema = z.object({
     "is required: who may approve rotations (Slack user ids U… and/or user-group ids S…)",
   ),
   KEYOPS_ALLOWED_CHANNELS: idList(/^[CGD][A-Z0-9]{2,}$/, "Slack channel ids (C…)"),
+  KEYOPS_SHARED_ENVIRONMENTS: z
+    .string()
+    .default("development,staging")
+    .transform((text) =>
+      text
+        .split(/[\s,]+/)
+        .filter(Boolean)
+        .map((e) => e.toLowerCase()),
+    )
+    .refine(
+      (list) => list.every((e) => (ENVIRONMENTS as readonly string[]).includes(e)),
+      `must list environments (${ENVIRONMENTS.join(", ")})`,
+    )
+    .transform((list) => list as Environment[]),
   PAGERDUTY_ROUTING_KEY: z.string().trim().min(1).optional(),
   PAGERDUTY_API_TOKEN: z.string().trim().min(1).optional(),
   PAGERDUTY_ESCALATION_POLICY_ID: z.string().trim().min(1).optional(),
@@ -100,6 +117,7 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     port: s.PORT,
     approvers: s.KEYOPS_APPROVERS,
     allowedChannels: s.KEYOPS_ALLOWED_CHANNELS,
+    sharedEnvironments: s.KEYOPS_SHARED_ENVIRONMENTS,
     pagerDuty: s.PAGERDUTY_ROUTING_KEY
       ? {
           routingKey: s.PAGERDUTY_ROUTING_KEY,

@@ -12,6 +12,7 @@ import { createSlackApp } from "./slack/app.js";
 import { boltLogger } from "./slack/bolt-logger.js";
 import { SlackPublisher } from "./slack/publisher.js";
 import { NoPager, type Pager } from "./workflows/pager.js";
+import { Roster } from "./workflows/roster.js";
 import { WorkflowService } from "./workflows/workflow-service.js";
 
 export interface Bot {
@@ -50,6 +51,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       jobs,
       approvers: config.approvers,
       defaultEnvironment: config.defaultEnvironment,
+      sharedEnvironments: config.sharedEnvironments,
       log,
       ...(overrides.progressIntervalMs !== undefined
         ? { progressIntervalMs: overrides.progressIntervalMs }
@@ -63,6 +65,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     registerListeners(app, {
       service,
       engine: runtime.engine,
+      roster: new Roster(runtime.db.prisma),
       allowedChannels: config.allowedChannels,
       log,
     });

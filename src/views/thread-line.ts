@@ -62,6 +62,10 @@ export function describeEvent(
       return `reassigned the page${d.to ? ` to ${text(d.to)}` : ""}`;
     case "page.resolved":
       return "resolved the page";
+    case "access.granted":
+      return `granted ${user(d.user)} access to ${text(d.environment)}`;
+    case "access.revoked":
+      return `revoked ${user(d.user)}'s access to ${text(d.environment)}`;
     case "deadline.reminder":
       return `reminder: the rotation is due by ${style === "slack" && typeof d.due === "string" ? slackDate(new Date(d.due)) : text(d.due)}`;
   }

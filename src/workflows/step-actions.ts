@@ -220,10 +220,14 @@ export async function countIntegrations(
   return rows.map((r) => ({ platform: r.platform, count: Number(r.count) }));
 }
 
-/** The environments whose key `userId` could read: the roster's, plus those the guide shares with every developer. */
-export async function environmentsReadableBy(prisma: PrismaClient, userId: string): Promise<Environment[]> {
+/** The environments whose key `userId` could read: the roster's, plus those every developer can read. */
+export async function environmentsReadableBy(
+  prisma: PrismaClient,
+  userId: string,
+  shared: readonly Environment[],
+): Promise<Environment[]> {
   const grants = await prisma.keyAccess.findMany({ where: { slackUserId: userId, revokedAt: null } });
-  const readable = new Set<string>(["development", "staging", ...grants.map((g) => g.environment)]);
+  const readable = new Set<string>([...shared, ...grants.map((g) => g.environment)]);
   return ENVIRONMENTS.filter((e) => readable.has(e));
 }
 

@@ -224,7 +224,10 @@ export type AuditAction =
   | "page.escalated"
   | "page.reassigned"
   | "page.resolved"
-  | "deadline.reminder";
+  | "deadline.reminder"
+  /** The access roster changed (not tied to a workflow). */
+  | "access.granted"
+  | "access.revoked";
 
 export interface TimelineEvent {
   sequence: number;

@@ -53,6 +53,8 @@ export interface WorkflowServiceOptions {
   /** Slack user ids (U…/W…) and user-group ids (S…) allowed to approve. */
   approvers: string[];
   defaultEnvironment: Environment;
+  /** Environments every developer can read, rotated on every offboarding. */
+  sharedEnvironments: readonly Environment[];
   log: Logger;
   /** At most one progress re-render per this many milliseconds. */
   progressIntervalMs?: number;
@@ -98,9 +100,15 @@ export class WorkflowService {
     const inputs: WorkflowInputs = { ...request.inputs };
     if (definition.environmentsFrom === "roster" && inputs.subjectUserId) {
       if (inputs.subjectUserId === request.requestedBy) throw new UserError("you cannot offboard yourself");
-      inputs.environments = await environmentsReadableBy(this.o.prisma, inputs.subjectUserId);
+      inputs.environments = await environmentsReadableBy(
+        this.o.prisma,
+        inputs.subjectUserId,
+        this.o.sharedEnvironments,
+      );
     }
-    if (inputs.environments.length === 0) throw new UserError("no environment to act on");
+    if (inputs.environments.length === 0) {
+      throw new UserError("no environment to act on: they have no key access in the roster");
+    }
     const timeZone = await this.o.directory.timeZoneOf(request.requestedBy).catch(() => undefined);
     if (timeZone) inputs.timeZone = timeZone;
     const platformCounts =
@@ -188,6 +196,11 @@ export class WorkflowService {
 
   async openWorkflows(): Promise<WorkflowSnapshot[]> {
     return listOpenWorkflows(this.o.prisma);
+  }
+
+  /** When each environment was last rotated and when the next rotation is due. */
+  async rotationSchedules(): Promise<{ environment: string; lastRotatedAt: Date; nextDueAt: Date }[]> {
+    return this.o.prisma.rotationSchedule.findMany({ orderBy: { environment: "asc" } });
   }
 
   async timeline(workflowId: string): Promise<TimelineEvent[]> {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll } from "vitest";
 import { type Bot, startBot } from "../../src/bot.js";
-import { loadBotConfig } from "../../src/bot-config.js";
+import { type BotConfig, loadBotConfig } from "../../src/bot-config.js";
 import type { SecretKey } from "../../src/crypto/secret-key.js";
 import { seedPlatformIntegrations } from "../../src/demo/seed.js";
 import type { Pager } from "../../src/workflows/pager.js";
@@ -19,6 +19,7 @@ export const SECURITY_CHANNEL = "C0SECURITY";
 
 export interface TestBot {
   bot: Bot;
+  config: BotConfig;
   slack: SlackStandin;
   client: SlackClient;
   database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -69,6 +70,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
   const client = new SlackClient({ url: `http://127.0.0.1:${bot.port}/slack/events`, signingSecret });
   return {
     bot,
+    config,
     slack,
     client,
     database,

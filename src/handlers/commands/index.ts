@@ -1,12 +1,10 @@
 import type { App } from "@slack/bolt";
-import { ENVIRONMENTS } from "../../environments.js";
-import { renderHelp } from "../../views/help.js";
 import { declareIncidentModal } from "../../views/modals.js";
-import { renderStatus } from "../../views/status.js";
 import { WORKFLOW_DEFINITIONS } from "../../workflows/definitions/index.js";
 import type { HandlerDeps } from "../deps.js";
 import { commandsOnlyIn } from "../permissions.js";
 import { replyFor, tellUser } from "../replies.js";
+import { registerKeyopsCommand } from "./keyops.js";
 
 /** One listener per workflow definition's command, plus /keyops. */
 export function register(app: App, deps: HandlerDeps): void {
@@ -48,33 +46,5 @@ export function register(app: App, deps: HandlerDeps): void {
     });
   }
 
-  app.command("/keyops", async ({ command, ack, client }) => {
-    const [sub = "help"] = command.text.trim().toLowerCase().split(/\s+/).filter(Boolean);
-    if (sub === "help" || sub === "") {
-      await ack({ response_type: "ephemeral", blocks: renderHelp(), text: "KeyOps commands" });
-      return;
-    }
-    if (sub !== "status") {
-      await ack({
-        response_type: "ephemeral",
-        text: `Unknown subcommand "${sub.slice(0, 30)}". Try /keyops help.`,
-      });
-      return;
-    }
-    await ack();
-    const at = { channel: command.channel_id, user: command.user_id };
-    try {
-      const [workflows, keyrings] = await Promise.all([
-        deps.service.openWorkflows(),
-        Promise.all(ENVIRONMENTS.map((environment) => deps.engine.status(environment))),
-      ]);
-      await client.chat.postEphemeral({
-        ...at,
-        text: "KeyOps status",
-        blocks: renderStatus({ workflows, keyrings }, new Date()),
-      });
-    } catch (error) {
-      await tellUser(client, deps.log, at, replyFor(error, deps.log, "/keyops status"));
-    }
-  });
+  registerKeyopsCommand(app, deps);
 }

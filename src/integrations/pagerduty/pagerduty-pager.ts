@@ -224,8 +224,13 @@ function transportError(
   if (failure.type === "invalid-json")
     return new PagingError(`${apiName} sent an answer that is not JSON`, true);
   const code = typeof failure.code === "string" ? failure.code : undefined;
-  if (code && /CERT|SELF_SIGNED|TLS|SSL/.test(code)) {
-    return new PagingError(`${apiName}: the server's TLS certificate is not trusted (${code})`, false);
+  // Certificate and handshake failures (UNABLE_TO_VERIFY_LEAF_SIGNATURE, ERR_TLS_CERT_ALTNAME_INVALID, …)
+  // are settings to fix, not outages to wait out.
+  if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|TLS|SSL/.test(code)) {
+    return new PagingError(
+      `${apiName}: TLS failed, the server's certificate is not trusted (${code})`,
+      false,
+    );
   }
   return new PagingError(`${apiName} could not be reached${code ? ` (${code})` : ""}`, true);
 }

@@ -67,7 +67,7 @@ const envelope = z.object({
     event_type: z.string().min(1),
     occurred_at: z.string().optional(),
     agent: reference.nullish(),
-    data: z.unknown(),
+    data: z.unknown().optional(),
   }),
 });
 

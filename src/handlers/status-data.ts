@@ -1,0 +1,13 @@
+import { ENVIRONMENTS } from "../environments.js";
+import type { StatusData } from "../views/status.js";
+import type { HandlerDeps } from "./deps.js";
+
+/** What /keyops status and the App Home show. */
+export async function loadStatusData(deps: HandlerDeps): Promise<StatusData> {
+  const [workflows, keyrings, schedules] = await Promise.all([
+    deps.service.openWorkflows(),
+    Promise.all(ENVIRONMENTS.map((environment) => deps.engine.status(environment))),
+    deps.service.rotationSchedules(),
+  ]);
+  return { workflows, keyrings, schedules };
+}

@@ -1,0 +1,55 @@
+import type { PrismaClient } from "../db/prisma.js";
+import { type Environment, parseEnvironment } from "../environments.js";
+import { RefusedError, UserError } from "../errors.js";
+import { appendAuditEvents } from "./audit-log.js";
+
+export interface Grant {
+  slackUserId: string;
+  environment: Environment;
+  grantedBy: string;
+  grantedAt: Date;
+}
+
+/** The guide's access roster ("Document access in team roster"): who can read which key. */
+export class Roster {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async list(): Promise<Grant[]> {
+    const rows = await this.prisma.keyAccess.findMany({
+      where: { revokedAt: null },
+      orderBy: [{ environment: "asc" }, { grantedAt: "asc" }],
+    });
+    return rows.map((r) => ({ ...r, environment: r.environment as Environment }));
+  }
+
+  /** Records a grant, audited in the same transaction. Granting twice is refused. */
+  async grant(userId: string, environmentText: string, by: string): Promise<Grant> {
+    const environment = parseEnvironment(environmentText);
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`roster:${userId}`}))`;
+      const existing = await tx.keyAccess.findFirst({
+        where: { slackUserId: userId, environment, revokedAt: null },
+      });
+      if (existing) throw new RefusedError(`<@${userId}> already has access to ${environment}`);
+      const row = await tx.keyAccess.create({ data: { slackUserId: userId, environment, grantedBy: by } });
+      await appendAuditEvents(tx, [
+        { actor: by, action: "access.granted", detail: { user: userId, environment } },
+      ]);
+      return { ...row, environment };
+    });
+  }
+
+  async revoke(userId: string, environmentText: string, by: string): Promise<void> {
+    const environment = parseEnvironment(environmentText);
+    await this.prisma.$transaction(async (tx) => {
+      const { count } = await tx.keyAccess.updateMany({
+        where: { slackUserId: userId, environment, revokedAt: null },
+        data: { revokedAt: new Date(), revokedBy: by },
+      });
+      if (count === 0) throw new UserError(`<@${userId}> has no access to ${environment} in the roster`);
+      await appendAuditEvents(tx, [
+        { actor: by, action: "access.revoked", detail: { user: userId, environment } },
+      ]);
+    });
+  }
+}
