@@ -77,6 +77,7 @@ export interface StartRequest {
 export class WorkflowService {
   private readonly now: () => Date;
   private readonly actionDeps: StepActionDeps;
+  private readonly publishing = new Map<string, Promise<void>>();
 
   constructor(private readonly o: WorkflowServiceOptions) {
     this.now = o.now ?? (() => new Date());
@@ -329,13 +330,29 @@ export class WorkflowService {
     return `${who || "An approver"}: #${w.number} needs your approval (two-person rule: not <@${w.requestedBy}>).`;
   }
 
-  private async publish(w: WorkflowSnapshot, events: TimelineEvent[]): Promise<void> {
-    try {
-      await this.o.publisher.update(w);
-      if (events.length > 0) await this.o.publisher.log(w, events);
-    } catch (error) {
-      this.o.log.error("publishing a workflow failed", { workflowId: w.id, error: (error as Error).message });
-    }
+  /**
+   * Publishes one workflow's changes in order: concurrent transitions could otherwise render an
+   * older state last. Each turn renders the latest committed state.
+   */
+  private publish(w: WorkflowSnapshot, events: TimelineEvent[]): Promise<void> {
+    const previous = this.publishing.get(w.id) ?? Promise.resolve();
+    const turn = previous.then(async () => {
+      try {
+        const latest = await this.get(w.id);
+        await this.o.publisher.update(latest.version >= w.version ? latest : w);
+        if (events.length > 0) await this.o.publisher.log(w, events);
+      } catch (error) {
+        this.o.log.error("publishing a workflow failed", {
+          workflowId: w.id,
+          error: (error as Error).message,
+        });
+      }
+    });
+    this.publishing.set(w.id, turn);
+    void turn.then(() => {
+      if (this.publishing.get(w.id) === turn) this.publishing.delete(w.id);
+    });
+    return turn;
   }
 
   private async auditRefusal(workflowId: string, actor: string, command: WorkflowCommand, error: Error) {

@@ -6,7 +6,6 @@ import {
   eventually,
   GROUP_APPROVER,
   REQUESTER,
-  SECURITY_CHANNEL,
   useTestBot,
 } from "../support/bot.js";
 import { WorkflowDriver } from "../support/workflow-driver.js";
@@ -21,14 +20,12 @@ describe("a /key-compromised incident, from the command to resolution", () => {
     const before = await engine.verify("production");
     expect(before.rows).toBe(ROWS);
 
-    const ack = await client.command("/key-compromised", "production key pasted in a public gist", {
-      userId: REQUESTER,
-      channelId: SECURITY_CHANNEL,
-    });
-    expect(ack.status).toBe(200);
-    expect(ack.body).toBe("");
-
-    const incident = await WorkflowDriver.latest(app());
+    const incident = await WorkflowDriver.start(
+      app(),
+      "/key-compromised",
+      "production key pasted in a public gist",
+      REQUESTER,
+    );
     const opened = incident.messageText();
     expect(opened).toContain("Production encryption key compromised");
     expect(opened).toContain("critical");

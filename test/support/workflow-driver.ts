@@ -4,6 +4,15 @@ import { eventually, SECURITY_CHANNEL, type TestBot } from "./bot.js";
 import type { SlackResponse } from "./slack/signed-requests.js";
 import type { PostedMessage } from "./slack/standin.js";
 
+const STATUS_ICON: Record<StepStatus, string> = {
+  PENDING: "⬜",
+  AWAITING_APPROVAL: "⏳",
+  RUNNING: "🔄",
+  DONE: "✅",
+  SKIPPED: "⏭️",
+  FAILED: "❌",
+};
+
 interface ActionElement {
   action_id: string;
   value?: string;
@@ -25,14 +34,20 @@ export class WorkflowDriver {
     readonly channel: string,
   ) {}
 
-  /** The workflow whose message is the newest top-level post in the channel. */
-  static async latest(app: TestBot, channel = SECURITY_CHANNEL): Promise<WorkflowDriver> {
-    const message = await eventually("the workflow message", async () =>
-      app.slack
-        .messages(channel)
-        .filter((m) => !m.threadTs && m.blocks)
-        .at(-1),
-    );
+  /** Sends a slash command as `userId` and attaches to the workflow message it posts. */
+  static async start(
+    app: TestBot,
+    command: string,
+    text: string,
+    userId: string,
+    channel = SECURITY_CHANNEL,
+  ): Promise<WorkflowDriver> {
+    const topLevel = () => app.slack.messages(channel).filter((m) => !m.threadTs && m.blocks);
+    const before = topLevel().length;
+    const ack = await app.client.command(command, text, { userId, channelId: channel });
+    expect(ack.status).toBe(200);
+    expect(ack.body, "the command was refused").toBe("");
+    const message = await eventually(`the message of ${command} ${text}`, async () => topLevel()[before]);
     const workflow = await eventually("the workflow row", async () =>
       (await app.bot.service.openWorkflows()).find((w) => w.messageTs === message.ts),
     );
@@ -93,15 +108,11 @@ export class WorkflowDriver {
       timeoutMs,
     );
     // The message is re-rendered after the commit: wait until it shows the new state too.
-    await eventually(`the message to show ${stepKey} ${status}`, async () =>
-      this.renderedAfter(stepKey, status),
+    const title = (await this.state()).steps.find((s) => s.key === stepKey)?.title ?? stepKey;
+    const shown = `${STATUS_ICON[status]} *${title}*`;
+    await eventually(`the message to show "${shown}"`, async () =>
+      this.messageText().includes(JSON.stringify(shown).slice(1, -1)),
     );
-  }
-
-  private renderedAfter(stepKey: string, status: StepStatus): boolean {
-    const hasButtons = this.findAction(stepKey, "step_done") ?? this.findAction(stepKey, "step_run");
-    if (status === "DONE" || status === "SKIPPED" || status === "RUNNING") return hasButtons === undefined;
-    return true;
   }
 
   /** The text of the last ephemeral reply to `userId`. */
