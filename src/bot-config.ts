@@ -67,6 +67,8 @@ const schema = z.object({
   KEYOPS_SHARED_ENVIRONMENTS: z
     .string()
     .default("development,staging")
+    // "none": nobody but the roster's people can read any key.
+    .transform((text) => (text.trim().toLowerCase() === "none" ? "" : text))
     .transform((text) =>
       text
         .split(/[\s,]+/)

@@ -5,7 +5,7 @@ import { testLogger } from "../support/engine.js";
 import { newTriggerId, SlackClient, signSlackRequest } from "../support/slack/signed-requests.js";
 import { WorkflowDriver } from "../support/workflow-driver.js";
 
-const app = useTestBot({ rows: 40, env: { KEYOPS_SHARED_ENVIRONMENTS: "" } });
+const app = useTestBot({ rows: 40, env: { KEYOPS_SHARED_ENVIRONMENTS: "none" } });
 
 const countWorkflows = () => app().database.db.prisma.workflow.count();
 const countEvents = () => app().database.db.prisma.auditEvent.count();

@@ -27,6 +27,8 @@ interface Block {
 
 /** Drives one workflow through its Slack message the way people do: by clicking what is shown. */
 export class WorkflowDriver {
+  private callsBeforeClick = 0;
+
   private constructor(
     private readonly app: TestBot,
     readonly workflowId: string,
@@ -78,6 +80,7 @@ export class WorkflowDriver {
 
   /** Finds the button on the message as rendered now and clicks it. */
   async click(userId: string, stepKey: string, actionId: string): Promise<SlackResponse> {
+    this.callsBeforeClick = this.app.slack.calls.length;
     const element = this.findAction(stepKey, actionId);
     expect(element, `${actionId} on ${stepKey}`).toBeDefined();
     return this.app.client.blockAction({
@@ -93,10 +96,11 @@ export class WorkflowDriver {
   findAction(stepKey: string, actionId: string): { blockId: string; value?: string } | undefined {
     const blocks = (this.message().blocks ?? []) as Block[];
     for (const block of blocks) {
-      if (block.type !== "actions" || !block.block_id?.endsWith(`|${stepKey}`)) continue;
+      const blockId = block.block_id ?? "";
+      const named = blockId === stepKey || blockId.endsWith(`|${stepKey}`);
+      if (block.type !== "actions" || !named) continue;
       const element = block.elements?.find((e) => e.action_id === actionId);
-      if (element)
-        return { blockId: block.block_id, ...(element.value !== undefined ? { value: element.value } : {}) };
+      if (element) return { blockId, ...(element.value !== undefined ? { value: element.value } : {}) };
     }
     return undefined;
   }
@@ -115,13 +119,26 @@ export class WorkflowDriver {
     );
   }
 
-  /** The text of the last ephemeral reply to `userId`. */
+  async waitForAssignee(stepKey: string, userId: string): Promise<void> {
+    await eventually(`${stepKey} assigned to ${userId}`, async () =>
+      (await this.state()).steps.some((s) => s.key === stepKey && s.assignee === userId),
+    );
+  }
+
+  async waitForStatus(status: WorkflowSnapshot["status"]): Promise<void> {
+    await eventually(`the workflow to be ${status}`, async () => (await this.state()).status === status);
+    await eventually(
+      "the message to show it",
+      async () => !this.messageText().includes("workflow_cancel") || status === "OPEN",
+    );
+  }
+
+  /** The text of the first ephemeral reply to `userId` since the last click. */
   async ephemeralTo(userId: string): Promise<string> {
     const call = await eventually("an ephemeral reply", async () =>
-      this.app.slack
-        .callsOf("chat.postEphemeral")
-        .filter((c) => c.args.user === userId)
-        .at(-1),
+      this.app.slack.calls
+        .slice(this.callsBeforeClick)
+        .find((c) => c.method === "chat.postEphemeral" && c.args.user === userId),
     );
     return String(call.args.text);
   }
