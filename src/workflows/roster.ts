@@ -26,7 +26,7 @@ export class Roster {
   async grant(userId: string, environmentText: string, by: string): Promise<Grant> {
     const environment = parseEnvironment(environmentText);
     return this.prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtext(${`roster:${userId}`}))`;
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`roster:${userId}`}))`;
       const existing = await tx.keyAccess.findFirst({
         where: { slackUserId: userId, environment, revokedAt: null },
       });
