@@ -34,7 +34,16 @@ export function spawnKeyops(
   env: Record<string, string | undefined>,
   options: { cwd?: string } = {},
 ): ChildProcess {
-  const child = spawn(process.execPath, [KEYOPS_BIN, ...args], {
+  return spawnNode([KEYOPS_BIN, ...args], env, options);
+}
+
+/** Node running `argv` with only `env`; its output is recorded for the secret scan. */
+export function spawnNode(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  options: { cwd?: string } = {},
+): ChildProcess {
+  const child = spawn(process.execPath, argv, {
     cwd: options.cwd,
     env: keyopsEnv(env),
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,0 +1,82 @@
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { eventually, startTestBot, useTestBot } from "../support/bot.js";
+import { spawnNode } from "../support/cli.js";
+
+const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const app = useTestBot({ rows: 5 });
+
+async function health(port: number) {
+  const response = await fetch(`http://127.0.0.1:${port}/healthz`);
+  return { status: response.status, body: await response.json() };
+}
+
+function runMain(env: Record<string, string | undefined>) {
+  const child = spawnNode(["--import", "tsx", MAIN], env, { cwd: ROOT });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return { child, exited, stderr: () => stderr };
+}
+
+describe("running the bot", () => {
+  it("/healthz answers 200 with the database and each active key's round trip", async () => {
+    expect(await health(app().bot.port)).toEqual({
+      status: 200,
+      body: { ok: true, database: "ok", encryption: { production: "healthy" } },
+    });
+  });
+
+  it("/healthz answers 503 when a key no longer round-trips, naming no key", async () => {
+    const broken = await startTestBot();
+    try {
+      await broken.database.db.pool.query(
+        `UPDATE "KeyVersion" SET "wrappedKey" = 'v1:' || repeat('0', 24) || ':' || repeat('0', 32) || ':' || repeat('0', 64) WHERE "state" = 'ACTIVE'`,
+      );
+      expect(await health(broken.bot.port)).toEqual({
+        status: 503,
+        body: { ok: false, database: "ok", encryption: { production: "unhealthy" } },
+      });
+    } finally {
+      await broken.stop();
+    }
+  });
+
+  it("npm start without Slack settings stops at once, naming each missing setting", async () => {
+    const run = runMain({ DATABASE_URL: undefined });
+    expect(await run.exited).toBe(2);
+    const lines = run.stderr();
+    expect(lines).toContain("keyops: cannot start: invalid configuration:");
+    for (const name of [
+      "SLACK_BOT_TOKEN is required",
+      "SLACK_SIGNING_SECRET is required",
+      "KEYOPS_APPROVERS is required",
+    ]) {
+      expect(lines).toContain(name);
+    }
+    expect(lines).not.toMatch(/\n\s+at /);
+  });
+
+  it("serves, then on SIGTERM finishes and exits 0", async () => {
+    const { config, slack } = app();
+    const port = 30_000 + Math.floor(Math.random() * 20_000);
+    const run = runMain({
+      DATABASE_URL: app().database.url,
+      KEYOPS_MASTER_KEY: app().database.masterKey.exposeBase64(),
+      SLACK_BOT_TOKEN: config.slack.botToken,
+      SLACK_SIGNING_SECRET: config.slack.signingSecret,
+      SLACK_API_URL: slack.url,
+      KEYOPS_APPROVERS: config.approvers.join(","),
+      PORT: String(port),
+      KEYOPS_LOG_LEVEL: "info",
+    });
+    await eventually("the bot to listen", async () => run.stderr().includes("KeyOps is listening"), 30_000);
+    expect((await health(port)).status).toBe(200);
+    run.child.kill("SIGTERM");
+    expect(await run.exited).toBe(0);
+    expect(run.stderr()).toContain("shutting down");
+  });
+});
