@@ -24,10 +24,8 @@ export const LIMITS = {
 type Json = Record<string, unknown>;
 export type SurfaceKind = "message" | "modal" | "home";
 
-export function blockKitProblems(
-  surface: { blocks?: unknown[]; [key: string]: unknown },
-  kind: SurfaceKind,
-): string[] {
+export function blockKitProblems(view: object, kind: SurfaceKind): string[] {
+  const surface = view as Json;
   const problems: string[] = [];
   const blocks = (surface.blocks ?? []) as Json[];
   const maxBlocks = kind === "message" ? LIMITS.messageBlocks : LIMITS.modalBlocks;
