@@ -39,7 +39,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     queue = await JobQueue.start({ connectionString: runtime.db.url, log });
     const jobs = new QueuedWorkflowJobs(queue);
     const client = new WebClient(config.slack.botToken, {
-      logger: boltLogger(log),
+      logger: boltLogger(log, config.logLevel),
       ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
     });
     const service = new WorkflowService({

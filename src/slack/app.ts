@@ -5,7 +5,7 @@ import type { Logger } from "../logger.js";
 import { boltLogger } from "./bolt-logger.js";
 
 export interface SlackAppOptions {
-  config: Pick<BotConfig, "slack" | "port">;
+  config: Pick<BotConfig, "slack" | "port" | "logLevel">;
   log: Logger;
   health: () => Promise<HealthReport>;
   /** More HTTP routes beside /slack/events and /healthz (the PagerDuty webhook). */
@@ -22,8 +22,10 @@ export function createSlackApp(options: SlackAppOptions): { app: App; drain(): P
   const common = {
     token: slack.botToken,
     signingSecret: slack.signingSecret,
-    logger: boltLogger(options.log),
+    logger: boltLogger(options.log, options.config.logLevel),
     customRoutes,
+    // No listener uses Bolt's conversation store; it would cost every request a look-up.
+    convoStore: false as const,
     clientOptions: slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {},
   };
   const app = slack.appToken

@@ -2,6 +2,12 @@ import { createHash } from "node:crypto";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
 import type { AuditAction, TimelineEvent } from "./types.js";
 
+/**
+ * Options for every transaction that appends audit events: appends queue on one lock, so under a
+ * burst a transaction may wait its turn longer than Prisma's 2-second default allows.
+ */
+export const AUDITED_TRANSACTION = { maxWait: 15_000, timeout: 30_000 } as const;
+
 /** Serialises appends so that each event's prevHash is the hash of the one before it. */
 const AUDIT_APPEND_LOCK = 4_712_001;
 export const GENESIS_HASH = "0".repeat(64);

@@ -1,7 +1,7 @@
 import type { PrismaClient } from "../db/prisma.js";
 import { type Environment, parseEnvironment } from "../environments.js";
 import { RefusedError, UserError } from "../errors.js";
-import { appendAuditEvents } from "./audit-log.js";
+import { AUDITED_TRANSACTION, appendAuditEvents } from "./audit-log.js";
 
 export interface Grant {
   slackUserId: string;
@@ -36,7 +36,7 @@ export class Roster {
         { actor: by, action: "access.granted", detail: { user: userId, environment } },
       ]);
       return { ...row, environment };
-    });
+    }, AUDITED_TRANSACTION);
   }
 
   async revoke(userId: string, environmentText: string, by: string): Promise<void> {
@@ -50,6 +50,6 @@ export class Roster {
       await appendAuditEvents(tx, [
         { actor: by, action: "access.revoked", detail: { user: userId, environment } },
       ]);
-    });
+    }, AUDITED_TRANSACTION);
   }
 }

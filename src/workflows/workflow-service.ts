@@ -6,7 +6,7 @@ import type { Environment } from "../environments.js";
 import { RefusedError, UserError } from "../errors.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { Logger } from "../logger.js";
-import { appendAuditEvents, readTimeline } from "./audit-log.js";
+import { AUDITED_TRANSACTION, appendAuditEvents, readTimeline } from "./audit-log.js";
 import { beginWorkflow } from "./begin.js";
 import type { CommandDefaults, ParsedCommand } from "./command-input.js";
 import { definitionOf } from "./definitions/index.js";
@@ -135,7 +135,7 @@ export class WorkflowService {
       [created, events] = await this.o.prisma.$transaction(async (tx) => {
         const w = await insertWorkflow(tx, begun.workflow, platformCounts, request.requestKey);
         return [w, await appendAuditEvents(tx, begun.audit)] as const;
-      });
+      }, AUDITED_TRANSACTION);
     } catch (error) {
       if (isUniqueViolation(error)) {
         const raced = await findWorkflowByRequest(this.o.prisma, request.requestKey);
@@ -179,7 +179,7 @@ export class WorkflowService {
         if (t.workflow === before) return { transition: t, events: [] };
         await saveWorkflow(tx, before, t.workflow);
         return { transition: t, events: await appendAuditEvents(tx, t.audit) };
-      });
+      }, AUDITED_TRANSACTION);
     } catch (error) {
       if (error instanceof PermissionRefusedError) await this.auditRefusal(workflowId, actor, command, error);
       throw error;
@@ -356,17 +356,19 @@ export class WorkflowService {
   }
 
   private async auditRefusal(workflowId: string, actor: string, command: WorkflowCommand, error: Error) {
-    const events = await this.o.prisma.$transaction((tx) =>
-      appendAuditEvents(tx, [
-        {
-          workflowId,
-          actor,
-          action: "permission.refused",
-          ...("stepKey" in command ? { stepKey: command.stepKey } : {}),
-          detail: { attempted: command.type, reason: error.message },
-          at: this.now(),
-        },
-      ]),
+    const events = await this.o.prisma.$transaction(
+      (tx) =>
+        appendAuditEvents(tx, [
+          {
+            workflowId,
+            actor,
+            action: "permission.refused",
+            ...("stepKey" in command ? { stepKey: command.stepKey } : {}),
+            detail: { attempted: command.type, reason: error.message },
+            at: this.now(),
+          },
+        ]),
+      AUDITED_TRANSACTION,
     );
     const w = await this.get(workflowId);
     await this.publish(w, events);
