@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { ENVIRONMENTS, type Environment } from "./environments.js";
+import { WORKFLOW_DEFINITIONS } from "./workflows/definitions/index.js";
+import type { PageSeverity } from "./workflows/pager.js";
 
 /** The bot's settings on top of the keyring's (src/config.ts): Slack, approvers, paging. */
 export interface BotConfig extends Config {
@@ -30,6 +32,15 @@ export interface PagerDutyConfig {
   webhookSecret: string | undefined;
   eventsHost: string;
   apiHost: string;
+  /** Per request. */
+  timeoutMs: number;
+  /** Tries of one page in all, and the wait between them. */
+  retryAttempts: number;
+  retryDelayMs: number;
+  /** A thread reminder while nobody has acknowledged, this often. */
+  acknowledgeWithinMs: number;
+  /** Severity per workflow kind (PAGERDUTY_SEVERITY_KEY_COMPROMISED, …), over the defaults. */
+  severities: Partial<Record<string, PageSeverity>>;
 }
 
 const idList = (pattern: RegExp, what: string) =>
@@ -87,6 +98,10 @@ const schema = z.object({
   PAGERDUTY_WEBHOOK_SECRET: z.string().trim().min(1).optional(),
   PAGERDUTY_EVENTS_HOST: host.default("events.pagerduty.com"),
   PAGERDUTY_API_HOST: host.default("api.pagerduty.com"),
+  PAGERDUTY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  PAGERDUTY_RETRY_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+  PAGERDUTY_RETRY_DELAY_SECONDS: z.coerce.number().min(0).max(600).default(30),
+  PAGERDUTY_ACK_REMINDER_MINUTES: z.coerce.number().min(0.01).max(1440).default(5),
 });
 
 /** Everything `npm start` needs, validated once; a ConfigError names each missing or bad setting. */
@@ -108,6 +123,8 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
   }
   if (problems.length > 0 || !parsed.data || !base) throw new ConfigError(problems);
   const s = parsed.data;
+  const severities = readSeverities(blankToUndefined, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
   return {
     ...base,
     slack: {
@@ -129,7 +146,31 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
           webhookSecret: s.PAGERDUTY_WEBHOOK_SECRET,
           eventsHost: s.PAGERDUTY_EVENTS_HOST,
           apiHost: s.PAGERDUTY_API_HOST,
+          timeoutMs: s.PAGERDUTY_TIMEOUT_MS,
+          retryAttempts: s.PAGERDUTY_RETRY_ATTEMPTS,
+          retryDelayMs: s.PAGERDUTY_RETRY_DELAY_SECONDS * 1000,
+          acknowledgeWithinMs: s.PAGERDUTY_ACK_REMINDER_MINUTES * 60_000,
+          severities,
         }
       : undefined,
   };
+}
+
+const PAGE_SEVERITIES: readonly PageSeverity[] = ["critical", "error", "warning", "info"];
+
+/** PAGERDUTY_SEVERITY_<KIND>: e.g. PAGERDUTY_SEVERITY_OFFBOARD=error. */
+function readSeverities(
+  env: Record<string, string | undefined>,
+  problems: string[],
+): Partial<Record<string, PageSeverity>> {
+  const severities: Partial<Record<string, PageSeverity>> = {};
+  for (const definition of WORKFLOW_DEFINITIONS) {
+    const name = `PAGERDUTY_SEVERITY_${definition.kind.toUpperCase().replace(/-/g, "_")}`;
+    const value = env[name]?.trim().toLowerCase();
+    if (value === undefined) continue;
+    if ((PAGE_SEVERITIES as readonly string[]).includes(value))
+      severities[definition.kind] = value as PageSeverity;
+    else problems.push(`${name} must be one of ${PAGE_SEVERITIES.join(", ")}`);
+  }
+  return severities;
 }

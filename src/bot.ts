@@ -1,8 +1,11 @@
+import type { Agent } from "node:https";
 import type { App } from "@slack/bolt";
 import { WebClient } from "@slack/web-api";
 import type { BotConfig } from "./bot-config.js";
 import { registerListeners } from "./handlers/index.js";
 import { checkHealth } from "./health.js";
+import { PagerDutyPager, retryWithBackoff } from "./integrations/pagerduty/pagerduty-pager.js";
+import { pagerDutyWebhookRoute } from "./integrations/pagerduty/webhook-route.js";
 import { SlackDirectory } from "./integrations/slack-directory.js";
 import { JobQueue } from "./jobs/job-queue.js";
 import { QueuedWorkflowJobs } from "./jobs/workflow-jobs.js";
@@ -12,6 +15,7 @@ import { createSlackApp } from "./slack/app.js";
 import { boltLogger } from "./slack/bolt-logger.js";
 import { SlackPublisher } from "./slack/publisher.js";
 import { NoPager, type Pager } from "./workflows/pager.js";
+import { PagingService } from "./workflows/paging.js";
 import { Roster } from "./workflows/roster.js";
 import { WorkflowService } from "./workflows/workflow-service.js";
 
@@ -26,7 +30,8 @@ export interface Bot {
 }
 
 export interface BotOverrides {
-  pager?: Pager;
+  /** TLS settings for PagerDuty (tests trust their stand-in's CA with it). */
+  pagerDutyAgent?: Agent;
   /** Milliseconds between progress re-renders of a running rotation. */
   progressIntervalMs?: number;
 }
@@ -42,12 +47,15 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       logger: boltLogger(log, config.logLevel),
       ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
     });
+    const pager = createPager(config, log, overrides.pagerDutyAgent);
+    const directory = new SlackDirectory(client);
+    const publisher = new SlackPublisher(client);
     const service = new WorkflowService({
       prisma: runtime.db.prisma,
       engine: runtime.engine,
-      pager: overrides.pager ?? new NoPager(),
-      directory: new SlackDirectory(client),
-      publisher: new SlackPublisher(client),
+      pager,
+      directory,
+      publisher,
       jobs,
       approvers: config.approvers,
       defaultEnvironment: config.defaultEnvironment,
@@ -57,19 +65,41 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
         ? { progressIntervalMs: overrides.progressIntervalMs }
         : {}),
     });
+    const paging = new PagingService({
+      pager,
+      service,
+      directory,
+      publisher,
+      jobs,
+      log,
+      retry: {
+        attempts: config.pagerDuty?.retryAttempts ?? 1,
+        delayMs: config.pagerDuty?.retryDelayMs ?? 0,
+      },
+      acknowledgeWithinMs: config.pagerDuty?.acknowledgeWithinMs ?? 5 * 60_000,
+      severities: config.pagerDuty?.severities ?? {},
+      withRetries: (send, onRetry) =>
+        retryWithBackoff(send, {
+          attempts: config.pagerDuty?.retryAttempts ?? 1,
+          delayMs: config.pagerDuty?.retryDelayMs ?? 0,
+          onRetry,
+        }),
+    });
     const { app, drain } = createSlackApp({
       config,
       log,
       health: () => checkHealth(runtime.db, runtime.engine),
+      routes: [pagerDutyWebhookRoute({ secret: config.pagerDuty?.webhookSecret, paging, log })],
     });
     registerListeners(app, {
       service,
+      paging,
       engine: runtime.engine,
       roster: new Roster(runtime.db.prisma),
       allowedChannels: config.allowedChannels,
       log,
     });
-    await jobs.work(service, log);
+    await jobs.work(service, paging, log);
     const server = await app.start(config.port);
     const address = server && typeof server === "object" && "address" in server ? server.address() : null;
     const port = address && typeof address === "object" ? address.port : config.port;
@@ -99,4 +129,23 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     await runtime.close();
     throw error;
   }
+}
+
+/** PagerDuty when a routing key is set; otherwise paging is off and every message says so. */
+function createPager(config: BotConfig, log: Logger, agent: Agent | undefined): Pager {
+  const pd = config.pagerDuty;
+  if (!pd) return new NoPager();
+  return new PagerDutyPager(
+    {
+      routingKey: pd.routingKey,
+      apiToken: pd.apiToken,
+      escalationPolicyId: pd.escalationPolicyId,
+      fromEmail: pd.fromEmail,
+      eventsHost: pd.eventsHost,
+      apiHost: pd.apiHost,
+      timeoutMs: pd.timeoutMs,
+      agent,
+    },
+    log,
+  );
 }

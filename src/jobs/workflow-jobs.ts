@@ -1,10 +1,13 @@
 import type { Logger } from "../logger.js";
+import type { PagingService } from "../workflows/paging.js";
 import type { WorkflowJobs } from "../workflows/ports.js";
 import type { WorkflowService } from "../workflows/workflow-service.js";
 import type { JobQueue } from "./job-queue.js";
 
 export const STEP_QUEUE = "workflow-step";
 export const REMINDER_QUEUE = "workflow-reminder";
+export const PAGE_QUEUE = "workflow-page";
+export const PAGE_REMINDER_QUEUE = "workflow-page-reminder";
 
 /** Reminders before the deadline and at it. */
 const REMIND_BEFORE_MS = [2 * 3_600_000, 0];
@@ -16,6 +19,11 @@ interface StepJob {
 
 interface ReminderJob {
   workflowId: string;
+}
+
+interface PageJob {
+  workflowId: string;
+  action: "trigger" | "resolve";
 }
 
 /** Automated steps and deadline reminders as pg-boss jobs: run once across replicas, survive restarts. */
@@ -42,8 +50,24 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
     }
   }
 
+  async page(workflowId: string, action: "trigger" | "resolve"): Promise<void> {
+    await this.queue.send<PageJob>(
+      PAGE_QUEUE,
+      { workflowId, action },
+      { singletonKey: `${workflowId}:${action}` },
+    );
+  }
+
+  async remindUnacknowledged(workflowId: string, at: Date): Promise<void> {
+    await this.queue.send<ReminderJob>(
+      PAGE_REMINDER_QUEUE,
+      { workflowId },
+      { singletonKey: workflowId, startAfter: at },
+    );
+  }
+
   /** The workers of this replica. */
-  async work(service: WorkflowService, log: Logger): Promise<void> {
+  async work(service: WorkflowService, paging: PagingService, log: Logger): Promise<void> {
     await this.queue.register<StepJob>(
       STEP_QUEUE,
       async ({ workflowId, stepKey }) => {
@@ -57,5 +81,20 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
       retryLimit: 3,
       retryDelaySeconds: 30,
     });
+    // Paging retries inside the job (spacing configurable); the job itself retries after a crash.
+    await this.queue.register<PageJob>(
+      PAGE_QUEUE,
+      ({ workflowId, action }) =>
+        action === "trigger" ? paging.trigger(workflowId) : paging.resolve(workflowId),
+      { retryLimit: 2, retryDelaySeconds: 30, expireInSeconds: 15 * 60 },
+    );
+    await this.queue.register<ReminderJob>(
+      PAGE_REMINDER_QUEUE,
+      ({ workflowId }) => paging.remindUnacknowledged(workflowId),
+      {
+        retryLimit: 3,
+        retryDelaySeconds: 30,
+      },
+    );
   }
 }

@@ -53,6 +53,12 @@ export class SlackPublisher implements WorkflowPublisher {
     });
   }
 
+  async permalink(w: WorkflowSnapshot): Promise<string | undefined> {
+    if (!w.messageTs) return undefined;
+    const response = await this.client.chat.getPermalink({ channel: w.channelId, message_ts: w.messageTs });
+    return response.permalink ?? undefined;
+  }
+
   async uploadPostmortem(w: WorkflowSnapshot, timeline: TimelineEvent[]): Promise<void> {
     if (!w.messageTs) throw new Error("the workflow message is not posted yet");
     await this.client.filesUploadV2({

@@ -62,6 +62,8 @@ export function describeEvent(
       return `reassigned the page${d.to ? ` to ${text(d.to)}` : ""}`;
     case "page.resolved":
       return "resolved the page";
+    case "page.unacknowledged":
+      return `nobody has acknowledged the page yet${d.onCall ? `: ${text(d.onCall)}` : ""}`;
     case "access.granted":
       return `granted ${user(d.user)} access to ${text(d.environment)}`;
     case "access.revoked":

@@ -77,6 +77,9 @@ function pageBlocks(w: WorkflowSnapshot): KnownBlock[] {
     case "off":
       text = "🔕 Paging is off (PagerDuty not configured)";
       break;
+    case "paging":
+      text = "📟 Paging on-call via PagerDuty…";
+      break;
     case "triggered":
       text = `📟 Paged via PagerDuty${onCall}`;
       buttons.push(
@@ -85,11 +88,11 @@ function pageBlocks(w: WorkflowSnapshot): KnownBlock[] {
       );
       break;
     case "acknowledged":
-      text = `✋ Acknowledged${page.by ? ` by ${escapeText(page.by)}` : ""}${page.at ? ` at ${slackDate(page.at, "{time}")}` : ""}${onCall}`;
+      text = `✋ Acknowledged${page.by ? ` by ${person(page.by)}` : ""}${page.at ? ` at ${slackDate(page.at, "{time}")}` : ""}${onCall}`;
       buttons.push(button("Resolve page", ACTION.pageResolve, w.id));
       break;
     case "resolved":
-      text = "✔️ Page resolved";
+      text = `✔️ Page resolved${page.by ? ` by ${person(page.by)}` : ""}`;
       break;
     case "failed":
       text = `⚠️ Paging failed${page.error ? `: ${escapeText(page.error)}` : ""}; retrying`;
@@ -103,6 +106,11 @@ function pageBlocks(w: WorkflowSnapshot): KnownBlock[] {
     blocks.push({ type: "actions", block_id: "page", elements: buttons });
   }
   return blocks;
+}
+
+/** A Slack user id as a mention; a PagerDuty name as text. */
+function person(who: string): string {
+  return /^[UW][A-Z0-9]{2,}$/.test(who) ? mention(who) : escapeText(who);
 }
 
 interface StepEntry {

@@ -10,6 +10,8 @@ export interface WorkflowPublisher {
   log(w: WorkflowSnapshot, events: TimelineEvent[]): Promise<void>;
   /** A longer note in the thread (approval requests, audit query results). */
   note(w: WorkflowSnapshot, text: string): Promise<void>;
+  /** A link to the workflow's message, for PagerDuty's incident. */
+  permalink(w: WorkflowSnapshot): Promise<string | undefined>;
   /** The markdown post-mortem as a file in the thread. */
   uploadPostmortem(w: WorkflowSnapshot, timeline: TimelineEvent[]): Promise<void>;
 }
@@ -18,4 +20,8 @@ export interface WorkflowPublisher {
 export interface WorkflowJobs {
   runStep(workflowId: string, stepKey: string): Promise<void>;
   remindAt(workflowId: string, at: Date): Promise<void>;
+  /** Pages on-call for the workflow (retried in the background), or resolves its page. */
+  page(workflowId: string, action: "trigger" | "resolve"): Promise<void>;
+  /** A reminder in the thread if the page is still not acknowledged at `at`. */
+  remindUnacknowledged(workflowId: string, at: Date): Promise<void>;
 }

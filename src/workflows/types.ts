@@ -164,7 +164,8 @@ export interface RotationProgress {
   updatedAt: Date;
 }
 
-export type PageStatus = "off" | "triggered" | "acknowledged" | "resolved" | "failed";
+/** paging: sent to PagerDuty, not yet accepted (retrying in the background). */
+export type PageStatus = "off" | "paging" | "triggered" | "acknowledged" | "resolved" | "failed";
 
 export interface PageSnapshot {
   status: PageStatus;
@@ -224,6 +225,8 @@ export type AuditAction =
   | "page.escalated"
   | "page.reassigned"
   | "page.resolved"
+  /** Nobody acknowledged the page within the reminder interval. */
+  | "page.unacknowledged"
   | "deadline.reminder"
   /** The access roster changed (not tied to a workflow). */
   | "access.granted"

@@ -125,7 +125,7 @@ export class WorkflowService {
         platformCounts,
         requestedBy: request.requestedBy,
         channelId: request.channelId,
-        page: { status: this.o.pager.enabled ? "triggered" : "off", onCall: [] },
+        page: { status: this.o.pager.enabled ? "paging" : "off", onCall: [] },
       },
       this.now(),
     );
@@ -149,6 +149,7 @@ export class WorkflowService {
     created.messageTs = messageTs;
     await this.o.publisher.log(created, events);
     if (created.deadlineAt) await this.o.jobs.remindAt(created.id, created.deadlineAt);
+    if (this.o.pager.enabled) await this.o.jobs.page(created.id, "trigger");
     await this.runEffects(created, begun.effects);
     return { workflow: created, created: true };
   }
@@ -312,7 +313,8 @@ export class WorkflowService {
       try {
         if (effect.type === "run-step") await this.o.jobs.runStep(w.id, effect.stepKey);
         else if (effect.type === "request-approval") await this.o.publisher.note(w, this.approvalRequest(w));
-        else if (effect.type === "close-page" && this.o.pager.enabled) await this.o.pager.resolve(w.id);
+        else if (effect.type === "close-page" && this.o.pager.enabled)
+          await this.o.jobs.page(w.id, "resolve");
       } catch (error) {
         this.o.log.error("workflow effect failed", {
           workflowId: w.id,

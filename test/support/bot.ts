@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
+import type { Agent } from "node:https";
 import { afterAll, beforeAll } from "vitest";
 import { type Bot, startBot } from "../../src/bot.js";
 import { type BotConfig, loadBotConfig } from "../../src/bot-config.js";
 import type { SecretKey } from "../../src/crypto/secret-key.js";
 import { seedPlatformIntegrations } from "../../src/demo/seed.js";
-import type { Pager } from "../../src/workflows/pager.js";
 import { createTestDatabase, newTestKey } from "./database.js";
 import { testLogger } from "./engine.js";
 import { SlackClient } from "./slack/signed-requests.js";
@@ -31,7 +31,8 @@ export interface TestBot {
 export interface TestBotOptions {
   rows?: number;
   env?: Record<string, string>;
-  pager?: Pager;
+  /** Trusts the PagerDuty stand-in's CA. */
+  pagerDutyAgent?: Agent;
 }
 
 /** The real app in HTTP mode on a fresh database, its Web API client pointed at a Slack stand-in. */
@@ -59,7 +60,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
   try {
     bot = await startBot(config, testLogger, {
       progressIntervalMs: 0,
-      ...(options.pager ? { pager: options.pager } : {}),
+      ...(options.pagerDutyAgent ? { pagerDutyAgent: options.pagerDutyAgent } : {}),
     });
   } catch (error) {
     await slack.close();

@@ -27,6 +27,7 @@ const PLATFORMS = Array.from({ length: 40 }, (_, i) => ({
 const STEP_STATUSES: StepStatus[] = ["PENDING", "AWAITING_APPROVAL", "RUNNING", "DONE", "SKIPPED", "FAILED"];
 const PAGES: PageSnapshot[] = [
   { status: "off", onCall: [] },
+  { status: "paging", onCall: [] },
   { status: "triggered", onCall: Array.from({ length: 5 }, (_, i) => `${USER}${i}`) },
   { status: "acknowledged", onCall: [USER], by: LONG(300, "N"), at: NOW },
   { status: "resolved", onCall: [] },

@@ -43,6 +43,29 @@ export function register(app: App, deps: HandlerDeps): void {
     });
   });
 
+  const PAGE_BUTTONS = {
+    [ACTION.pageAcknowledge]: deps.paging.acknowledgeFromSlack,
+    [ACTION.pageResolve]: deps.paging.resolveFromSlack,
+    [ACTION.pageAgain]: deps.paging.pageAgain,
+  };
+  for (const [actionId, act] of Object.entries(PAGE_BUTTONS)) {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client }) => {
+      await ack();
+      const channel = body.channel?.id ?? body.container?.channel_id;
+      try {
+        await act.call(deps.paging, action.value ?? "", body.user.id, `action:${body.trigger_id}`);
+      } catch (error) {
+        if (channel)
+          await tellUser(
+            client,
+            deps.log,
+            { channel, user: body.user.id },
+            replyFor(error, deps.log, "page"),
+          );
+      }
+    });
+  }
+
   // Skip, Reject and Cancel ask for a reason first: they open a modal and change nothing yet.
   app.action<BlockAction<ButtonAction>>(ACTION.skip, async ({ ack, body, action, client }) => {
     await ack();

@@ -1,0 +1,244 @@
+import { UserError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { definitionOf } from "./definitions/index.js";
+import type { Directory } from "./directory.js";
+import type { PageRequest, Pager, PageSeverity } from "./pager.js";
+import type { WorkflowJobs, WorkflowPublisher } from "./ports.js";
+import { BOT_ACTOR } from "./state-machine.js";
+import type { AuditAction, PageSnapshot, WorkflowSnapshot } from "./types.js";
+import type { WorkflowService } from "./workflow-service.js";
+
+export interface PagingOptions {
+  pager: Pager;
+  service: WorkflowService;
+  directory: Directory;
+  publisher: WorkflowPublisher;
+  jobs: WorkflowJobs;
+  log: Logger;
+  /** Tries of one page in all, and the wait between them (PagerDuty: 3 tries, 30 s apart). */
+  retry: { attempts: number; delayMs: number };
+  /** Remind the on-call people in the thread while nobody has acknowledged, this often. */
+  acknowledgeWithinMs: number;
+  /** Severity per workflow kind, over the definition's own. */
+  severities: Partial<Record<string, PageSeverity>>;
+  /** Sends with retries; PagerDuty's implementation retries only what is worth retrying. */
+  withRetries: <T>(send: () => Promise<T>, onRetry: (error: Error, attempt: number) => void) => Promise<T>;
+}
+
+/** A page's changes that PagerDuty reports by webhook. */
+export interface PageNews {
+  workflowId: string;
+  kind: "acknowledged" | "resolved" | "escalated" | "reassigned";
+  /** The PagerDuty user (or service) who acted, by name. */
+  by?: string;
+  /** Who it is assigned to now (escalated, reassigned). */
+  to?: string[];
+  /** KeyOps itself acted (its own acknowledge or resolve echoed back). */
+  fromKeyOps: boolean;
+}
+
+/**
+ * On-call paging for workflows: pages when a workflow starts (dedup_key = workflow id), shows
+ * who is on call, takes acknowledgements from Slack and from PagerDuty, and never blocks a step.
+ */
+export class PagingService {
+  constructor(private readonly o: PagingOptions) {}
+
+  get enabled(): boolean {
+    return this.o.pager.enabled;
+  }
+
+  /** The page job: triggers (with retries), then shows who is on call and plans a reminder. */
+  async trigger(workflowId: string): Promise<void> {
+    const w = await this.o.service.get(workflowId);
+    if (!this.enabled || w.status !== "OPEN") return;
+    const request = await this.request(w);
+    try {
+      await this.o.withRetries(
+        () => this.o.pager.trigger(request),
+        (error, attempt) => {
+          void this.record(
+            w.id,
+            "page.failed",
+            BOT_ACTOR,
+            { ...w.page, status: "failed", error: error.message },
+            {
+              error: `${error.message} (try ${attempt} of ${this.o.retry.attempts})`,
+            },
+          );
+        },
+      );
+    } catch (error) {
+      const message = `${(error as Error).message}; gave up after ${this.o.retry.attempts} tries`;
+      await this.record(
+        w.id,
+        "page.failed",
+        BOT_ACTOR,
+        { ...w.page, status: "failed", error: message },
+        { error: message },
+      );
+      return;
+    }
+    const onCall = await this.onCallSlackUsers();
+    await this.record(
+      w.id,
+      "page.triggered",
+      BOT_ACTOR,
+      { status: "triggered", onCall },
+      {
+        onCall: onCall.map((id) => `<@${id}>`).join(" "),
+      },
+    );
+    await this.o.jobs.remindUnacknowledged(w.id, new Date(Date.now() + this.o.acknowledgeWithinMs));
+  }
+
+  /** The resolve job: the workflow ended, so its page is resolved too. */
+  async resolve(workflowId: string): Promise<void> {
+    const w = await this.o.service.get(workflowId);
+    if (!this.enabled || w.page.status === "resolved" || w.page.status === "off") return;
+    await this.o.withRetries(
+      () => this.o.pager.resolve(w.id),
+      () => {},
+    );
+    await this.record(w.id, "page.resolved", BOT_ACTOR, { ...w.page, status: "resolved" });
+  }
+
+  async acknowledgeFromSlack(workflowId: string, actor: string, requestKey: string): Promise<void> {
+    const w = await this.o.service.get(workflowId);
+    if (w.page.status !== "triggered") throw new UserError(this.notWaiting(w.page));
+    await this.send(() => this.o.pager.acknowledge(w.id), "acknowledgement");
+    await this.record(
+      w.id,
+      "page.acknowledged",
+      actor,
+      { ...w.page, status: "acknowledged", by: actor, at: new Date() },
+      {},
+      requestKey,
+    );
+  }
+
+  async resolveFromSlack(workflowId: string, actor: string, requestKey: string): Promise<void> {
+    const w = await this.o.service.get(workflowId);
+    if (w.page.status !== "triggered" && w.page.status !== "acknowledged")
+      throw new UserError(this.notWaiting(w.page));
+    await this.send(() => this.o.pager.resolve(w.id), "resolve");
+    await this.record(w.id, "page.resolved", actor, { ...w.page, status: "resolved" }, {}, requestKey);
+  }
+
+  async pageAgain(workflowId: string, actor: string, requestKey: string): Promise<void> {
+    const w = await this.o.service.get(workflowId);
+    if (w.page.status !== "failed") throw new UserError("the page has not failed: nothing to page again");
+    await this.record(
+      w.id,
+      "page.triggered",
+      actor,
+      { ...w.page, status: "triggered", error: "retrying at your request" },
+      {},
+      requestKey,
+    );
+    await this.o.jobs.page(w.id, "trigger");
+  }
+
+  /** A webhook's news, applied once: KeyOps's own actions echoed back change nothing. */
+  async news(news: PageNews, deliveryKey?: string): Promise<"applied" | "unchanged"> {
+    const w = await this.o.service.get(news.workflowId);
+    const page = w.page;
+    const by = news.by ?? "PagerDuty";
+    if (news.kind === "acknowledged") {
+      if (page.status === "acknowledged" || page.status === "resolved" || news.fromKeyOps) return "unchanged";
+      await this.record(
+        w.id,
+        "page.acknowledged",
+        "pagerduty",
+        { ...page, status: "acknowledged", by, at: new Date() },
+        { by },
+      );
+    } else if (news.kind === "resolved") {
+      if (page.status === "resolved" || news.fromKeyOps) return "unchanged";
+      await this.record(
+        w.id,
+        "page.resolved",
+        "pagerduty",
+        { ...page, status: "resolved", by, at: new Date() },
+        { by },
+      );
+    } else {
+      const to = (news.to ?? []).join(", ");
+      await this.record(
+        w.id,
+        `page.${news.kind}`,
+        "pagerduty",
+        page,
+        { by, ...(to ? { to } : {}) },
+        deliveryKey,
+      );
+    }
+    return "applied";
+  }
+
+  /** The reminder job: on-call mentioned in the thread while the page waits; then the next one. */
+  async remindUnacknowledged(workflowId: string): Promise<void> {
+    const w = await this.o.service.get(workflowId);
+    if (w.status !== "OPEN" || w.page.status !== "triggered") return;
+    await this.record(w.id, "page.unacknowledged", BOT_ACTOR, w.page, {
+      onCall: w.page.onCall.map((id) => `<@${id}>`).join(" ") || "on-call",
+    });
+    await this.o.jobs.remindUnacknowledged(w.id, new Date(Date.now() + this.o.acknowledgeWithinMs));
+  }
+
+  private async request(w: WorkflowSnapshot): Promise<PageRequest> {
+    const definition = definitionOf(w.kind);
+    const link = await this.o.publisher.permalink(w).catch(() => undefined);
+    return {
+      dedupKey: w.id,
+      summary: `KeyOps #${w.number}: ${w.title}${w.inputs.summary ? ` — ${w.inputs.summary}` : ""}`,
+      severity: this.o.severities[w.kind] ?? definition.pageSeverity(w.inputs),
+      source: "keyops",
+      component: w.inputs.environments.join(","),
+      details: {
+        workflow: `#${w.number} ${definition.name}`,
+        environments: w.inputs.environments.join(", "),
+        requester: w.requestedBy,
+        ...(w.inputs.severity ? { severity: w.inputs.severity } : {}),
+        ...(w.inputs.subjectUserId ? { leaving: w.inputs.subjectUserId } : {}),
+      },
+      ...(link ? { link } : {}),
+    };
+  }
+
+  private async onCallSlackUsers(): Promise<string[]> {
+    const people = await this.o.pager.onCall().catch(() => []);
+    const ids: string[] = [];
+    for (const person of people) {
+      const id = person.email ? await this.o.directory.userIdByEmail(person.email) : undefined;
+      if (id && !ids.includes(id)) ids.push(id);
+    }
+    return ids;
+  }
+
+  private async send(call: () => Promise<void>, what: string): Promise<void> {
+    try {
+      await this.o.withRetries(call, () => {});
+    } catch (error) {
+      throw new UserError(`PagerDuty did not take the ${what}: ${(error as Error).message}. Try again.`);
+    }
+  }
+
+  private notWaiting(page: PageSnapshot): string {
+    if (page.status === "off") return "paging is off (PagerDuty is not configured)";
+    if (page.status === "acknowledged") return "the page is already acknowledged";
+    if (page.status === "resolved") return "the page is already resolved";
+    return "the page has not reached PagerDuty yet";
+  }
+
+  private async record(
+    workflowId: string,
+    action: AuditAction,
+    actor: string,
+    page: PageSnapshot,
+    detail: Record<string, string> = {},
+    requestKey?: string,
+  ): Promise<void> {
+    await this.o.service.apply(workflowId, { type: "record", action, actor, detail, page }, requestKey);
+  }
+}
