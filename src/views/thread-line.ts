@@ -53,7 +53,7 @@ export function describeEvent(
     case "page.triggered":
       return "paged on-call";
     case "page.failed":
-      return `paging failed: ${text(d.error)} (retrying)`;
+      return `paging failed: ${text(d.error)}`;
     case "page.acknowledged":
       return `acknowledged the page${d.by ? ` (${text(d.by)})` : ""}`;
     case "page.escalated":
@@ -63,7 +63,7 @@ export function describeEvent(
     case "page.resolved":
       return "resolved the page";
     case "page.unacknowledged":
-      return `nobody has acknowledged the page yet${d.onCall ? `: ${text(d.onCall)}` : ""}`;
+      return `nobody has acknowledged the page yet${d.onCall ? `: ${String(d.onCall).split(" ").map(user).join(" ")}` : ""}`;
     case "access.granted":
       return `granted ${user(d.user)} access to ${text(d.environment)}`;
     case "access.revoked":

@@ -78,7 +78,9 @@ function pageBlocks(w: WorkflowSnapshot): KnownBlock[] {
       text = "🔕 Paging is off (PagerDuty not configured)";
       break;
     case "paging":
-      text = "📟 Paging on-call via PagerDuty…";
+      text = page.error
+        ? `⚠️ Paging failed: ${escapeText(page.error)}; retrying`
+        : "📟 Paging on-call via PagerDuty…";
       break;
     case "triggered":
       text = `📟 Paged via PagerDuty${onCall}`;
@@ -95,7 +97,7 @@ function pageBlocks(w: WorkflowSnapshot): KnownBlock[] {
       text = `✔️ Page resolved${page.by ? ` by ${person(page.by)}` : ""}`;
       break;
     case "failed":
-      text = `⚠️ Paging failed${page.error ? `: ${escapeText(page.error)}` : ""}; retrying`;
+      text = `⚠️ Paging failed${page.error ? `: ${escapeText(page.error)}` : ""}`;
       buttons.push(button("Page again", ACTION.pageAgain, w.id));
       break;
   }

@@ -53,32 +53,39 @@ export class PagingService {
     const w = await this.o.service.get(workflowId);
     if (!this.enabled || w.status !== "OPEN") return;
     const request = await this.request(w);
+    // Each failed try shows in the message at once, in order; the last decides.
+    let shown = Promise.resolve();
     try {
       await this.o.withRetries(
         () => this.o.pager.trigger(request),
         (error, attempt) => {
-          void this.record(
-            w.id,
-            "page.failed",
-            BOT_ACTOR,
-            { ...w.page, status: "failed", error: error.message },
-            {
-              error: `${error.message} (try ${attempt} of ${this.o.retry.attempts})`,
-            },
+          const note = `${error.message} (try ${attempt} of ${this.o.retry.attempts})`;
+          shown = shown.then(() =>
+            this.record(
+              w.id,
+              "page.failed",
+              BOT_ACTOR,
+              { ...w.page, status: "paging", error: note },
+              { error: note },
+            ),
           );
         },
       );
     } catch (error) {
+      await shown;
       const message = `${(error as Error).message}; gave up after ${this.o.retry.attempts} tries`;
       await this.record(
         w.id,
         "page.failed",
         BOT_ACTOR,
         { ...w.page, status: "failed", error: message },
-        { error: message },
+        {
+          error: message,
+        },
       );
       return;
     }
+    await shown;
     const onCall = await this.onCallSlackUsers();
     await this.record(
       w.id,
@@ -86,7 +93,7 @@ export class PagingService {
       BOT_ACTOR,
       { status: "triggered", onCall },
       {
-        onCall: onCall.map((id) => `<@${id}>`).join(" "),
+        onCall: onCall.join(" "),
       },
     );
     await this.o.jobs.remindUnacknowledged(w.id, new Date(Date.now() + this.o.acknowledgeWithinMs));
@@ -181,7 +188,7 @@ export class PagingService {
     const w = await this.o.service.get(workflowId);
     if (w.status !== "OPEN" || w.page.status !== "triggered") return;
     await this.record(w.id, "page.unacknowledged", BOT_ACTOR, w.page, {
-      onCall: w.page.onCall.map((id) => `<@${id}>`).join(" ") || "on-call",
+      onCall: w.page.onCall.join(" "),
     });
     await this.o.jobs.remindUnacknowledged(w.id, new Date(Date.now() + this.o.acknowledgeWithinMs));
   }

@@ -227,6 +227,12 @@ export class SlackStandin {
       }
       case "chat.update":
         return { ok: true, channel: a.channel, ts: a.ts, text: a.text };
+      case "chat.getPermalink":
+        return {
+          ok: true,
+          channel: a.channel,
+          permalink: `https://keyops-test.slack.com/archives/${String(a.channel)}/p${String(a.message_ts).replace(".", "")}`,
+        };
       case "chat.postEphemeral":
         return { ok: true, message_ts: this.nextTs() };
       case "views.open":
