@@ -4,7 +4,7 @@ import { escapeText, humanDuration, mention, slackDate, thousands, truncate } fr
 import { ACTION, encodeStepRef, stepBlockId } from "./ids.js";
 import { LIMITS } from "./limits.js";
 
-const STATUS_ICON: Record<StepSnapshot["status"], string> = {
+export const STATUS_ICON: Record<StepSnapshot["status"], string> = {
   PENDING: "⬜",
   AWAITING_APPROVAL: "⏳",
   RUNNING: "🔄",

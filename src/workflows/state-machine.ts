@@ -77,6 +77,13 @@ export function transition(
     record({ actor: command.actor, action: command.action, detail: command.detail ?? {} });
     return { workflow: bump(w), audit, effects };
   }
+  if (command.type === "progress") {
+    // Late progress of a run that has ended changes nothing.
+    const running = w.steps.some((s) => s.action === "rotate" && s.status === "RUNNING");
+    if (!running) return { workflow: current, audit, effects };
+    w.rotation = command.rotation;
+    return { workflow: bump(w), audit, effects };
+  }
   if (w.status !== "OPEN") {
     throw new RefusedError(`#${w.number} is already ${w.status === "RESOLVED" ? "resolved" : "cancelled"}`);
   }
@@ -197,12 +204,6 @@ export function transition(
         detail: { error: command.error },
       });
       break;
-    }
-    case "progress": {
-      const running = w.steps.some((s) => s.action === "rotate" && s.status === "RUNNING");
-      if (!running) return { workflow: current, audit, effects };
-      w.rotation = command.rotation;
-      return { workflow: bump(w), audit, effects };
     }
     case "cancel": {
       if (w.steps.some((s) => s.action === "rotate" && s.status === "RUNNING")) {

@@ -100,13 +100,8 @@ describe("bad input gets a clear ephemeral reply and changes nothing", () => {
 
     // Cancel: the button opens a modal; the reason is required.
     await rotation.click(REQUESTER, "workflow", "workflow_cancel");
-    const modal = await slack.waitFor(
-      (c) =>
-        c.method === "views.open" &&
-        (c.args.view as { callback_id?: string }).callback_id === "cancel_workflow",
-      "the cancel modal",
-    );
-    const metadata = String((modal.args.view as { private_metadata: string }).private_metadata);
+    const modal = await slack.openedView("cancel_workflow");
+    const metadata = modal.privateMetadata;
     const tooShort = await client.viewSubmission({
       userId: REQUESTER,
       callbackId: "cancel_workflow",
@@ -166,13 +161,8 @@ describe("bad input gets a clear ephemeral reply and changes nothing", () => {
   it("/key-compromised with no text opens the incident form, and its submission declares the incident", async () => {
     const { slack, client } = app();
     await commandReply("/key-compromised", "");
-    const modal = await slack.waitFor(
-      (c) =>
-        c.method === "views.open" &&
-        (c.args.view as { callback_id?: string }).callback_id === "declare_incident",
-      "the incident form",
-    );
-    const view = modal.args.view as { private_metadata: string; blocks: unknown[] };
+    const modal = await slack.openedView("declare_incident");
+    const view = { private_metadata: modal.privateMetadata, blocks: modal.blocks };
     expect(JSON.stringify(view.blocks)).toContain(
       '"initial_option":{"text":{"type":"plain_text","text":"critical"}',
     );

@@ -85,15 +85,11 @@ describe("a /key-compromised incident, from the command to resolution", () => {
 
     // Skip asks for a reason in a modal; the submission skips the step.
     await incident.click(REQUESTER, "notify-users", "step_skip");
-    const modal = await slack.waitFor(
-      (c) =>
-        c.method === "views.open" && (c.args.view as { callback_id?: string }).callback_id === "skip_step",
-      "the skip modal",
-    );
+    const modal = await slack.openedView("skip_step");
     const submitted = await client.viewSubmission({
       userId: REQUESTER,
       callbackId: "skip_step",
-      privateMetadata: String((modal.args.view as { private_metadata: string }).private_metadata),
+      privateMetadata: modal.privateMetadata,
       values: {
         reason: { reason: { type: "plain_text_input", value: "no customer data left the building" } },
       },

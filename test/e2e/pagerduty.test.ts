@@ -125,16 +125,11 @@ describe("paging on-call through PagerDuty", () => {
 
     // Cancelling (or resolving) the workflow resolves the page.
     await incident.click(REQUESTER, "workflow", "workflow_cancel");
-    const modal = await app.slack.waitFor(
-      (c) =>
-        c.method === "views.open" &&
-        (c.args.view as { callback_id?: string }).callback_id === "cancel_workflow",
-      "the cancel modal",
-    );
+    const modal = await app.slack.openedView("cancel_workflow");
     await app.client.viewSubmission({
       userId: REQUESTER,
       callbackId: "cancel_workflow",
-      privateMetadata: String((modal.args.view as { private_metadata: string }).private_metadata),
+      privateMetadata: modal.privateMetadata,
       values: { reason: { reason: { value: "drill" } } },
     });
     await eventually("the resolve event", async () => eventsFor(incident.workflowId, "resolve").length === 1);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { startBot } from "../../src/bot.js";
 import { APPROVER, eventually, REQUESTER, SECURITY_CHANNEL, useTestBot } from "../support/bot.js";
 import { testLogger } from "../support/engine.js";
-import { newTriggerId, SlackClient, signSlackRequest } from "../support/slack/signed-requests.js";
+import { newTriggerId, signSlackRequest } from "../support/slack/signed-requests.js";
 import { WorkflowDriver } from "../support/workflow-driver.js";
 
 const app = useTestBot({ rows: 40, env: { KEYOPS_SHARED_ENVIRONMENTS: "none" } });
@@ -70,30 +70,18 @@ describe("idempotency", () => {
 
     // The same signed request delivered twice (a replay within the 5-minute window).
     const done = rotation.findAction("store-backup", "step_done");
-    const payload = {
-      type: "block_actions",
-      user: { id: REQUESTER, username: "requester", team_id: "T0TEST" },
-      team: { id: "T0TEST", domain: "keyops-test" },
-      channel: { id: SECURITY_CHANNEL, name: "security" },
-      container: { type: "message", message_ts: rotation.messageTs, channel_id: SECURITY_CHANNEL },
-      trigger_id: newTriggerId(),
-      actions: [
-        {
-          type: "button",
-          action_id: "step_done",
-          block_id: done?.blockId,
-          value: done?.value,
-          action_ts: "1",
-        },
-      ],
-    };
-    const raw = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-    const timestamp = Math.floor(Date.now() / 1000);
-    const signature = signSlackRequest(app().config.slack.signingSecret, timestamp, raw);
-    await client.send(raw, "application/x-www-form-urlencoded", { timestamp, signature });
+    const request = client.blockActionRequest({
+      userId: REQUESTER,
+      channelId: SECURITY_CHANNEL,
+      messageTs: rotation.messageTs,
+      actionId: "step_done",
+      blockId: done?.blockId ?? "",
+      value: done?.value ?? "",
+    });
+    await request.send();
     await rotation.waitForStep("store-backup", "DONE");
     const eventsAfterFirst = await countEvents();
-    const replay = await client.send(raw, "application/x-www-form-urlencoded", { timestamp, signature });
+    const replay = await request.send();
     expect(replay.status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await countEvents()).toBe(eventsAfterFirst);
@@ -120,38 +108,20 @@ describe("idempotency", () => {
     const { client, config } = app();
     const replica = await startBot(config, testLogger, { progressIntervalMs: 0 });
     try {
-      const other = new SlackClient({
-        url: `http://127.0.0.1:${replica.port}/slack/events`,
-        signingSecret: config.slack.signingSecret,
-      });
+      const otherUrl = `http://127.0.0.1:${replica.port}/slack/events`;
       const rotation = await WorkflowDriver.start(app(), "/key-rotate", "production two replicas", REQUESTER);
       await rotation.click(REQUESTER, "generate-key", "step_run");
       await rotation.waitForStep("generate-key", "DONE");
       const approve = rotation.findAction("approval", "step_approve");
-      const payload = {
-        type: "block_actions",
-        user: { id: APPROVER, username: "approver", team_id: "T0TEST" },
-        team: { id: "T0TEST", domain: "keyops-test" },
-        channel: { id: SECURITY_CHANNEL, name: "security" },
-        container: { type: "message", message_ts: rotation.messageTs, channel_id: SECURITY_CHANNEL },
-        trigger_id: newTriggerId(),
-        actions: [
-          {
-            type: "button",
-            action_id: "step_approve",
-            block_id: approve?.blockId,
-            value: approve?.value,
-            action_ts: "1",
-          },
-        ],
-      };
-      const raw = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-      const timestamp = Math.floor(Date.now() / 1000);
-      const signature = signSlackRequest(config.slack.signingSecret, timestamp, raw);
-      const answers = await Promise.all([
-        client.send(raw, "application/x-www-form-urlencoded", { timestamp, signature }),
-        other.send(raw, "application/x-www-form-urlencoded", { timestamp, signature }),
-      ]);
+      const request = client.blockActionRequest({
+        userId: APPROVER,
+        channelId: SECURITY_CHANNEL,
+        messageTs: rotation.messageTs,
+        actionId: "step_approve",
+        blockId: approve?.blockId ?? "",
+        value: approve?.value ?? "",
+      });
+      const answers = await Promise.all([request.send(), request.send(otherUrl)]);
       expect(answers.map((a) => a.status)).toEqual([200, 200]);
       await rotation.waitForStep("verify", "DONE", 60_000);
       const timeline = await app().bot.service.timeline(rotation.workflowId);

@@ -1,17 +1,9 @@
 import { expect } from "vitest";
+import { STATUS_ICON } from "../../src/views/workflow-message.js";
 import type { StepStatus, WorkflowSnapshot } from "../../src/workflows/types.js";
 import { eventually, SECURITY_CHANNEL, type TestBot } from "./bot.js";
 import type { SlackResponse } from "./slack/signed-requests.js";
 import type { PostedMessage } from "./slack/standin.js";
-
-const STATUS_ICON: Record<StepStatus, string> = {
-  PENDING: "⬜",
-  AWAITING_APPROVAL: "⏳",
-  RUNNING: "🔄",
-  DONE: "✅",
-  SKIPPED: "⏭️",
-  FAILED: "❌",
-};
 
 interface ActionElement {
   action_id: string;

@@ -22,6 +22,24 @@ export interface Actor {
   channelId: string;
 }
 
+export type BlockActionOptions = Actor & {
+  messageTs: string;
+  actionId: string;
+  blockId: string;
+  value?: string;
+  selectedUser?: string;
+  triggerId?: string;
+};
+
+export interface SignedRequest {
+  /** Posts the signed bytes to the app (or to another replica's URL). */
+  send(url?: string): Promise<SlackResponse>;
+}
+
+function interactionBody(payload: unknown): string {
+  return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+}
+
 const FORM = "application/x-www-form-urlencoded";
 
 /** Sends requests into the app's /slack/events exactly as Slack does: form bodies, signed. */
@@ -50,16 +68,12 @@ export class SlackClient {
     return this.send(body, FORM, at.headers ? { headers: at.headers } : {});
   }
 
-  blockAction(
-    a: Actor & {
-      messageTs: string;
-      actionId: string;
-      blockId: string;
-      value?: string;
-      selectedUser?: string;
-      triggerId?: string;
-    },
-  ): Promise<SlackResponse> {
+  blockAction(a: BlockActionOptions): Promise<SlackResponse> {
+    return this.blockActionRequest(a).send();
+  }
+
+  /** A signed block action that can be sent again byte for byte (a replay, or to another replica). */
+  blockActionRequest(a: BlockActionOptions): SignedRequest {
     const action =
       a.selectedUser !== undefined
         ? { type: "users_select", action_id: a.actionId, block_id: a.blockId, selected_user: a.selectedUser }
@@ -70,18 +84,20 @@ export class SlackClient {
             value: a.value,
             text: { type: "plain_text", text: "x" },
           };
-    return this.interaction({
-      type: "block_actions",
-      user: { id: a.userId, username: a.userId.toLowerCase(), team_id: "T0TEST" },
-      api_app_id: "A0KEYOPS",
-      team: { id: "T0TEST", domain: "keyops-test" },
-      channel: { id: a.channelId, name: "security" },
-      container: { type: "message", message_ts: a.messageTs, channel_id: a.channelId, is_ephemeral: false },
-      message: { type: "message", ts: a.messageTs, text: "" },
-      trigger_id: a.triggerId ?? newTriggerId(),
-      response_url: "https://hooks.slack.invalid/actions/T0TEST/1/abc",
-      actions: [{ ...action, action_ts: `${Date.now() / 1000}` }],
-    });
+    return this.signed(
+      interactionBody({
+        type: "block_actions",
+        user: { id: a.userId, username: a.userId.toLowerCase(), team_id: "T0TEST" },
+        api_app_id: "A0KEYOPS",
+        team: { id: "T0TEST", domain: "keyops-test" },
+        channel: { id: a.channelId, name: "security" },
+        container: { type: "message", message_ts: a.messageTs, channel_id: a.channelId, is_ephemeral: false },
+        message: { type: "message", ts: a.messageTs, text: "" },
+        trigger_id: a.triggerId ?? newTriggerId(),
+        response_url: "https://hooks.slack.invalid/actions/T0TEST/1/abc",
+        actions: [{ ...action, action_ts: `${Date.now() / 1000}` }],
+      }),
+    );
   }
 
   viewSubmission(a: {
@@ -109,7 +125,17 @@ export class SlackClient {
   }
 
   interaction(payload: unknown): Promise<SlackResponse> {
-    return this.send(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), FORM);
+    return this.send(interactionBody(payload), FORM);
+  }
+
+  /** Signs `body` once; each send() posts the same bytes with the same signature. */
+  signed(body: string): SignedRequest {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const signature = signSlackRequest(this.options.signingSecret, timestamp, body);
+    return {
+      send: (url = this.options.url) =>
+        new SlackClient({ ...this.options, url }).send(body, FORM, { timestamp, signature }),
+    };
   }
 
   async send(body: string, contentType: string, options: SendOptions = {}): Promise<SlackResponse> {

@@ -127,6 +127,17 @@ export class SlackStandin {
     }
   }
 
+  /** The modal opened with this callback_id (waiting for it). */
+  async openedView(callbackId: string): Promise<{ privateMetadata: string; blocks: unknown[] }> {
+    const call = await this.waitFor(
+      (c) =>
+        c.method === "views.open" && (c.args.view as { callback_id?: string }).callback_id === callbackId,
+      `the ${callbackId} modal`,
+    );
+    const view = call.args.view as { private_metadata?: string; blocks?: unknown[] };
+    return { privateMetadata: view.private_metadata ?? "", blocks: view.blocks ?? [] };
+  }
+
   /** Messages as they stand now: each post with the later updates of its ts applied. */
   messages(channel: string): PostedMessage[] {
     const byTs = new Map<string, PostedMessage>();
