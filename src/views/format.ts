@@ -1,8 +1,33 @@
 import { DateTime, Duration } from "luxon";
 
-/** Cuts text to at most `max` characters, marking the cut. */
+const ELLIPSIS = "…";
+
+/** Cuts text to at most `max` characters, marking the cut; never splits a surrogate pair. */
 export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+  if (text.length <= max) return text;
+  let cut = Math.max(0, max - ELLIPSIS.length);
+  if (cut > 0 && isHighSurrogate(text.charCodeAt(cut - 1))) cut -= 1;
+  return `${text.slice(0, cut)}${ELLIPSIS}`;
+}
+
+/**
+ * Cuts mrkdwn to at most `max` characters without leaving half a `<…>` token (a mention, a date)
+ * or half an `&…;` entity, which Slack would show as raw markup.
+ */
+export function truncateMrkdwn(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let cut = Math.max(0, max - ELLIPSIS.length);
+  const head = text.slice(0, cut);
+  const openToken = head.lastIndexOf("<");
+  if (openToken > head.lastIndexOf(">")) cut = openToken;
+  const openEntity = head.lastIndexOf("&");
+  if (openEntity > head.lastIndexOf(";") && openEntity >= cut - 5) cut = Math.min(cut, openEntity);
+  if (cut > 0 && isHighSurrogate(text.charCodeAt(cut - 1))) cut -= 1;
+  return `${text.slice(0, cut)}${ELLIPSIS}`;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** User-typed text shown in mrkdwn: Slack's three control characters escaped. */
@@ -10,7 +35,41 @@ export function escapeText(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
+const USER_MENTION = /<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>/g;
+
+/**
+ * Text from people or stored data shown in mrkdwn: escaped so it cannot ping @channel or a user
+ * group, but a user mention (`<@U123>`, `<@U123|bob>` from a slash command) still renders.
+ */
+export function safeMrkdwn(text: string): string {
+  const parts: string[] = [];
+  let last = 0;
+  for (const match of text.matchAll(USER_MENTION)) {
+    parts.push(escapeText(text.slice(last, match.index)), mention(match[1] ?? ""));
+    last = match.index + match[0].length;
+  }
+  parts.push(escapeText(text.slice(last)));
+  return parts.join("");
+}
+
+/** `safeMrkdwn`, then cut to `max` characters (the cut counts the escaped length). */
+export function userText(text: string, max: number): string {
+  return truncateMrkdwn(safeMrkdwn(text), max);
+}
+
+/** Text for plain_text surfaces and the post-mortem: a mention becomes `@U123` (or `@name`). */
+export function plainMentions(text: string): string {
+  return text.replace(/<@([UW][A-Z0-9]+)(?:\|([^<>]*))?>/g, (_, id: string, name?: string) =>
+    name ? `@${name}` : `@${id}`,
+  );
+}
+
 export const mention = (userId: string) => `<@${userId}>`;
+
+/** Someone named by PagerDuty (a name) or by Slack (a user id). */
+export function person(who: string): string {
+  return /^[UW][A-Z0-9]{2,}$/.test(who) ? mention(who) : escapeText(who);
+}
 
 /** The actor of an audit event as people read it. */
 export function actorLabel(actor: string): string {
@@ -25,6 +84,7 @@ export function slackDate(at: Date, format = "{date_short_pretty} {time}"): stri
   return `<!date^${seconds}^${format}|${at.toISOString()}>`;
 }
 
+/** "1 h 12 min", "3 d 4 h", "42 s". */
 export function humanDuration(ms: number): string {
   const d = Duration.fromMillis(Math.max(0, ms)).shiftTo("days", "hours", "minutes", "seconds");
   const parts: string[] = [];
@@ -40,3 +100,8 @@ export function utcTime(at: Date): string {
 }
 
 export const thousands = (n: number) => Math.round(n).toLocaleString("en-US");
+
+/** "1 step", "3 steps". */
+export function plural(count: number, word: string): string {
+  return `${thousands(count)} ${word}${count === 1 ? "" : "s"}`;
+}

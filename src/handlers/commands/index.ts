@@ -1,6 +1,7 @@
 import type { App } from "@slack/bolt";
 import { declareIncidentModal } from "../../views/modals.js";
 import { WORKFLOW_DEFINITIONS } from "../../workflows/definitions/index.js";
+import { backgroundQueue } from "../background.js";
 import type { HandlerDeps } from "../deps.js";
 import { commandsOnlyIn } from "../permissions.js";
 import { replyFor, tellUser } from "../replies.js";
@@ -9,6 +10,7 @@ import { registerKeyopsCommand } from "./keyops.js";
 /** One listener per workflow definition's command, plus /keyops. */
 export function register(app: App, deps: HandlerDeps): void {
   const onlyInAllowedChannels = commandsOnlyIn(deps.allowedChannels);
+  const inBackground = backgroundQueue(4);
 
   for (const definition of WORKFLOW_DEFINITIONS) {
     app.command(definition.command, onlyInAllowedChannels, async ({ command, ack, client }) => {
@@ -32,13 +34,15 @@ export function register(app: App, deps: HandlerDeps): void {
           });
           return;
         }
-        const { created, workflow } = await deps.service.start({
-          kind: definition.kind,
-          inputs: parsed.inputs,
-          requestedBy: command.user_id,
-          channelId: command.channel_id,
-          requestKey: `command:${command.trigger_id}`,
-        });
+        const { created, workflow } = await inBackground(() =>
+          deps.service.start({
+            kind: definition.kind,
+            inputs: parsed.inputs,
+            requestedBy: command.user_id,
+            channelId: command.channel_id,
+            requestKey: `command:${command.trigger_id}`,
+          }),
+        );
         if (!created) deps.log.info("repeated command ignored", { workflow: workflow.number });
       } catch (error) {
         await tellUser(client, deps.log, at, replyFor(error, deps.log, definition.command));
