@@ -84,6 +84,29 @@ describe("/offboard", () => {
       "the grant",
     );
 
+    // A grant recorded and taken back again leaves no access behind.
+    for (const action of ["grant", "revoke"]) {
+      await client.command("/keyops", `access ${action} <@${LEAVER}|leaver> staging`, {
+        userId: APPROVER,
+        channelId: SECURITY_CHANNEL,
+      });
+      const done = action === "grant" ? "Granted" : "Revoked";
+      await slack.waitFor(
+        (c) =>
+          c.method === "chat.postEphemeral" &&
+          String(c.args.text).startsWith(`${done} <@${LEAVER}>`) &&
+          String(c.args.text).includes("staging"),
+        `the ${action}`,
+      );
+    }
+    await client.command("/keyops", "access list", { userId: APPROVER, channelId: SECURITY_CHANNEL });
+    const list = await slack.waitFor(
+      (c) => c.method === "chat.postEphemeral" && String(c.args.text).startsWith("*Key access roster*"),
+      "the roster",
+    );
+    expect(String(list.args.text)).toContain(`*production*: <@${LEAVER}>`);
+    expect(String(list.args.text)).not.toContain("*staging*");
+
     const lastDay = DateTime.now().setZone("Europe/Berlin").plus({ days: 3 }).toISODate();
     const offboarding = await WorkflowDriver.start(
       app(),
@@ -118,9 +141,13 @@ describe("/offboard", () => {
     await offboarding.click(REQUESTER, "remove-vaults", "step_done");
     await offboarding.click(REQUESTER, "revoke-roster", "step_run");
     await offboarding.waitForStep("revoke-roster", "DONE");
-    const grants = await database.db.prisma.keyAccess.findMany({ where: { slackUserId: LEAVER } });
+    const grants = await database.db.prisma.keyAccess.findMany({
+      where: { slackUserId: LEAVER },
+      orderBy: { id: "asc" },
+    });
     expect(grants.map((g) => ({ environment: g.environment, revokedBy: g.revokedBy }))).toEqual([
       { environment: "production", revokedBy: REQUESTER },
+      { environment: "staging", revokedBy: APPROVER },
     ]);
     await offboarding.click(APPROVER, "approval", "step_approve");
     await offboarding.waitForStep("rotate", "DONE", 60_000);
