@@ -33,12 +33,7 @@ export function context(mrkdwn: string): ContextBlock {
 
 export const divider = (): DividerBlock => ({ type: "divider" });
 
-export function button(
-  text: string,
-  actionId: string,
-  value: string,
-  style?: "primary" | "danger",
-): Button {
+export function button(text: string, actionId: string, value: string, style?: "primary" | "danger"): Button {
   return {
     type: "button",
     text: { type: "plain_text", text: truncate(text, LIMITS.buttonText) },

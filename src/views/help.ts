@@ -1,27 +1,28 @@
 import type { KnownBlock } from "@slack/types";
 import { WORKFLOW_DEFINITIONS } from "../workflows/definitions/index.js";
+import { context, header, section } from "./blocks.js";
 
 const USAGE: Record<string, string> = {
-  "/key-compromised": "[environment] [what happened] — declare a leaked key; no text opens a form",
+  "/key-compromised": "[environment] [what happened] — declare a leaked key; with no text it opens a form",
   "/key-rotate": "[environment] [reason] — rotate a key without downtime, after a second person approves",
   "/offboard": "@person [last day as yyyy-mm-dd] — offboard someone; their keys are rotated within 24 hours",
 };
 
+const KEYOPS_USAGE = [
+  "• `/keyops status` — open workflows and each environment's key versions",
+  "• `/keyops access [list | grant @person <environment> | revoke @person <environment>]` — who can read which keys (approvers)",
+  "• `/keyops help` — this list",
+];
+
+/** /keyops help: one line of usage per command. */
 export function renderHelp(): KnownBlock[] {
   const lines = WORKFLOW_DEFINITIONS.map((d) => `• \`${d.command}\` ${USAGE[d.command] ?? `— ${d.name}`}`);
-  lines.push("• `/keyops status` — open workflows and each environment's key versions");
-  lines.push("• `/keyops help` — this list");
   return [
-    { type: "header", text: { type: "plain_text", text: "KeyOps commands" } },
-    { type: "section", text: { type: "mrkdwn", text: lines.join("\n") } },
-    {
-      type: "context",
-      elements: [
-        {
-          type: "mrkdwn",
-          text: "Rotations need an approver who is not the requester. Every step is logged in the workflow's thread.",
-        },
-      ],
-    },
+    header("KeyOps commands"),
+    section([...lines, ...KEYOPS_USAGE].join("\n")),
+    context(
+      "Rotations need an approver who is not the requester. Every step is logged in the workflow's thread. " +
+        "Never paste a key into Slack: KeyOps only ever shows fingerprints.",
+    ),
   ];
 }

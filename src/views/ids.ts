@@ -61,18 +61,25 @@ export function encodeMetadata(metadata: ModalMetadata): string {
   return JSON.stringify(metadata);
 }
 
+/** The metadata a modal was opened with; anything else (edited, foreign, truncated) is refused. */
 export function decodeMetadata(text: string | undefined): ModalMetadata {
+  let value: unknown;
   try {
-    const value = JSON.parse(text ?? "") as Partial<ModalMetadata>;
-    if (typeof value.workflowId !== "string") throw new MalformedRefError();
-    return {
-      workflowId: value.workflowId,
-      ...(typeof value.stepKey === "string" ? { stepKey: value.stepKey } : {}),
-      ...(typeof value.channelId === "string" ? { channelId: value.channelId } : {}),
-    };
+    value = JSON.parse(text ?? "");
   } catch {
     throw new MalformedRefError();
   }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new MalformedRefError();
+  const { workflowId, stepKey, channelId } = value as Record<string, unknown>;
+  const optionalString = (x: unknown) => x === undefined || typeof x === "string";
+  if (typeof workflowId !== "string" || !optionalString(stepKey) || !optionalString(channelId)) {
+    throw new MalformedRefError();
+  }
+  return {
+    workflowId,
+    ...(typeof stepKey === "string" ? { stepKey } : {}),
+    ...(typeof channelId === "string" ? { channelId } : {}),
+  };
 }
 
 export class MalformedRefError extends Error {

@@ -3,8 +3,9 @@ import { ENVIRONMENTS, type Environment, isEnvironment } from "../environments.j
 import { defaultSeverity } from "../workflows/command-input.js";
 import { MIN_REASON_LENGTH } from "../workflows/state-machine.js";
 import { SEVERITIES, type Severity } from "../workflows/types.js";
-import { truncate } from "./format.js";
-import { encodeMetadata, type StepRef, VIEW } from "./ids.js";
+import { escapeText, safeMrkdwn, truncate, truncateMrkdwn } from "./format.js";
+import { encodeMetadata, type ModalMetadata, type StepRef, VIEW } from "./ids.js";
+import { LIMITS } from "./limits.js";
 
 /** Slack's view.state.values: block_id -> action_id -> element state. */
 export type StateValues = Record<
@@ -12,11 +13,18 @@ export type StateValues = Record<
   Record<string, { value?: string | null; selected_option?: { value: string } | null }>
 >;
 
-const REASON_MAX = 500;
+/** Field errors by block_id, for `ack({ response_action: "errors", errors })`. */
+export interface FieldErrors {
+  errors: Record<string, string>;
+}
+
+export const REASON_BLOCK = "reason";
+export const REASON_MAX = 500;
 const TEXT_MAX = 2000;
+const TITLE_IN_QUESTION_MAX = 1000;
 
 export function skipStepModal(ref: StepRef, stepTitle: string, channelId: string): ModalView {
-  return reasonModal(VIEW.skipStep, "Skip a step", "Skip", `Why skip *${stepTitle}*?`, {
+  return reasonModal(VIEW.skipStep, "Skip a step", "Skip", `Why skip *${stepName(stepTitle)}*?`, {
     workflowId: ref.workflowId,
     stepKey: ref.stepKey,
     channelId,
@@ -24,7 +32,7 @@ export function skipStepModal(ref: StepRef, stepTitle: string, channelId: string
 }
 
 export function rejectApprovalModal(ref: StepRef, stepTitle: string, channelId: string): ModalView {
-  return reasonModal(VIEW.rejectApproval, "Reject", "Reject", `Why reject *${stepTitle}*?`, {
+  return reasonModal(VIEW.rejectApproval, "Reject", "Reject", `Why reject *${stepName(stepTitle)}*?`, {
     workflowId: ref.workflowId,
     stepKey: ref.stepKey,
     channelId,
@@ -32,35 +40,38 @@ export function rejectApprovalModal(ref: StepRef, stepTitle: string, channelId: 
 }
 
 export function cancelWorkflowModal(workflowId: string, title: string, channelId: string): ModalView {
-  return reasonModal(VIEW.cancelWorkflow, "Cancel workflow", "Cancel it", `Why cancel *${title}*?`, {
+  const question = `Why cancel *${truncateMrkdwn(safeMrkdwn(title), TITLE_IN_QUESTION_MAX)}*? Steps already done stay done.`;
+  return reasonModal(VIEW.cancelWorkflow, "Cancel workflow", "Cancel it", question, {
     workflowId,
     channelId,
   });
 }
+
+const stepName = (title: string) => escapeText(truncate(title, TITLE_IN_QUESTION_MAX));
 
 function reasonModal(
   callbackId: string,
   title: string,
   submit: string,
   question: string,
-  metadata: Parameters<typeof encodeMetadata>[0],
+  metadata: ModalMetadata,
 ): ModalView {
   return {
     type: "modal",
     callback_id: callbackId,
-    title: { type: "plain_text", text: truncate(title, 24) },
-    submit: { type: "plain_text", text: truncate(submit, 24) },
+    title: { type: "plain_text", text: truncate(title, LIMITS.modalTitle) },
+    submit: { type: "plain_text", text: truncate(submit, LIMITS.modalButton) },
     close: { type: "plain_text", text: "Back" },
     private_metadata: encodeMetadata(metadata),
     blocks: [
-      { type: "section", text: { type: "mrkdwn", text: truncate(question, 3000) } },
+      { type: "section", text: { type: "mrkdwn", text: truncateMrkdwn(question, LIMITS.sectionText) } },
       {
         type: "input",
-        block_id: "reason",
+        block_id: REASON_BLOCK,
         label: { type: "plain_text", text: "Reason" },
         element: {
           type: "plain_text_input",
-          action_id: "reason",
+          action_id: REASON_BLOCK,
           multiline: true,
           min_length: MIN_REASON_LENGTH,
           max_length: REASON_MAX,
@@ -70,11 +81,11 @@ function reasonModal(
   };
 }
 
-/** The reason typed into a reason modal, or the field error to show. */
-export function readReason(values: StateValues): string | { errors: Record<string, string> } {
-  const reason = values.reason?.reason?.value?.trim() ?? "";
+/** The reason typed into a reason modal (trimmed), or the field error to show. */
+export function readReason(values: StateValues): string | FieldErrors {
+  const reason = values[REASON_BLOCK]?.[REASON_BLOCK]?.value?.trim() ?? "";
   if (reason.length < MIN_REASON_LENGTH) {
-    return { errors: { reason: `Give a reason of at least ${MIN_REASON_LENGTH} characters.` } };
+    return { errors: { [REASON_BLOCK]: `Give a reason of at least ${MIN_REASON_LENGTH} characters.` } };
   }
   return reason.slice(0, REASON_MAX);
 }
@@ -84,19 +95,29 @@ const option = (value: string, text = value): PlainTextOption => ({
   value,
 });
 
-/** /key-compromised with no text: what, where, how found, how bad. */
-export function declareIncidentModal(options: {
+export interface DeclareIncidentForm {
+  /** The configured default, preselected unless `environment` says otherwise. */
   defaultEnvironment: Environment;
   channelId: string;
-}): ModalView {
-  const environment = options.defaultEnvironment;
+  environment?: Environment;
+  /** Prefilled "what was exposed". */
+  summary?: string;
+}
+
+/**
+ * /key-compromised with no text: where, what, how found, how bad. Severity starts at "critical"
+ * for production and "high" elsewhere.
+ */
+export function declareIncidentModal(form: DeclareIncidentForm): ModalView {
+  const environment = form.environment ?? form.defaultEnvironment;
+  const summary = form.summary?.trim() ? truncate(form.summary.trim(), TEXT_MAX) : undefined;
   return {
     type: "modal",
     callback_id: VIEW.declareIncident,
     title: { type: "plain_text", text: "Key compromised" },
     submit: { type: "plain_text", text: "Declare incident" },
     close: { type: "plain_text", text: "Cancel" },
-    private_metadata: encodeMetadata({ workflowId: "", channelId: options.channelId }),
+    private_metadata: encodeMetadata({ workflowId: "", channelId: form.channelId }),
     blocks: [
       {
         type: "input",
@@ -113,7 +134,15 @@ export function declareIncidentModal(options: {
         type: "input",
         block_id: "summary",
         label: { type: "plain_text", text: "What was exposed" },
-        element: { type: "plain_text_input", action_id: "summary", multiline: true, max_length: TEXT_MAX },
+        hint: { type: "plain_text", text: "Which key, where it leaked, since when. Never paste the key." },
+        element: {
+          type: "plain_text_input",
+          action_id: "summary",
+          multiline: true,
+          min_length: MIN_REASON_LENGTH,
+          max_length: TEXT_MAX,
+          ...(summary ? { initial_value: summary } : {}),
+        },
       },
       {
         type: "input",
@@ -145,9 +174,8 @@ export interface DeclaredIncident {
   foundBy: string | undefined;
 }
 
-export function readDeclareIncident(
-  values: StateValues,
-): DeclaredIncident | { errors: Record<string, string> } {
+/** The incident form's answers, or an error for each field that is missing or not one of ours. */
+export function readDeclareIncident(values: StateValues): DeclaredIncident | FieldErrors {
   const errors: Record<string, string> = {};
   const environment = values.environment?.environment?.selected_option?.value ?? "";
   const severity = values.severity?.severity?.selected_option?.value ?? "";
@@ -157,5 +185,10 @@ export function readDeclareIncident(
   if (!(SEVERITIES as readonly string[]).includes(severity)) errors.severity = "Choose a severity.";
   if (summary.length < MIN_REASON_LENGTH) errors.summary = "Say what was exposed.";
   if (Object.keys(errors).length > 0) return { errors };
-  return { environment: environment as Environment, severity: severity as Severity, summary, foundBy };
+  return {
+    environment: environment as Environment,
+    severity: severity as Severity,
+    summary: summary.slice(0, TEXT_MAX),
+    foundBy: foundBy?.slice(0, TEXT_MAX),
+  };
 }

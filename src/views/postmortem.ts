@@ -1,6 +1,6 @@
-import type { TimelineEvent, WorkflowSnapshot } from "../workflows/types.js";
-import { humanDuration, utcTime } from "./format.js";
-import { describeEvent } from "./thread-line.js";
+import type { StepSnapshot, TimelineEvent, WorkflowSnapshot } from "../workflows/types.js";
+import { humanDuration, plainMentions, thousands, utcTime } from "./format.js";
+import { renderPlainLine } from "./thread-line.js";
 
 /** A markdown post-mortem draft from the timeline, for the team to finish. */
 export function renderPostmortem(
@@ -8,47 +8,50 @@ export function renderPostmortem(
   events: TimelineEvent[],
   stepTitles: Record<string, string>,
 ): string {
-  const end = w.closedAt ?? events.at(-1)?.at ?? w.createdAt;
-  const who = (id: string) => (id === "keyops" ? "KeyOps" : id === "pagerduty" ? "PagerDuty" : `@${id}`);
+  const ended = w.closedAt;
+  const until = ended ?? events.at(-1)?.at ?? w.createdAt;
+  const took = humanDuration(until.getTime() - w.createdAt.getTime());
   const lines = [
-    `# Post-mortem #${w.number}: ${w.title}`,
+    `# Post-mortem #${w.number}: ${plainMentions(w.title)}`,
     "",
     "## Summary",
     "",
-    `- Environment: ${w.inputs.environments.join(", ")}`,
+    `- Environment: ${w.inputs.environments.join(", ") || "none"}`,
     ...(w.inputs.severity ? [`- Severity: ${w.inputs.severity}`] : []),
-    `- Declared by: @${w.requestedBy}`,
+    `- ${w.kind === "key-compromised" ? "Declared" : "Requested"} by: @${w.requestedBy}`,
+    ...(w.inputs.subjectUserId ? [`- Leaving: @${w.inputs.subjectUserId}`] : []),
     `- Started: ${utcTime(w.createdAt)}`,
-    `- Status: ${w.status.toLowerCase()} (${humanDuration(end.getTime() - w.createdAt.getTime())} so far)`,
+    ended
+      ? `- Ended: ${utcTime(ended)} (${w.status.toLowerCase()})`
+      : `- Ended: not yet (${w.status.toLowerCase()})`,
+    `- Duration: ${took}${ended ? "" : " so far"}`,
+    ...(w.deadlineAt ? [`- Deadline: ${utcTime(w.deadlineAt)}`] : []),
+    ...(w.status === "CANCELLED" && w.closeReason
+      ? [`- Cancelled because: ${plainMentions(w.closeReason)}`]
+      : []),
     "",
     "## What happened",
     "",
-    w.inputs.summary ?? "_(not given)_",
-    ...(w.inputs.foundBy ? ["", `How it was found: ${w.inputs.foundBy}`] : []),
+    w.inputs.summary ? plainMentions(w.inputs.summary) : "_(not given)_",
+    ...(w.inputs.foundBy ? ["", `How it was found: ${plainMentions(w.inputs.foundBy)}`] : []),
     "",
     "## Timeline (UTC)",
     "",
-    ...events.map(
-      (e) =>
-        `- ${utcTime(e.at)} ${who(e.actor)} ${describeEvent(e, e.stepKey ? stepTitles[e.stepKey] : undefined, "plain")}`,
-    ),
+    ...(events.length === 0 ? ["_(no events)_"] : []),
+    ...events.map((e) => `- ${renderPlainLine(e, e.stepKey ? stepTitles[e.stepKey] : undefined)}`),
     "",
     "## Checklist",
     "",
-    ...w.steps.map((s) => {
-      const mark = s.status === "DONE" ? "x" : " ";
-      const by = s.finishedBy ? ` (${s.status.toLowerCase()} by ${who(s.finishedBy)})` : "";
-      const reason = s.skipReason ? `: ${s.skipReason}` : "";
-      return `- [${mark}] ${s.parent ? "  " : ""}${s.title}${by}${reason}`;
-    }),
+    ...w.steps.map(checklistLine),
   ];
   const rotations = w.steps.flatMap((s) => s.result?.rotations ?? []);
   if (rotations.length > 0) {
     lines.push("", "## Rotation", "");
     for (const r of rotations) {
       lines.push(
-        `- ${r.environment}: ${r.reencrypted} of ${r.rows} rows re-encrypted to v${r.toVersion} (fingerprint ${r.toFingerprint}), ` +
-          `${r.failed} failed, ${r.rowsPerSecond} rows/s, digest ${r.digestUnchanged ? "unchanged" : "changed"}`,
+        `- ${r.environment}: ${thousands(r.reencrypted)} of ${thousands(r.rows)} rows re-encrypted to v${r.toVersion} ` +
+          `(fingerprint ${r.toFingerprint}), ${thousands(r.failed)} failed, ${thousands(r.rowsPerSecond)} rows/s, ` +
+          `took ${humanDuration(r.durationMs)}, digest ${r.digestUnchanged ? "unchanged" : "CHANGED"}`,
       );
     }
   }
@@ -70,4 +73,21 @@ export function renderPostmortem(
     "",
   );
   return lines.join("\n");
+}
+
+function checklistLine(s: StepSnapshot): string {
+  const mark = s.status === "DONE" ? "x" : " ";
+  const indent = s.parent ? "  " : "";
+  const who = (id: string) => (id === "keyops" ? "KeyOps" : `@${id}`);
+  let outcome: string;
+  if (s.status === "DONE" && s.approval?.decision === "APPROVED")
+    outcome = `approved by ${who(s.approval.by)}`;
+  else if (s.status === "DONE") outcome = s.finishedBy ? `done by ${who(s.finishedBy)}` : "done";
+  else if (s.status === "SKIPPED") {
+    outcome = `skipped${s.finishedBy ? ` by ${who(s.finishedBy)}` : ""}${s.skipReason ? `: ${plainMentions(s.skipReason)}` : ""}`;
+  } else if (s.approval?.decision === "REJECTED") {
+    outcome = `rejected by ${who(s.approval.by)}${s.approval.reason ? `: ${plainMentions(s.approval.reason)}` : ""}`;
+  } else outcome = s.status.toLowerCase().replace("_", " ");
+  const results = (s.result?.lines ?? []).map((line) => `${indent}  - ${plainMentions(line)}`);
+  return [`${indent}- [${mark}] ${plainMentions(s.title)} (${outcome})`, ...results].join("\n");
 }

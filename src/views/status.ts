@@ -1,65 +1,140 @@
 import type { HomeView, KnownBlock } from "@slack/types";
 import type { KeyringStatus } from "../engine/engine.js";
 import type { WorkflowSnapshot } from "../workflows/types.js";
-import { slackDate, thousands, truncate } from "./format.js";
+import { context, divider, header, section } from "./blocks.js";
+import { escapeText, plural, slackDate, thousands, userText } from "./format.js";
 import { LIMITS } from "./limits.js";
+import { progressBar } from "./rotation.js";
+import { isClosed } from "./step-view.js";
 
-export interface StatusData {
-  workflows: WorkflowSnapshot[];
-  keyrings: KeyringStatus[];
-  schedules?: { environment: string; nextDueAt: Date; lastRotatedAt: Date }[];
+export interface RotationScheduleView {
+  environment: string;
+  nextDueAt: Date;
+  lastRotatedAt: Date;
 }
 
-const MAX_WORKFLOW_LINES = 30;
+export interface StatusData {
+  /** The open workflows. */
+  workflows: WorkflowSnapshot[];
+  keyrings: KeyringStatus[];
+  schedules?: RotationScheduleView[];
+}
+
+/** How much of each list a surface shows before "…and N more". */
+interface Room {
+  blocks: number;
+  workflowLines: number;
+  workflowSections: number;
+  versionsPerEnvironment: number;
+}
+
+const MESSAGE_ROOM: Room = {
+  blocks: LIMITS.messageBlocks,
+  workflowLines: 30,
+  workflowSections: 3,
+  versionsPerEnvironment: 10,
+};
+const HOME_ROOM: Room = {
+  blocks: LIMITS.homeBlocks,
+  workflowLines: 100,
+  workflowSections: 10,
+  versionsPerEnvironment: 20,
+};
+const TITLE_MAX = 150;
+/** Room kept in every list section for the "…and N more" line. */
+const NOTE_ROOM = 100;
 
 /** /keyops status: open workflows and every environment's key versions (fingerprints only). */
 export function renderStatus(data: StatusData, now: Date): KnownBlock[] {
-  const blocks: KnownBlock[] = [{ type: "header", text: { type: "plain_text", text: "KeyOps status" } }];
-  blocks.push(section(workflowLines(data.workflows)));
-  blocks.push({ type: "divider" });
-  for (const keyring of data.keyrings) blocks.push(section(keyringText(keyring, data, now)));
-  return blocks.slice(0, LIMITS.messageBlocks);
+  return statusBlocks(data, now, MESSAGE_ROOM);
 }
 
+/** The App Home: the same, with room for longer lists. */
 export function renderHome(data: StatusData, now: Date): HomeView {
-  return { type: "home", blocks: renderStatus(data, now).slice(0, LIMITS.homeBlocks) };
+  return { type: "home", blocks: statusBlocks(data, now, HOME_ROOM) };
 }
 
-function workflowLines(workflows: WorkflowSnapshot[]): string {
-  if (workflows.length === 0) return "*Open workflows:* none";
-  const lines = workflows.slice(0, MAX_WORKFLOW_LINES).map((w) => {
-    const open = w.steps.filter((s) => s.status !== "DONE" && s.status !== "SKIPPED").length;
-    return `• *#${w.number}* ${truncate(w.title, 120)} — ${open} open step${open === 1 ? "" : "s"}`;
-  });
-  if (workflows.length > MAX_WORKFLOW_LINES) lines.push(`…and ${workflows.length - MAX_WORKFLOW_LINES} more`);
-  return `*Open workflows (${workflows.length}):*\n${lines.join("\n")}`;
+function statusBlocks(data: StatusData, now: Date, room: Room): KnownBlock[] {
+  const keyrings = data.keyrings.map((k) => section(keyringText(k, data.schedules ?? [], now, room)));
+  const top: KnownBlock[] = [header("KeyOps status"), context(`As of ${slackDate(now)}`)];
+  const sectionsLeft = room.blocks - top.length - 1 - keyrings.length;
+  const workflows = listSections(
+    data.workflows.length === 0
+      ? "*Open workflows:* none"
+      : `*Open workflows (${thousands(data.workflows.length)}):*`,
+    data.workflows.map((w) => workflowLine(w, now)),
+    room.workflowLines,
+    Math.max(1, Math.min(room.workflowSections, sectionsLeft)),
+  );
+  return [...top, ...workflows.map(section), divider(), ...keyrings].slice(0, room.blocks);
 }
 
-function keyringText(k: KeyringStatus, data: StatusData, now: Date): string {
-  const lines = [`*${k.environment}* — active: ${k.activeVersion === null ? "none" : `v${k.activeVersion}`}`];
-  for (const v of [...k.versions].reverse().slice(0, 10)) {
+function workflowLine(w: WorkflowSnapshot, now: Date): string {
+  const open = w.steps.filter((s) => !isClosed(s)).length;
+  const facts = [`${w.status === "OPEN" ? "🟠 open" : w.status.toLowerCase()}`, plural(open, "open step")];
+  if (w.steps.some((s) => s.status === "AWAITING_APPROVAL")) facts.push("⏳ awaiting approval");
+  if (w.steps.some((s) => s.status === "RUNNING")) {
+    facts.push(w.rotation ? `🔄 ${progressBar(w.rotation.done, w.rotation.total)}` : "🔄 running");
+  }
+  if (w.steps.some((s) => s.status === "FAILED")) facts.push("❌ a step failed");
+  if (w.deadlineAt && w.status === "OPEN" && now > w.deadlineAt) facts.push("⚠️ *overdue*");
+  return `• *#${w.number}* ${userText(w.title, TITLE_MAX)} — ${facts.join(" · ")}`;
+}
+
+/**
+ * A heading and lines spread over at most `maxSections` section texts, at most `maxLines` lines;
+ * whatever does not fit is counted in a last "…and N more" line, which always has room.
+ */
+function listSections(heading: string, lines: string[], maxLines: number, maxSections: number): string[] {
+  const sections: string[][] = [[heading]];
+  let length = heading.length;
+  let shown = 0;
+  for (const line of lines) {
+    if (shown >= maxLines) break;
+    if (length + 1 + line.length > LIMITS.sectionText - NOTE_ROOM) {
+      if (sections.length >= maxSections) break;
+      sections.push([]);
+      length = -1;
+    }
+    sections.at(-1)?.push(line);
+    length += 1 + line.length;
+    shown += 1;
+  }
+  if (shown < lines.length) sections.at(-1)?.push(`…and ${thousands(lines.length - shown)} more`);
+  return sections.map((s) => s.join("\n"));
+}
+
+function keyringText(k: KeyringStatus, schedules: RotationScheduleView[], now: Date, room: Room): string {
+  const lines = [
+    `*${k.environment}* — active: ${k.activeVersion === null ? "none" : `v${k.activeVersion}`} · ` +
+      `${escapeText(k.target)}`,
+  ];
+  const newestFirst = [...k.versions].sort((a, b) => b.version - a.version);
+  for (const v of newestFirst.slice(0, room.versionsPerEnvironment)) {
     lines.push(
-      `• v${v.version} ${v.state.toLowerCase().replace("_", "-")} \`${v.fingerprint}\` · ${thousands(v.rows)} rows`,
+      `• v${v.version}${v.legacy ? " (legacy)" : ""} ${v.state.toLowerCase().replace("_", "-")} ` +
+        `\`${escapeText(v.fingerprint)}\` · ${plural(v.rows, "row")}`,
     );
   }
-  if (k.versions.length > 10) lines.push(`…and ${k.versions.length - 10} older versions`);
-  if (k.rowsUnderUnknownVersions > 0)
-    lines.push(`⚠️ ${thousands(k.rowsUnderUnknownVersions)} rows under unknown versions`);
+  const older = newestFirst.length - room.versionsPerEnvironment;
+  if (older > 0) lines.push(`…and ${plural(older, "older version")}`);
+  if (k.rowsUnderUnknownVersions > 0) {
+    lines.push(`⚠️ ${plural(k.rowsUnderUnknownVersions, "row")} under unknown versions`);
+  }
   if (k.runningRun) {
+    const run = k.runningRun;
     lines.push(
-      `🔄 run ${k.runningRun.id}: ${thousands(k.runningRun.rowsDone)} / ${thousands(k.runningRun.rowsTotal)} rows`,
+      `🔄 run ${run.id}: ${progressBar(run.rowsDone, run.rowsTotal)} · ` +
+        `${thousands(run.rowsDone)} / ${thousands(run.rowsTotal)} rows · started ${slackDate(run.startedAt, "{time}")}`,
     );
   }
-  const schedule = data.schedules?.find((s) => s.environment === k.environment);
+  const schedule = schedules.find((s) => s.environment === k.environment);
   if (schedule) {
     const overdue = schedule.nextDueAt < now ? " ⚠️ *overdue*" : "";
     lines.push(
-      `Last rotated ${slackDate(schedule.lastRotatedAt, "{date_short}")}; next due ${slackDate(schedule.nextDueAt, "{date_short}")}${overdue}`,
+      `Last rotated ${slackDate(schedule.lastRotatedAt, "{date_short}")}; ` +
+        `next due ${slackDate(schedule.nextDueAt, "{date_short}")}${overdue}`,
     );
   }
   return lines.join("\n");
-}
-
-function section(text: string): KnownBlock {
-  return { type: "section", text: { type: "mrkdwn", text: truncate(text, LIMITS.sectionText) } };
 }

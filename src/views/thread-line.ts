@@ -1,29 +1,69 @@
 import type { TimelineEvent } from "../workflows/types.js";
-import { actorLabel, escapeText, mention, slackDate, truncate } from "./format.js";
+import {
+  actorLabel,
+  escapeText,
+  mention,
+  plainMentions,
+  safeMrkdwn,
+  slackDate,
+  truncate,
+  truncateMrkdwn,
+  utcTime,
+} from "./format.js";
+import { LIMITS } from "./limits.js";
+
+const DETAIL_MAX = 1000;
 
 /** One line of the workflow's thread for one audit event: when, who, what. */
 export function renderThreadLine(e: TimelineEvent, stepTitle?: string): string {
-  return truncate(
-    `${slackDate(e.at, "{time_secs}")} ${actorLabel(e.actor)} ${describeEvent(e, stepTitle, "slack")}`,
-    3000,
+  return truncateMrkdwn(
+    `${slackDate(e.at, "{time_secs}")} ${actorOf(e, "slack")} ${describeEvent(e, stepTitle, "slack")}`,
+    LIMITS.sectionText,
   );
 }
 
+/** The same line for the post-mortem's markdown: UTC time, `@U123` for people, no Slack markup. */
+export function renderPlainLine(e: TimelineEvent, stepTitle?: string): string {
+  return `${utcTime(e.at)} ${actorOf(e, "plain")} ${describeEvent(e, stepTitle, "plain")}`;
+}
+
+type Style = "slack" | "plain";
+
+/** KeyOps, PagerDuty (or "Ona Call via PagerDuty" when PagerDuty names who), or the person. */
+function actorOf(e: TimelineEvent, style: Style): string {
+  if (e.actor === "pagerduty" && typeof e.detail.by === "string" && e.detail.by !== "PagerDuty") {
+    const by = truncate(e.detail.by, 200);
+    return `${style === "slack" ? escapeText(by) : by} via PagerDuty`;
+  }
+  const label = actorLabel(e.actor);
+  return style === "slack" ? label : plainMentions(label);
+}
+
 /** What happened, in words; `plain` for the post-mortem (no Slack markup). */
-export function describeEvent(
-  e: TimelineEvent,
-  stepTitle: string | undefined,
-  style: "slack" | "plain",
-): string {
-  const step =
-    style === "slack" ? `*${escapeText(stepTitle ?? e.stepKey ?? "")}*` : `"${stepTitle ?? e.stepKey ?? ""}"`;
+export function describeEvent(e: TimelineEvent, stepTitle: string | undefined, style: Style): string {
+  const title = stepTitle ?? e.stepKey ?? "";
+  const step = style === "slack" ? `*${escapeText(title)}*` : `"${title}"`;
   const user = (id: unknown) => (style === "slack" ? mention(String(id)) : `@${String(id)}`);
-  const text = (value: unknown) =>
-    style === "slack" ? escapeText(String(value ?? "")) : String(value ?? "");
+  const users = (ids: unknown) =>
+    String(ids ?? "")
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map(user)
+      .join(" ");
+  const text = (value: unknown) => {
+    const raw = truncate(String(value ?? ""), DETAIL_MAX);
+    return style === "slack" ? safeMrkdwn(raw) : plainMentions(raw);
+  };
   const d = e.detail;
   switch (e.action) {
-    case "workflow.started":
-      return `started the workflow (${text(d.environments)}${d.severity ? `, ${text(d.severity)}` : ""})`;
+    case "workflow.started": {
+      const environments = String(d.environments ?? "")
+        .split(",")
+        .filter(Boolean)
+        .join(", ");
+      const facts = [environments, d.severity ? text(d.severity) : ""].filter(Boolean).join(", ");
+      return `started the workflow${facts ? ` (${text(facts)})` : ""}${d.subject ? ` for ${user(d.subject)}` : ""}`;
+    }
     case "workflow.resolved":
       return "resolved the workflow: every step is done or skipped";
     case "workflow.cancelled":
@@ -39,7 +79,7 @@ export function describeEvent(
     case "step.retried":
       return `retried ${step}`;
     case "step.succeeded":
-      return `finished ${step}: ${text(d.summary)}`;
+      return `${step} finished${d.summary ? `: ${text(d.summary)}` : ""}`;
     case "step.failed":
       return `${step} failed: ${text(d.error)}`;
     case "approval.requested":
@@ -49,13 +89,13 @@ export function describeEvent(
     case "approval.rejected":
       return `rejected ${step}: ${text(d.reason)}`;
     case "permission.refused":
-      return `was refused (${text(d.attempted)}): ${text(d.reason)}`;
+      return `was refused${d.attempted ? ` (${text(d.attempted)})` : ""}: ${text(d.reason)}`;
     case "page.triggered":
       return "paged on-call";
     case "page.failed":
       return `paging failed: ${text(d.error)}`;
     case "page.acknowledged":
-      return `acknowledged the page${d.by ? ` (${text(d.by)})` : ""}`;
+      return "acknowledged the page";
     case "page.escalated":
       return `escalated the page${d.to ? ` to ${text(d.to)}` : ""}`;
     case "page.reassigned":
@@ -63,12 +103,20 @@ export function describeEvent(
     case "page.resolved":
       return "resolved the page";
     case "page.unacknowledged":
-      return `nobody has acknowledged the page yet${d.onCall ? `: ${String(d.onCall).split(" ").map(user).join(" ")}` : ""}`;
+      return `nobody has acknowledged the page yet${d.onCall ? `: ${users(d.onCall)}` : ""}`;
+    case "deadline.reminder": {
+      const due = typeof d.due === "string" ? new Date(d.due) : undefined;
+      const when =
+        due && !Number.isNaN(due.getTime())
+          ? style === "slack"
+            ? slackDate(due)
+            : utcTime(due)
+          : text(d.due);
+      return `reminder: the rotation is due by ${when}`;
+    }
     case "access.granted":
       return `granted ${user(d.user)} access to ${text(d.environment)}`;
     case "access.revoked":
       return `revoked ${user(d.user)}'s access to ${text(d.environment)}`;
-    case "deadline.reminder":
-      return `reminder: the rotation is due by ${style === "slack" && typeof d.due === "string" ? slackDate(new Date(d.due)) : text(d.due)}`;
   }
 }

@@ -1,12 +1,20 @@
 import { createHmac, randomBytes } from "node:crypto";
+import { TEST_WORKSPACE } from "./standin.js";
 
 /** Slack's request signature: v0=HMAC-SHA256(secret, "v0:<timestamp>:<body>") in hex. */
 export function signSlackRequest(secret: string, timestamp: number, body: string): string {
   return `v0=${createHmac("sha256", secret).update(`v0:${timestamp}:${body}`).digest("hex")}`;
 }
 
+/** Unique, shaped like Slack's trigger_ids. */
+export function newTriggerId(): string {
+  return `${Date.now()}.${randomBytes(4).readUInt32BE()}.${randomBytes(8).toString("hex")}`;
+}
+
 export interface SendOptions {
+  /** Seconds; defaults to now. */
   timestamp?: number;
+  /** Sent instead of the correct signature ("" sends an empty header). */
   signature?: string;
   headers?: Record<string, string>;
 }
@@ -22,47 +30,67 @@ export interface Actor {
   channelId: string;
 }
 
+export type CommandOptions = Actor & {
+  teamId?: string;
+  triggerId?: string;
+  responseUrl?: string;
+  headers?: Record<string, string>;
+};
+
 export type BlockActionOptions = Actor & {
   messageTs: string;
   actionId: string;
   blockId: string;
   value?: string;
+  /** Makes it a users_select action instead of a button. */
   selectedUser?: string;
   triggerId?: string;
 };
+
+export interface ViewSubmissionOptions {
+  userId: string;
+  callbackId: string;
+  privateMetadata: string;
+  /** view.state.values: block_id → action_id → element state. */
+  values: Record<string, Record<string, unknown>>;
+  viewId?: string;
+  triggerId?: string;
+}
 
 export interface SignedRequest {
   /** Posts the signed bytes to the app (or to another replica's URL). */
   send(url?: string): Promise<SlackResponse>;
 }
 
+const FORM = "application/x-www-form-urlencoded";
+const { teamId, teamDomain, appId } = TEST_WORKSPACE;
+
 function interactionBody(payload: unknown): string {
   return new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
 }
 
-const FORM = "application/x-www-form-urlencoded";
+function user(userId: string) {
+  return { id: userId, username: userId.toLowerCase(), name: userId.toLowerCase(), team_id: teamId };
+}
 
 /** Sends requests into the app's /slack/events exactly as Slack does: form bodies, signed. */
 export class SlackClient {
   constructor(private readonly options: { url: string; signingSecret: string }) {}
 
-  command(
-    command: string,
-    text: string,
-    at: Actor & { triggerId?: string; headers?: Record<string, string> },
-  ): Promise<SlackResponse> {
+  command(command: string, text: string, at: CommandOptions): Promise<SlackResponse> {
     const body = new URLSearchParams({
       token: "deprecated-verification-token",
-      team_id: "T0TEST",
-      team_domain: "keyops-test",
+      team_id: at.teamId ?? teamId,
+      team_domain: teamDomain,
       channel_id: at.channelId,
       channel_name: "security",
       user_id: at.userId,
       user_name: at.userId.toLowerCase(),
       command,
       text,
-      api_app_id: "A0KEYOPS",
-      response_url: "https://hooks.slack.invalid/commands/T0TEST/1/abc",
+      api_app_id: appId,
+      is_enterprise_install: "false",
+      response_url: at.responseUrl ?? `https://hooks.slack.invalid/commands/${teamId}/1/abc`,
       trigger_id: at.triggerId ?? newTriggerId(),
     }).toString();
     return this.send(body, FORM, at.headers ? { headers: at.headers } : {});
@@ -87,43 +115,49 @@ export class SlackClient {
     return this.signed(
       interactionBody({
         type: "block_actions",
-        user: { id: a.userId, username: a.userId.toLowerCase(), team_id: "T0TEST" },
-        api_app_id: "A0KEYOPS",
-        team: { id: "T0TEST", domain: "keyops-test" },
+        user: user(a.userId),
+        api_app_id: appId,
+        token: "deprecated-verification-token",
+        team: { id: teamId, domain: teamDomain },
+        enterprise: null,
+        is_enterprise_install: false,
         channel: { id: a.channelId, name: "security" },
         container: { type: "message", message_ts: a.messageTs, channel_id: a.channelId, is_ephemeral: false },
         message: { type: "message", ts: a.messageTs, text: "" },
         trigger_id: a.triggerId ?? newTriggerId(),
-        response_url: "https://hooks.slack.invalid/actions/T0TEST/1/abc",
-        actions: [{ ...action, action_ts: `${Date.now() / 1000}` }],
+        response_url: `https://hooks.slack.invalid/actions/${teamId}/1/abc`,
+        actions: [{ ...action, action_ts: (Date.now() / 1000).toFixed(6) }],
       }),
     );
   }
 
-  viewSubmission(a: {
-    userId: string;
-    callbackId: string;
-    privateMetadata: string;
-    values: Record<string, Record<string, unknown>>;
-    viewId?: string;
-  }): Promise<SlackResponse> {
+  viewSubmission(a: ViewSubmissionOptions): Promise<SlackResponse> {
+    const viewId = a.viewId ?? `V${randomBytes(5).toString("hex").toUpperCase()}`;
     return this.interaction({
       type: "view_submission",
-      user: { id: a.userId, username: a.userId.toLowerCase(), team_id: "T0TEST" },
-      api_app_id: "A0KEYOPS",
-      team: { id: "T0TEST", domain: "keyops-test" },
-      trigger_id: newTriggerId(),
+      user: user(a.userId),
+      api_app_id: appId,
+      token: "deprecated-verification-token",
+      team: { id: teamId, domain: teamDomain },
+      enterprise: null,
+      is_enterprise_install: false,
+      trigger_id: a.triggerId ?? newTriggerId(),
+      response_urls: [],
       view: {
-        id: a.viewId ?? `V${randomBytes(5).toString("hex").toUpperCase()}`,
+        id: viewId,
+        team_id: teamId,
+        app_id: appId,
         type: "modal",
         callback_id: a.callbackId,
         private_metadata: a.privateMetadata,
         state: { values: a.values },
         hash: randomBytes(4).toString("hex"),
+        root_view_id: viewId,
       },
     });
   }
 
+  /** Any interaction payload, form-encoded as `payload=<JSON>`. */
   interaction(payload: unknown): Promise<SlackResponse> {
     return this.send(interactionBody(payload), FORM);
   }
@@ -138,12 +172,14 @@ export class SlackClient {
     };
   }
 
+  /** Posts `body` as is, signed unless `signature` says otherwise. */
   async send(body: string, contentType: string, options: SendOptions = {}): Promise<SlackResponse> {
     const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
     const response = await fetch(this.options.url, {
       method: "POST",
       headers: {
         "content-type": contentType,
+        "user-agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         "x-slack-request-timestamp": String(timestamp),
         "x-slack-signature":
           options.signature ?? signSlackRequest(this.options.signingSecret, timestamp, body),
@@ -154,8 +190,4 @@ export class SlackClient {
     const text = await response.text();
     return { status: response.status, body: text, json: () => JSON.parse(text) };
   }
-}
-
-export function newTriggerId(): string {
-  return `${Date.now()}.${randomBytes(4).readUInt32BE()}.${randomBytes(8).toString("hex")}`;
 }

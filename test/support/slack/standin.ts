@@ -1,17 +1,36 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
+/** The workspace the stand-in answers for; signed requests claim to come from it too. */
+export const TEST_WORKSPACE = {
+  teamId: "T0TEST",
+  teamDomain: "keyops-test",
+  teamName: "KeyOps Test",
+  appId: "A0KEYOPS",
+  botUserId: "U0KEYOPSBOT",
+  botId: "B0KEYOPS",
+} as const;
+
 /** One Web API call as the stand-in received it; JSON-valued form fields are decoded. */
 export interface RecordedCall {
   method: string;
   args: Record<string, unknown>;
   at: number;
+  /** From the Authorization header, else the `token` field. */
+  token?: string;
+  /** Set when the call was refused: the error answered, "ratelimited" for an HTTP 429. */
+  error?: string;
 }
 
 export interface StandinUser {
   tz?: string;
   email?: string;
   name?: string;
+}
+
+export interface StandinOptions {
+  users?: Record<string, StandinUser>;
+  userGroups?: Record<string, string[]>;
 }
 
 export interface PostedMessage {
@@ -31,9 +50,14 @@ export interface UploadedFile {
   threadTs?: string;
 }
 
+type Answer = { ok: true; [field: string]: unknown } | { ok: false; error: string };
+type CallMatcher = string | ((call: RecordedCall) => boolean);
+
+const DEFAULT_TZ = "America/New_York";
+
 /**
  * Slack's Web API on loopback for tests: records every call and answers as Slack does
- * (ok, ts, channel; errors and 429 with Retry-After on request).
+ * (ok, ts, channel; errors and 429 with Retry-After on request). Pass `.url` as slackApiUrl.
  */
 export class SlackStandin {
   readonly calls: RecordedCall[] = [];
@@ -41,9 +65,11 @@ export class SlackStandin {
   private readonly groups = new Map<string, string[]>();
   private readonly failures = new Map<string, string[]>();
   private readonly rateLimits = new Map<string, number[]>();
-  private readonly uploads = new Map<string, UploadedFile>();
-  private readonly waiters = new Set<() => void>();
-  private tsCounter = 0;
+  private readonly uploads = new Map<string, UploadedFile & { completed: boolean }>();
+  /** channel → ts → message, in the order posted. */
+  private readonly channels = new Map<string, Map<string, PostedMessage>>();
+  private readonly listeners = new Set<() => void>();
+  private lastTs = 0;
 
   private constructor(
     private readonly server: Server,
@@ -55,17 +81,20 @@ export class SlackStandin {
     return `${this.origin}/api/`;
   }
 
-  static async start(): Promise<SlackStandin> {
+  static async start(options: StandinOptions = {}): Promise<SlackStandin> {
     let standin: SlackStandin | undefined;
     const server = createServer((req, res) => {
       standin?.handle(req, res).catch((error: Error) => {
-        res.writeHead(500);
-        res.end(error.message);
+        if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" });
+        res.end(error.stack ?? error.message);
       });
     });
+    // Port 0: the kernel picks a free one, so there is no race between choosing and binding.
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     standin = new SlackStandin(server, `http://127.0.0.1:${port}`);
+    for (const [id, user] of Object.entries(options.users ?? {})) standin.setUser(id, user);
+    for (const [id, members] of Object.entries(options.userGroups ?? {})) standin.setUserGroup(id, members);
     return standin;
   }
 
@@ -75,102 +104,104 @@ export class SlackStandin {
   }
 
   setUser(id: string, user: StandinUser): void {
+    if (user.tz) zoneInfo(user.tz); // an unknown zone throws here, not as an HTTP 500 later
     this.users.set(id, user);
   }
 
   setUserGroup(id: string, members: string[]): void {
-    this.groups.set(id, members);
+    this.groups.set(id, [...members]);
   }
 
-  /** The next call of `method` answers `{ ok: false, error }`. */
-  failNext(method: string, error: string): void {
+  /** The next call of `method` answers `{ ok: false, error }` (queued: call again to fail more). */
+  failNext(method: string, failure: string | { error: string }): void {
+    const error = typeof failure === "string" ? failure : failure.error;
     this.failures.set(method, [...(this.failures.get(method) ?? []), error]);
   }
 
-  /** The next call of `method` answers HTTP 429 with this Retry-After. */
+  /** The next call of `method` answers HTTP 429 with this Retry-After (the client retries). */
   rateLimitNext(method: string, retryAfterSeconds: number): void {
     this.rateLimits.set(method, [...(this.rateLimits.get(method) ?? []), retryAfterSeconds]);
   }
 
+  /** Every call of `method`, refused ones included (see `error`). */
   callsOf(method: string): RecordedCall[] {
     return this.calls.filter((c) => c.method === method);
   }
 
+  lastCallOf(method: string): RecordedCall | undefined {
+    return this.callsOf(method).at(-1);
+  }
+
+  /** Forgets the recorded calls; the messages in channels stay as they are. */
   clear(): void {
     this.calls.length = 0;
   }
 
-  /** Waits until a recorded call satisfies `predicate`. */
-  async waitFor(
-    predicate: (call: RecordedCall) => boolean,
-    what: string,
-    timeoutMs = 20_000,
-  ): Promise<RecordedCall> {
-    const found = () => this.calls.find(predicate);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const call = found();
-      if (call) return call;
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        const methods = [...new Set(this.calls.map((c) => c.method))].join(", ");
-        throw new Error(`timed out waiting for ${what}; recorded: ${methods || "nothing"}`);
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(left, 200));
-        function done() {
-          clearTimeout(timer);
-          resolve();
+  /** The first recorded call (earlier or yet to come) of a method or matching a predicate. */
+  waitFor(match: CallMatcher, timeoutMs?: number): Promise<RecordedCall>;
+  waitFor(match: CallMatcher, what: string, timeoutMs?: number): Promise<RecordedCall>;
+  waitFor(match: CallMatcher, whatOrTimeout?: string | number, timeoutMs = 20_000): Promise<RecordedCall> {
+    const matches = typeof match === "string" ? (c: RecordedCall) => c.method === match : match;
+    const what =
+      typeof whatOrTimeout === "string"
+        ? whatOrTimeout
+        : typeof match === "string"
+          ? match
+          : "a matching call";
+    const timeout = typeof whatOrTimeout === "number" ? whatOrTimeout : timeoutMs;
+    return new Promise((resolve, reject) => {
+      const stop = () => {
+        clearTimeout(timer);
+        this.listeners.delete(check);
+      };
+      const check = () => {
+        try {
+          const call = this.calls.find(matches);
+          if (call) {
+            stop();
+            resolve(call);
+          }
+        } catch (error) {
+          stop();
+          reject(error);
         }
-        this.waiters.add(done);
-      });
-    }
+      };
+      const timer = setTimeout(() => {
+        stop();
+        const methods = this.calls.map((c) => (c.error ? `${c.method} (${c.error})` : c.method));
+        reject(
+          new Error(
+            `timed out after ${timeout} ms waiting for ${what}; recorded: ${methods.join(", ") || "nothing"}`,
+          ),
+        );
+      }, timeout);
+      this.listeners.add(check);
+      check();
+    });
   }
 
   /** The modal opened with this callback_id (waiting for it). */
   async openedView(callbackId: string): Promise<{ privateMetadata: string; blocks: unknown[] }> {
     const call = await this.waitFor(
       (c) =>
-        c.method === "views.open" && (c.args.view as { callback_id?: string }).callback_id === callbackId,
+        c.method === "views.open" &&
+        !c.error &&
+        (c.args.view as { callback_id?: string } | undefined)?.callback_id === callbackId,
       `the ${callbackId} modal`,
     );
     const view = call.args.view as { private_metadata?: string; blocks?: unknown[] };
     return { privateMetadata: view.private_metadata ?? "", blocks: view.blocks ?? [] };
   }
 
-  /** Messages as they stand now: each post with the later updates of its ts applied. */
+  /** Messages as they stand now (posts with later updates applied), oldest first, replies included. */
   messages(channel: string): PostedMessage[] {
-    const byTs = new Map<string, PostedMessage>();
-    let ts = 0;
-    for (const call of this.calls) {
-      const a = call.args;
-      if (a.channel !== channel) continue;
-      if (call.method === "chat.postMessage") {
-        const posted = this.postedTs.get(call) ?? String(ts++);
-        byTs.set(posted, {
-          channel,
-          ts: posted,
-          ...(typeof a.thread_ts === "string" ? { threadTs: a.thread_ts } : {}),
-          ...(typeof a.text === "string" ? { text: a.text } : {}),
-          ...(Array.isArray(a.blocks) ? { blocks: a.blocks } : {}),
-        });
-      } else if (call.method === "chat.update" && typeof a.ts === "string") {
-        const existing = byTs.get(a.ts);
-        if (existing) {
-          byTs.set(a.ts, {
-            ...existing,
-            ...(typeof a.text === "string" ? { text: a.text } : {}),
-            ...(Array.isArray(a.blocks) ? { blocks: a.blocks } : {}),
-          });
-        }
-      }
-    }
-    return [...byTs.values()];
+    return [...(this.channels.get(channel)?.values() ?? [])].map((m) => ({ ...m }));
   }
 
   /** The current state of one message. */
   message(channel: string, ts: string): PostedMessage | undefined {
-    return this.messages(channel).find((m) => m.ts === ts);
+    const message = this.channels.get(channel)?.get(ts);
+    return message && { ...message };
   }
 
   /** Replies in a message's thread, oldest first. */
@@ -178,125 +209,193 @@ export class SlackStandin {
     return this.messages(channel).filter((m) => m.threadTs === ts);
   }
 
+  /** Files whose bytes arrived and whose upload was completed, oldest first. */
   uploadedFiles(): UploadedFile[] {
-    return [...this.uploads.values()].filter((f) => f.content !== "");
+    return [...this.uploads.values()].filter((f) => f.completed).map(({ completed: _, ...file }) => file);
   }
 
-  private readonly postedTs = new WeakMap<RecordedCall, string>();
+  private record(call: RecordedCall): void {
+    this.calls.push(call);
+    for (const check of [...this.listeners]) check();
+  }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const url = new URL(req.url ?? "/", this.origin);
-    if (url.pathname.startsWith("/upload/")) {
-      const file = this.uploads.get(url.pathname.slice("/upload/".length));
-      if (file) file.content = body.toString("utf8");
+    if (req.method === "POST" && url.pathname.startsWith("/upload/")) {
+      const upload = this.uploads.get(url.pathname.slice("/upload/".length));
+      if (!upload) return reply(res, 404, { ok: false, error: "file_not_found" });
+      upload.content = await fileContent(body, req.headers["content-type"]);
       res.writeHead(200, { "content-type": "text/plain" });
-      res.end("OK - 200");
+      res.end(`OK - ${body.length}`);
       return;
     }
-    const method = url.pathname.replace(/^\/api\//, "");
-    const call: RecordedCall = { method, args: parseArgs(body, req.headers["content-type"]), at: Date.now() };
+    if (!url.pathname.startsWith("/api/")) return reply(res, 404, { ok: false, error: "unknown_method" });
 
-    const limited = this.rateLimits.get(method)?.shift();
-    if (limited !== undefined) {
-      this.calls.push({ ...call, method: `${method} (rate limited)` });
-      res.writeHead(429, { "content-type": "application/json", "retry-after": String(limited) });
-      res.end(JSON.stringify({ ok: false, error: "ratelimited" }));
-      return;
+    const method = url.pathname.slice("/api/".length);
+    const args = { ...Object.fromEntries(url.searchParams), ...parseArgs(body, req.headers["content-type"]) };
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+    const token = bearer ?? (typeof args.token === "string" ? args.token : undefined);
+    const call: RecordedCall = { method, args, at: Date.now(), ...(token ? { token } : {}) };
+
+    const retryAfter = this.rateLimits.get(method)?.shift();
+    if (retryAfter !== undefined) {
+      this.record({ ...call, error: "ratelimited" });
+      return reply(res, 429, { ok: false, error: "ratelimited" }, { "retry-after": String(retryAfter) });
     }
-    this.calls.push(call);
     const failure = this.failures.get(method)?.shift();
-    const answer = failure ? { ok: false, error: failure } : this.answer(call);
-    res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify(answer));
-    for (const wake of this.waiters) wake();
-    this.waiters.clear();
+    const answer: Answer = failure
+      ? { ok: false, error: failure }
+      : token
+        ? this.answer(method, args)
+        : { ok: false, error: "not_authed" };
+    this.record(answer.ok ? call : { ...call, error: answer.error });
+    reply(res, 200, answer);
   }
 
+  /** Unique and increasing, shaped like Slack's message timestamps. */
   private nextTs(): string {
-    this.tsCounter += 1;
-    return `1764331200.${String(this.tsCounter).padStart(6, "0")}`;
+    this.lastTs += 1;
+    return `1700000000.${String(this.lastTs * 100).padStart(6, "0")}`;
   }
 
-  private answer(call: RecordedCall): Record<string, unknown> {
-    const a = call.args;
-    switch (call.method) {
+  private nextId(prefix: string): string {
+    return `${prefix}${this.nextTs().replace(".", "")}`;
+  }
+
+  private answer(method: string, a: Record<string, unknown>): Answer {
+    const channel = typeof a.channel === "string" ? a.channel : undefined;
+    switch (method) {
       case "auth.test":
         return {
           ok: true,
-          url: "https://keyops-test.slack.com/",
-          team: "KeyOps Test",
+          url: `https://${TEST_WORKSPACE.teamDomain}.slack.com/`,
+          team: TEST_WORKSPACE.teamName,
           user: "keyops",
-          team_id: "T0TEST",
-          user_id: "U0KEYOPSBOT",
-          bot_id: "B0KEYOPS",
+          team_id: TEST_WORKSPACE.teamId,
+          user_id: TEST_WORKSPACE.botUserId,
+          bot_id: TEST_WORKSPACE.botId,
+          is_enterprise_install: false,
         };
       case "chat.postMessage": {
-        const ts = this.nextTs();
-        this.postedTs.set(call, ts);
-        return { ok: true, channel: a.channel, ts, message: { text: a.text, ts } };
+        if (!channel) return { ok: false, error: "channel_not_found" };
+        if (a.text === undefined && a.blocks === undefined && a.attachments === undefined) {
+          return { ok: false, error: "no_text" };
+        }
+        const message: PostedMessage = {
+          channel,
+          ts: this.nextTs(),
+          ...(typeof a.thread_ts === "string" ? { threadTs: a.thread_ts } : {}),
+          ...messageContent(a),
+        };
+        this.channelMessages(channel).set(message.ts, message);
+        return { ok: true, channel, ts: message.ts, message: messageJson(message) };
       }
-      case "chat.update":
-        return { ok: true, channel: a.channel, ts: a.ts, text: a.text };
+      case "chat.update": {
+        const existing = channel ? this.channels.get(channel)?.get(String(a.ts)) : undefined;
+        if (!channel || !existing) return { ok: false, error: "message_not_found" };
+        const updated = { ...existing, ...messageContent(a) };
+        this.channelMessages(channel).set(existing.ts, updated);
+        return {
+          ok: true,
+          channel,
+          ts: existing.ts,
+          text: updated.text ?? "",
+          message: messageJson(updated),
+        };
+      }
+      case "chat.delete": {
+        if (!channel || !this.channels.get(channel)?.delete(String(a.ts))) {
+          return { ok: false, error: "message_not_found" };
+        }
+        return { ok: true, channel, ts: a.ts };
+      }
+      case "chat.postEphemeral":
+        return channel ? { ok: true, message_ts: this.nextTs() } : { ok: false, error: "channel_not_found" };
       case "chat.getPermalink":
         return {
           ok: true,
-          channel: a.channel,
-          permalink: `https://keyops-test.slack.com/archives/${String(a.channel)}/p${String(a.message_ts).replace(".", "")}`,
+          channel,
+          permalink: `https://${TEST_WORKSPACE.teamDomain}.slack.com/archives/${channel}/p${String(a.message_ts).replace(".", "")}`,
         };
-      case "chat.postEphemeral":
-        return { ok: true, message_ts: this.nextTs() };
       case "views.open":
       case "views.push":
       case "views.update":
-      case "views.publish":
-        return { ok: true, view: { id: `V${this.nextTs().replace(".", "")}`, ...(a.view as object) } };
+      case "views.publish": {
+        const id = typeof a.view_id === "string" ? a.view_id : this.nextId("V");
+        const view = { ...(a.view as object), id, team_id: TEST_WORKSPACE.teamId, hash: this.nextTs() };
+        return { ok: true, view };
+      }
       case "users.info": {
         const user = this.users.get(String(a.user));
-        if (!user) return { ok: false, error: "user_not_found" };
-        return { ok: true, user: this.userJson(String(a.user), user) };
+        return user
+          ? { ok: true, user: userJson(String(a.user), user) }
+          : { ok: false, error: "user_not_found" };
       }
       case "users.lookupByEmail": {
-        const entry = [...this.users].find(([, u]) => u.email === a.email);
-        return entry
-          ? { ok: true, user: this.userJson(entry[0], entry[1]) }
-          : { ok: false, error: "users_not_found" };
+        const found = [...this.users].find(([, u]) => u.email === a.email);
+        return found ? { ok: true, user: userJson(...found) } : { ok: false, error: "users_not_found" };
       }
       case "usergroups.users.list": {
         const members = this.groups.get(String(a.usergroup));
-        return members ? { ok: true, users: members } : { ok: false, error: "no_such_subteam" };
+        return members ? { ok: true, users: [...members] } : { ok: false, error: "no_such_subteam" };
       }
+      case "conversations.info":
+        return channel
+          ? {
+              ok: true,
+              channel: {
+                id: channel,
+                name: channel.toLowerCase(),
+                is_channel: true,
+                is_private: false,
+                is_archived: false,
+                is_member: true,
+              },
+            }
+          : { ok: false, error: "channel_not_found" };
       case "files.getUploadURLExternal": {
-        const fileId = `F${this.nextTs().replace(".", "")}`;
-        this.uploads.set(fileId, { fileId, filename: String(a.filename), content: "" });
+        const fileId = this.nextId("F");
+        const filename = String(a.filename ?? "");
+        this.uploads.set(fileId, { fileId, filename, content: "", completed: false });
         return { ok: true, upload_url: `${this.origin}/upload/${fileId}`, file_id: fileId };
       }
       case "files.completeUploadExternal": {
         const files = (Array.isArray(a.files) ? a.files : []) as { id: string; title?: string }[];
-        for (const f of files) {
-          const upload = this.uploads.get(f.id);
-          if (!upload) continue;
+        if (files.some((f) => !this.uploads.has(f.id))) return { ok: false, error: "file_not_found" };
+        const completed = files.map((f) => {
+          const upload = this.uploads.get(f.id) as UploadedFile & { completed: boolean };
+          upload.completed = true;
           if (f.title) upload.title = f.title;
           if (typeof a.channel_id === "string") upload.channelId = a.channel_id;
           if (typeof a.thread_ts === "string") upload.threadTs = a.thread_ts;
-        }
-        return { ok: true, files: files.map((f) => ({ id: f.id, title: f.title })) };
+          return { id: upload.fileId, name: upload.filename, title: upload.title ?? upload.filename };
+        });
+        return { ok: true, files: completed };
       }
       default:
         return { ok: true };
     }
   }
 
-  private userJson(id: string, user: StandinUser) {
-    return {
-      id,
-      name: user.name ?? id.toLowerCase(),
-      real_name: user.name ?? id,
-      tz: user.tz ?? "America/New_York",
-      tz_label: user.tz ?? "America/New_York",
-      profile: { email: user.email ?? `${id.toLowerCase()}@example.com` },
-    };
+  private channelMessages(channel: string): Map<string, PostedMessage> {
+    let messages = this.channels.get(channel);
+    if (!messages) {
+      messages = new Map();
+      this.channels.set(channel, messages);
+    }
+    return messages;
   }
+}
+
+function reply(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
 }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -305,22 +404,78 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Form fields (JSON-valued ones decoded) or a JSON body. */
+/** Form fields (the ones the client JSON-encoded decoded again) or a JSON body. */
 function parseArgs(body: Buffer, contentType: string | undefined): Record<string, unknown> {
   const text = body.toString("utf8");
-  if (contentType?.includes("application/json"))
+  if (contentType?.startsWith("application/json")) {
     return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  }
   const args: Record<string, unknown> = {};
   for (const [name, value] of new URLSearchParams(text)) {
-    args[name] = /^[[{]/.test(value) ? safeJson(value) : value;
+    args[name] = /^[[{]/.test(value) ? jsonOrText(value) : value;
   }
   return args;
 }
 
-function safeJson(value: string): unknown {
+function jsonOrText(value: string): unknown {
   try {
     return JSON.parse(value);
   } catch {
     return value;
   }
+}
+
+/** @slack/web-api posts the bytes as multipart/form-data (one file part); anything else is taken raw. */
+async function fileContent(body: Buffer, contentType: string | undefined): Promise<string> {
+  if (!contentType?.startsWith("multipart/form-data")) return body.toString("utf8");
+  const form = await new Response(body, { headers: { "content-type": contentType } }).formData();
+  const file = [...form.values()].find((value) => typeof value !== "string");
+  return file ? file.text() : "";
+}
+
+function messageContent(a: Record<string, unknown>): Pick<PostedMessage, "text" | "blocks"> {
+  return {
+    ...(typeof a.text === "string" ? { text: a.text } : {}),
+    ...(Array.isArray(a.blocks) ? { blocks: a.blocks } : {}),
+  };
+}
+
+function messageJson(m: PostedMessage) {
+  return {
+    type: "message",
+    user: TEST_WORKSPACE.botUserId,
+    bot_id: TEST_WORKSPACE.botId,
+    text: m.text ?? "",
+    ts: m.ts,
+    ...(m.threadTs ? { thread_ts: m.threadTs } : {}),
+    ...(m.blocks ? { blocks: m.blocks } : {}),
+  };
+}
+
+function userJson(id: string, user: StandinUser) {
+  const tz = user.tz ?? DEFAULT_TZ;
+  const name = user.name ?? id.toLowerCase();
+  const email = user.email ?? `${id.toLowerCase()}@example.com`;
+  return {
+    id,
+    team_id: TEST_WORKSPACE.teamId,
+    name,
+    real_name: name,
+    deleted: false,
+    is_bot: false,
+    tz,
+    ...zoneInfo(tz),
+    profile: { email, real_name: name, display_name: name },
+  };
+}
+
+/** Slack's tz_label ("Eastern Standard Time") and tz_offset (seconds east of UTC) for now. */
+function zoneInfo(tz: string): { tz_label: string; tz_offset: number } {
+  const zoneName = (style: "long" | "longOffset") =>
+    new Intl.DateTimeFormat("en-US", { timeZone: tz, timeZoneName: style })
+      .formatToParts(new Date())
+      .find((part) => part.type === "timeZoneName")?.value ?? "";
+  const [, sign, hours = "0", minutes = "0"] = /GMT([+-])(\d\d):(\d\d)/.exec(zoneName("longOffset")) ?? [];
+  const offset = Number(hours) * 3600 + Number(minutes) * 60;
+  return { tz_label: zoneName("long"), tz_offset: sign === "-" ? -offset : offset };
 }

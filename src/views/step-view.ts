@@ -1,0 +1,116 @@
+import type { ActionsBlock } from "@slack/types";
+import type { StepSnapshot, StepStatus, WorkflowSnapshot } from "../workflows/types.js";
+import { button } from "./blocks.js";
+import { actorLabel, escapeText, mention, slackDate, thousands, truncateMrkdwn, userText } from "./format.js";
+import { ACTION, encodeStepRef, stepBlockId } from "./ids.js";
+import { LIMITS } from "./limits.js";
+import { figuresLine, progressLine } from "./rotation.js";
+
+export const STATUS_ICON: Record<StepStatus, string> = {
+  PENDING: "⬜",
+  AWAITING_APPROVAL: "⏳",
+  RUNNING: "🔄",
+  DONE: "✅",
+  SKIPPED: "⏭️",
+  FAILED: "❌",
+};
+
+const SUB_STEP_INDENT = "      ↳ ";
+const REASON_MAX = 600;
+const RESULT_LINE_MAX = 500;
+const ERROR_MAX = 600;
+
+export const isClosed = (step: StepSnapshot) => step.status === "DONE" || step.status === "SKIPPED";
+
+/** A step's first line: status, title and who finished it (what a compact rendering keeps). */
+export function stepHeadline(step: StepSnapshot): string {
+  const indent = step.parent ? SUB_STEP_INDENT : "";
+  return `${indent}${STATUS_ICON[step.status]} *${escapeText(step.title)}*${finishedBy(step)}`;
+}
+
+/** Everything about a step: hint, assignee, approval, skip reason, progress, results, failure. */
+export function stepText(w: WorkflowSnapshot, step: StepSnapshot): string {
+  const indent = step.parent ? SUB_STEP_INDENT : "";
+  const lines = [stepHeadline(step)];
+  const more = (line: string) => lines.push(`${indent}${line}`);
+  const open = !isClosed(step);
+  if (open && step.hint) more(`_${escapeText(step.hint)}_`);
+  if (open && step.assignee) more(`Assigned to ${mention(step.assignee)}`);
+  if (step.status === "AWAITING_APPROVAL") more(`Waiting for an approver (not ${mention(w.requestedBy)})`);
+  if (step.status === "SKIPPED" && step.skipReason) more(`Skipped: ${userText(step.skipReason, REASON_MAX)}`);
+  const rejected = step.approval?.decision === "REJECTED" ? step.approval : undefined;
+  if (rejected) {
+    more(`Rejected by ${mention(rejected.by)}: ${userText(rejected.reason ?? "", REASON_MAX)}`);
+  }
+  if (step.status === "RUNNING" && step.action === "rotate" && w.rotation) more(progressLine(w.rotation));
+  for (const line of step.result?.lines ?? []) more(`> ${userText(line, RESULT_LINE_MAX)}`);
+  for (const figures of step.result?.rotations ?? []) more(`> ${figuresLine(figures)}`);
+  if (step.status === "FAILED" && step.result?.failedRows) {
+    more(`*${thousands(step.result.failedRows)} rows could not be re-encrypted* (left unchanged)`);
+  }
+  if (step.status === "FAILED" && step.error && !rejected) more(`Failed: ${userText(step.error, ERROR_MAX)}`);
+  return truncateMrkdwn(lines.join("\n"), LIMITS.sectionText);
+}
+
+/** The headline, and for a running rotation its progress: a step in a few words. */
+export function stepCompact(w: WorkflowSnapshot, step: StepSnapshot): string {
+  if (step.status === "RUNNING" && step.action === "rotate" && w.rotation) {
+    return `${stepHeadline(step)}\n${progressLine(w.rotation)}`;
+  }
+  return stepHeadline(step);
+}
+
+function finishedBy(step: StepSnapshot): string {
+  if (step.status === "DONE" && step.approval?.decision === "APPROVED") {
+    return ` — approved by ${mention(step.approval.by)} ${slackDate(step.approval.at, "{time}")}`;
+  }
+  if (isClosed(step) && step.finishedBy) {
+    const at = step.finishedAt ? ` ${slackDate(step.finishedAt, "{time}")}` : "";
+    return ` — ${step.status === "DONE" ? "done" : "skipped"} by ${actorLabel(step.finishedBy)}${at}`;
+  }
+  return "";
+}
+
+/**
+ * Whether a step can be acted on now: not finished, not running, and every step it needs DONE
+ * (a step without needs is always open).
+ */
+export function isActionable(w: WorkflowSnapshot, step: StepSnapshot): boolean {
+  if (w.status !== "OPEN" || isClosed(step) || step.status === "RUNNING") return false;
+  return (step.needs ?? []).every((key) => w.steps.find((s) => s.key === key)?.status === "DONE");
+}
+
+/**
+ * The buttons that fit a step now, in one actions block named after the step (a users_select has
+ * no value, so the block id is what tells the handler which step was assigned).
+ */
+export function stepActions(w: WorkflowSnapshot, step: StepSnapshot): ActionsBlock | undefined {
+  if (!isActionable(w, step)) return undefined;
+  const ref = { workflowId: w.id, stepKey: step.key };
+  const blockId = stepBlockId(ref);
+  // Only a definition with an absurd key gets here; no buttons beats a message Slack refuses.
+  if (blockId.length > LIMITS.id) return undefined;
+  const value = encodeStepRef(ref);
+  const elements: ActionsBlock["elements"] = [];
+  if (step.requiresApproval) {
+    elements.push(
+      button("Approve", ACTION.approve, value, "primary"),
+      button("Reject…", ACTION.reject, value, "danger"),
+    );
+  } else if (step.action && step.automatic) {
+    if (step.status === "FAILED") elements.push(button("Retry", ACTION.retry, value, "primary"));
+  } else {
+    if (step.status === "FAILED") elements.push(button("Retry", ACTION.retry, value, "primary"));
+    else if (step.action) elements.push(button(step.runLabel ?? "Run", ACTION.run, value, "primary"));
+    else elements.push(button("Done", ACTION.done, value, "primary"));
+    if (step.skippable !== false) elements.push(button("Skip…", ACTION.skip, value));
+    elements.push({
+      type: "users_select",
+      action_id: ACTION.assign,
+      placeholder: { type: "plain_text", text: "Assign…" },
+      ...(step.assignee ? { initial_user: step.assignee } : {}),
+    });
+  }
+  if (elements.length === 0) return undefined;
+  return { type: "actions", block_id: blockId, elements };
+}
