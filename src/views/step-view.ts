@@ -1,7 +1,15 @@
 import type { ActionsBlock } from "@slack/types";
 import type { StepSnapshot, StepStatus, WorkflowSnapshot } from "../workflows/types.js";
 import { button } from "./blocks.js";
-import { actorLabel, escapeText, mention, slackDate, thousands, truncateMrkdwn, userText } from "./format.js";
+import {
+  actorLabel,
+  escapeText,
+  mention,
+  plural,
+  slackDate,
+  truncateMrkdwn,
+  userText,
+} from "./format.js";
 import { ACTION, encodeStepRef, stepBlockId } from "./ids.js";
 import { LIMITS } from "./limits.js";
 import { figuresLine, progressLine } from "./rotation.js";
@@ -46,7 +54,7 @@ export function stepText(w: WorkflowSnapshot, step: StepSnapshot): string {
   for (const line of step.result?.lines ?? []) more(`> ${userText(line, RESULT_LINE_MAX)}`);
   for (const figures of step.result?.rotations ?? []) more(`> ${figuresLine(figures)}`);
   if (step.status === "FAILED" && step.result?.failedRows) {
-    more(`*${thousands(step.result.failedRows)} rows could not be re-encrypted* (left unchanged)`);
+    more(`*${plural(step.result.failedRows, "row")} could not be re-encrypted* (left unchanged)`);
   }
   if (step.status === "FAILED" && step.error && !rejected) more(`Failed: ${userText(step.error, ERROR_MAX)}`);
   return truncateMrkdwn(lines.join("\n"), LIMITS.sectionText);

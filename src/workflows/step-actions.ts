@@ -104,7 +104,11 @@ export async function rotateEnvironments(
     }
   }
   const result: StepResult = { lines, rotations, ...(failedRows > 0 ? { failedRows } : {}) };
-  if (failedRows > 0) throw new StepFailure(`${failedRows} rows could not be re-encrypted`, result);
+  if (failedRows > 0)
+    throw new StepFailure(
+      `${failedRows} ${failedRows === 1 ? "row" : "rows"} could not be re-encrypted`,
+      result,
+    );
   return result;
 }
 

@@ -27,7 +27,7 @@ describe("/key-rotate", () => {
     );
     await rotation.click(APPROVER, "approval", "step_approve");
     await rotation.waitForStep("reencrypt", "FAILED", 60_000);
-    expect(rotation.messageText()).toContain("*1 rows could not be re-encrypted* (left unchanged)");
+    expect(rotation.messageText()).toContain("*1 row could not be re-encrypted* (left unchanged)");
     expect(rotation.findAction("reencrypt", "step_retry")).toBeDefined();
     const corrupt = await database.db.pool.query(
       `SELECT "credentials" FROM "PlatformIntegration" WHERE "id" = 'zz_corrupt'`,
@@ -58,7 +58,7 @@ describe("/key-rotate", () => {
     await rotation.waitForStatus("RESOLVED");
     const timeline = await bot.service.timeline(rotation.workflowId);
     expect(timeline.filter((e) => e.action === "step.failed").map((e) => e.detail.error)).toEqual([
-      "1 rows could not be re-encrypted",
+      "1 row could not be re-encrypted",
     ]);
   });
 });
