@@ -1,15 +1,7 @@
 import type { ActionsBlock } from "@slack/types";
 import type { StepSnapshot, StepStatus, WorkflowSnapshot } from "../workflows/types.js";
 import { button } from "./blocks.js";
-import {
-  actorLabel,
-  escapeText,
-  mention,
-  plural,
-  slackDate,
-  truncateMrkdwn,
-  userText,
-} from "./format.js";
+import { actorLabel, escapeText, mention, plural, slackDate, truncateMrkdwn, userText } from "./format.js";
 import { ACTION, encodeStepRef, stepBlockId } from "./ids.js";
 import { LIMITS } from "./limits.js";
 import { figuresLine, progressLine } from "./rotation.js";
