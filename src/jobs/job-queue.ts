@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import pg from "pg";
 import PgBoss from "pg-boss";
 import type { Logger } from "../logger.js";
@@ -97,10 +98,13 @@ export class JobQueue {
       connectionString: options.connectionString,
       application_name: "keyops-jobs-send",
       max: 2,
+      // Kept open: a singleton send should not wait for a new connection.
+      idleTimeoutMillis: 0,
     });
     sendPool.on("error", (error) => options.log.warn("job queue connection error", { error: error.message }));
     try {
       await boss.start();
+      await sendPool.query("SELECT 1");
     } catch (error) {
       await sendPool.end();
       throw error;
@@ -198,10 +202,8 @@ export class JobQueue {
   ): Promise<string | null> {
     const client = await this.sendPool.connect();
     try {
-      await client.query("BEGIN");
-      await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [
-        `keyops-jobs:${this.schema}:${queue}:${key}`,
-      ]);
+      // One round trip: the lock id is a number, so the simple protocol's multiple statements are safe.
+      await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${lockId(this.schema, queue, key)})`);
       const pending = await client.query(
         `SELECT 1 FROM ${this.schema}.job WHERE name = $1 AND singleton_key = $2 AND state <= 'active' LIMIT 1`,
         [queue, key],
@@ -231,4 +233,9 @@ export class JobQueue {
     await this.boss.createQueue(queue, { name: queue, policy: POLICY });
     this.queues.add(queue);
   }
+}
+
+/** A 64-bit advisory lock id for one key of one queue. */
+function lockId(schema: string, queue: string, key: string): bigint {
+  return createHash("sha256").update(`keyops-jobs\0${schema}\0${queue}\0${key}`).digest().readBigInt64BE(0);
 }
