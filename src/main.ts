@@ -16,6 +16,10 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
+  // pg-boss settles a finished job without awaiting it: a database error there must not end the bot.
+  process.on("unhandledRejection", (reason) => {
+    log.error("unhandled rejection", { error: reason instanceof Error ? reason.message : String(reason) });
+  });
   const bot = await startBot(config, log);
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => {

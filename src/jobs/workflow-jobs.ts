@@ -30,11 +30,11 @@ interface PageJob {
 export class QueuedWorkflowJobs implements WorkflowJobs {
   constructor(private readonly queue: JobQueue) {}
 
-  async runStep(workflowId: string, stepKey: string): Promise<void> {
+  async runStep(workflowId: string, stepKey: string, attempt: number): Promise<void> {
     await this.queue.send<StepJob>(
       STEP_QUEUE,
       { workflowId, stepKey },
-      { singletonKey: `${workflowId}:${stepKey}` },
+      { singletonKey: `${workflowId}:${stepKey}:${attempt}` },
     );
   }
 

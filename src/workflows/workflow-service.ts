@@ -311,7 +311,8 @@ export class WorkflowService {
   private async runEffects(w: WorkflowSnapshot, effects: WorkflowEffect[]): Promise<void> {
     for (const effect of effects) {
       try {
-        if (effect.type === "run-step") await this.o.jobs.runStep(w.id, effect.stepKey);
+        // The workflow's version names the transition that started this run of the step.
+        if (effect.type === "run-step") await this.o.jobs.runStep(w.id, effect.stepKey, w.version);
         else if (effect.type === "request-approval") await this.o.publisher.note(w, this.approvalRequest(w));
         else if (effect.type === "close-page" && this.o.pager.enabled)
           await this.o.jobs.page(w.id, "resolve");

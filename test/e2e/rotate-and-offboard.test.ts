@@ -124,10 +124,13 @@ describe("/offboard", () => {
     expect(await offboarding.stepStatus("approval")).toBe("AWAITING_APPROVAL");
 
     // Reminders are durable jobs: two hours before the deadline and at it.
-    const reminders = await database.db.pool.query<{ start_after: Date }>(
-      `SELECT start_after FROM pgboss.job WHERE name = 'workflow-reminder' AND data->>'workflowId' = $1 ORDER BY start_after`,
-      [offboarding.workflowId],
-    );
+    const reminders = await eventually("both reminders queued", async () => {
+      const queued = await database.db.pool.query<{ start_after: Date }>(
+        `SELECT start_after FROM pgboss.job WHERE name = 'workflow-reminder' AND data->>'workflowId' = $1 ORDER BY start_after`,
+        [offboarding.workflowId],
+      );
+      return queued.rows.length === 2 ? queued : undefined;
+    });
     expect(reminders.rows.map((r) => r.start_after.getTime())).toEqual([
       expectedDeadline.minus({ hours: 2 }).toMillis(),
       expectedDeadline.toMillis(),
