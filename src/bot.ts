@@ -100,6 +100,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       log,
     });
     await jobs.work(service, paging, log);
+    await service.resumeInterruptedSteps();
     const server = await app.start(config.port);
     const address = server && typeof server === "object" && "address" in server ? server.address() : null;
     const port = address && typeof address === "object" ? address.port : config.port;

@@ -73,6 +73,8 @@ export interface KeyringStatus {
 }
 
 export const DEFAULT_BATCH_SIZE = 2000;
+
+const rotationLockKey = (environment: Environment) => `keyops:rotation:${environment}`;
 export const MAX_BATCH_SIZE = 50_000;
 /** Below this many rows, starting worker threads costs more than it saves. */
 export const WORKER_THRESHOLD = 20_000;
@@ -363,13 +365,30 @@ export class RotationEngine {
     return counts;
   }
 
+  /** Whether a live process holds this environment's rotation right now. */
+  async rotationInProgress(environment: Environment): Promise<boolean> {
+    const client = await this.db.pool.connect();
+    const key = rotationLockKey(environment);
+    try {
+      const { rows } = await client.query<{ locked: boolean }>(
+        "SELECT pg_try_advisory_lock(hashtext($1)) AS locked",
+        [key],
+      );
+      if (!rows[0]?.locked) return true;
+      await client.query("SELECT pg_advisory_unlock(hashtext($1))", [key]);
+      return false;
+    } finally {
+      client.release();
+    }
+  }
+
   /**
    * One run per environment at a time, across processes: a PostgreSQL session advisory lock,
    * released when the work ends or when the holder's connection dies (a killed process).
    */
   private async withRotationLock<T>(environment: Environment, work: () => Promise<T>): Promise<T> {
     const client: pg.PoolClient = await this.db.pool.connect();
-    const key = `keyops:rotation:${environment}`;
+    const key = rotationLockKey(environment);
     try {
       const { rows } = await client.query<{ locked: boolean }>(
         "SELECT pg_try_advisory_lock(hashtext($1)) AS locked",

@@ -9,6 +9,9 @@ export const REMINDER_QUEUE = "workflow-reminder";
 export const PAGE_QUEUE = "workflow-page";
 export const PAGE_REMINDER_QUEUE = "workflow-page-reminder";
 
+const STEP_RETRIES = 60;
+const STEP_RETRY_DELAY_SECONDS = 5;
+
 /** Reminders before the deadline and at it. */
 const REMIND_BEFORE_MS = [2 * 3_600_000, 0];
 
@@ -30,7 +33,7 @@ interface PageJob {
 export class QueuedWorkflowJobs implements WorkflowJobs {
   constructor(private readonly queue: JobQueue) {}
 
-  async runStep(workflowId: string, stepKey: string, attempt: number): Promise<void> {
+  async runStep(workflowId: string, stepKey: string, attempt: string): Promise<void> {
     await this.queue.send<StepJob>(
       STEP_QUEUE,
       { workflowId, stepKey },
@@ -70,12 +73,13 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
   async work(service: WorkflowService, paging: PagingService, log: Logger): Promise<void> {
     await this.queue.register<StepJob>(
       STEP_QUEUE,
-      async ({ workflowId, stepKey }) => {
+      async ({ workflowId, stepKey }, job) => {
         log.info("running workflow step", { workflowId, stepKey });
-        await service.runStep(workflowId, stepKey);
+        await service.runStep(workflowId, stepKey, { lastAttempt: job.retryCount >= STEP_RETRIES });
       },
-      // A rotation resumes from its checkpoint; hours for a very large table.
-      { retryLimit: 3, retryDelaySeconds: 5, expireInSeconds: 6 * 3600 },
+      // A rotation resumes from its checkpoint; hours for a very large table. While another
+      // process holds the environment's rotation, the job waits its turn for about five minutes.
+      { retryLimit: STEP_RETRIES, retryDelaySeconds: STEP_RETRY_DELAY_SECONDS, expireInSeconds: 6 * 3600 },
     );
     await this.queue.register<ReminderJob>(REMINDER_QUEUE, ({ workflowId }) => service.remind(workflowId), {
       retryLimit: 3,

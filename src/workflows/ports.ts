@@ -19,7 +19,7 @@ export interface WorkflowPublisher {
 /** Durable background work (pg-boss): each job runs once across replicas and survives restarts. */
 export interface WorkflowJobs {
   /** `attempt` tells runs of the same step apart (a Retry is a new job, never merged into the last). */
-  runStep(workflowId: string, stepKey: string, attempt: number): Promise<void>;
+  runStep(workflowId: string, stepKey: string, attempt: string): Promise<void>;
   remindAt(workflowId: string, at: Date): Promise<void>;
   /** Pages on-call for the workflow (retried in the background), or resolves its page. */
   page(workflowId: string, action: "trigger" | "resolve"): Promise<void>;

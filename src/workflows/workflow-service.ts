@@ -3,7 +3,7 @@ import type { PrismaClient } from "../db/prisma.js";
 import type { RotationEngine } from "../engine/engine.js";
 import type { Progress } from "../engine/progress.js";
 import type { Environment } from "../environments.js";
-import { RefusedError, UserError } from "../errors.js";
+import { BusyError, RefusedError, UserError } from "../errors.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { Logger } from "../logger.js";
 import { AUDITED_TRANSACTION, appendAuditEvents, readTimeline } from "./audit-log.js";
@@ -210,7 +210,7 @@ export class WorkflowService {
   }
 
   /** The durable job's body: runs an automated step that is RUNNING, once. */
-  async runStep(workflowId: string, stepKey: string): Promise<void> {
+  async runStep(workflowId: string, stepKey: string, { lastAttempt } = { lastAttempt: true }): Promise<void> {
     const w = await this.get(workflowId);
     const step = w.steps.find((s) => s.key === stepKey);
     if (step?.status !== "RUNNING" || !step.action) return;
@@ -218,6 +218,8 @@ export class WorkflowService {
     try {
       result = await this.executeAction(w, step.action, stepKey);
     } catch (error) {
+      // Another process holds the environment's rotation (a resumed job, the CLI): try again later.
+      if (error instanceof BusyError && !lastAttempt) throw error;
       const message =
         error instanceof StepFailure || error instanceof UserError
           ? error.message
@@ -234,6 +236,26 @@ export class WorkflowService {
       return;
     }
     await this.apply(workflowId, { type: "step-succeeded", stepKey, result });
+  }
+
+  /**
+   * At start-up: rotations and verifications left RUNNING by a process that died get a new job,
+   * unless a live process still holds that environment's rotation. The engine resumes a run from
+   * its checkpoint, so nothing is done twice.
+   */
+  async resumeInterruptedSteps(): Promise<number> {
+    let resumed = 0;
+    for (const w of await this.openWorkflows()) {
+      for (const step of w.steps) {
+        if (step.status !== "RUNNING" || (step.action !== "rotate" && step.action !== "verify")) continue;
+        const busy = await Promise.all(w.inputs.environments.map((e) => this.o.engine.rotationInProgress(e)));
+        if (busy.some(Boolean)) continue;
+        this.o.log.warn("resuming an interrupted workflow step", { workflow: w.number, step: step.key });
+        await this.o.jobs.runStep(w.id, step.key, `${w.version}-resumed-${Date.now()}`);
+        resumed += 1;
+      }
+    }
+    return resumed;
   }
 
   /** The deadline job: a reminder in the thread while the work is not done. */
@@ -312,7 +334,7 @@ export class WorkflowService {
     for (const effect of effects) {
       try {
         // The workflow's version names the transition that started this run of the step.
-        if (effect.type === "run-step") await this.o.jobs.runStep(w.id, effect.stepKey, w.version);
+        if (effect.type === "run-step") await this.o.jobs.runStep(w.id, effect.stepKey, String(w.version));
         else if (effect.type === "request-approval") await this.o.publisher.note(w, this.approvalRequest(w));
         else if (effect.type === "close-page" && this.o.pager.enabled)
           await this.o.jobs.page(w.id, "resolve");
