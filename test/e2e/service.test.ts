@@ -45,6 +45,25 @@ describe("running the bot", () => {
     }
   });
 
+  it("publishes the App Home with the keyring's status when someone opens it", async () => {
+    const { client, slack } = app();
+    const event = JSON.stringify({
+      token: "deprecated-verification-token",
+      team_id: "T0TEST",
+      api_app_id: "A0KEYOPS",
+      type: "event_callback",
+      event_id: "Ev0HOME0001",
+      event_time: Math.floor(Date.now() / 1000),
+      event: { type: "app_home_opened", user: "U0HOMEUSER", channel: "D0HOME", tab: "home", event_ts: "1.2" },
+    });
+    expect((await client.send(event, "application/json")).status).toBe(200);
+    const published = await slack.waitFor(
+      (c) => c.method === "views.publish" && c.args.user_id === "U0HOMEUSER",
+      "the App Home",
+    );
+    expect(JSON.stringify(published.args.view)).toMatch(/production\* — active: v1/);
+  });
+
   it("npm start without Slack settings stops at once, naming each missing setting", async () => {
     const run = runMain({ DATABASE_URL: undefined });
     expect(await run.exited).toBe(2);
