@@ -140,6 +140,25 @@ describe("bad input gets a clear ephemeral reply and changes nothing", () => {
     ]);
   });
 
+  it("a rejection asks for a reason in a modal, shows it, and leaves Approve for later", async () => {
+    const { client, slack } = app();
+    const rotation = await WorkflowDriver.start(app(), "/key-rotate", "staging rejected", REQUESTER);
+    await rotation.click(REQUESTER, "generate-key", "step_run");
+    await rotation.waitForStep("generate-key", "DONE");
+    await rotation.click(APPROVER, "approval", "step_reject");
+    const modal = await slack.openedView("reject_approval");
+    await client.viewSubmission({
+      userId: APPROVER,
+      callbackId: "reject_approval",
+      privateMetadata: modal.privateMetadata,
+      values: { reason: { reason: { type: "plain_text_input", value: "not during the sale" } } },
+    });
+    await rotation.waitForStep("approval", "FAILED");
+    expect(rotation.messageText()).toContain(`Rejected by <@${APPROVER}>: not during the sale`);
+    expect(rotation.findAction("approval", "step_approve")).toBeDefined();
+    expect(await rotation.stepStatus("reencrypt")).toBe("PENDING");
+  });
+
   it("a button that is not ours is refused without a stack trace", async () => {
     const { client } = app();
     await client.blockAction({
