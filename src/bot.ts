@@ -53,7 +53,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     const service = new WorkflowService({
       prisma: runtime.db.prisma,
       engine: runtime.engine,
-      pager,
+      pagingEnabled: pager.enabled,
       directory,
       publisher,
       jobs,

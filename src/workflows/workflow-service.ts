@@ -11,7 +11,6 @@ import { beginWorkflow } from "./begin.js";
 import type { CommandDefaults, ParsedCommand } from "./command-input.js";
 import { definitionOf } from "./definitions/index.js";
 import type { Directory } from "./directory.js";
-import type { Pager } from "./pager.js";
 import type { WorkflowJobs, WorkflowPublisher } from "./ports.js";
 import {
   BOT_ACTOR,
@@ -46,7 +45,8 @@ import {
 export interface WorkflowServiceOptions {
   prisma: PrismaClient;
   engine: RotationEngine;
-  pager: Pager;
+  /** Whether workflows page on-call (the paging itself is PagingService's job). */
+  pagingEnabled: boolean;
   directory: Directory;
   publisher: WorkflowPublisher;
   jobs: WorkflowJobs;
@@ -125,7 +125,7 @@ export class WorkflowService {
         platformCounts,
         requestedBy: request.requestedBy,
         channelId: request.channelId,
-        page: { status: this.o.pager.enabled ? "paging" : "off", onCall: [] },
+        page: { status: this.o.pagingEnabled ? "paging" : "off", onCall: [] },
       },
       this.now(),
     );
@@ -149,7 +149,7 @@ export class WorkflowService {
     created.messageTs = messageTs;
     await this.o.publisher.log(created, events);
     if (created.deadlineAt) await this.o.jobs.remindAt(created.id, created.deadlineAt);
-    if (this.o.pager.enabled) await this.o.jobs.page(created.id, "trigger");
+    if (this.o.pagingEnabled) await this.o.jobs.page(created.id, "trigger");
     await this.runEffects(created, begun.effects);
     return { workflow: created, created: true };
   }
@@ -336,7 +336,7 @@ export class WorkflowService {
         // The workflow's version names the transition that started this run of the step.
         if (effect.type === "run-step") await this.o.jobs.runStep(w.id, effect.stepKey, String(w.version));
         else if (effect.type === "request-approval") await this.o.publisher.note(w, this.approvalRequest(w));
-        else if (effect.type === "close-page" && this.o.pager.enabled)
+        else if (effect.type === "close-page" && this.o.pagingEnabled)
           await this.o.jobs.page(w.id, "resolve");
       } catch (error) {
         this.o.log.error("workflow effect failed", {
