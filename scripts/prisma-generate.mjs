@@ -6,6 +6,15 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+// Installed as a dependency of an application (for keyops/client), KeyOps needs no Prisma client:
+// npm runs this with the package as cwd and INIT_CWD where `npm install` was typed.
+const packageRoot = fileURLToPath(new URL("..", import.meta.url));
+if (process.env.INIT_CWD && path.resolve(process.env.INIT_CWD) !== path.resolve(packageRoot)) {
+  process.exit(0);
+}
 
 const require = createRequire(import.meta.url);
 const env = { ...process.env, PRISMA_HIDE_UPDATE_MESSAGE: "1", CHECKPOINT_DISABLE: "1" };

@@ -7,6 +7,11 @@ import { SecretKey } from "./secret-key.js";
 // context (e.g. `keyops:data-key:production:3`) as AAD, so a wrapped key copied to another
 // environment or version row does not unwrap there.
 
+/** The AAD binding a wrapped data key to its environment and version (a row copied elsewhere won't unwrap). */
+export function dataKeyContext(environment: string, version: number): string {
+  return `keyops:data-key:${environment}:${version}`;
+}
+
 export function wrapKey(master: SecretKey, dataKey: SecretKey, context: string): string {
   if (context === "") throw new CryptoError("a data key must be wrapped with a non-empty context");
   const { iv, tag, data } = encrypt(master, dataKey.exposeBytes(), context);

@@ -6,13 +6,16 @@ export {
   parseCiphertext,
   versionPrefix,
 } from "./ciphertext.js";
-export { unwrapKey, wrapKey } from "./envelope.js";
+export { dataKeyContext, unwrapKey, wrapKey } from "./envelope.js";
 export {
+  AuthenticationFailedError,
   CiphertextFormatError,
   CryptoError,
   DecryptError,
+  type DecryptFailureReason,
   KeyFormatError,
   NoActiveKeyError,
+  UnknownKeyVersionError,
 } from "./errors.js";
 export { type EncryptionHealth, Keyring, type KeyringVersion, type KeyState } from "./keyring.js";
 export { SecretKey } from "./secret-key.js";

@@ -1,6 +1,12 @@
 import { decrypt, encrypt } from "./aes-gcm.js";
 import { formatCiphertext, parseCiphertext } from "./ciphertext.js";
-import { CryptoError, DecryptError, NoActiveKeyError } from "./errors.js";
+import {
+  AuthenticationFailedError,
+  CryptoError,
+  DecryptError,
+  NoActiveKeyError,
+  UnknownKeyVersionError,
+} from "./errors.js";
 import type { SecretKey } from "./secret-key.js";
 
 export type KeyState = "PENDING" | "ACTIVE" | "DECRYPT_ONLY" | "RETIRED" | "COMPROMISED";
@@ -94,20 +100,26 @@ export class Keyring {
     const parts = parseCiphertext(ciphertext);
     const version = parts.version ?? this.#legacy?.version;
     if (version === undefined) {
-      throw new DecryptError(`legacy ciphertext, but ${this.#environment} has no legacy key version`);
+      throw new UnknownKeyVersionError(
+        `legacy ciphertext, but ${this.#environment} has no legacy key version`,
+      );
     }
     const entry = this.#byVersion.get(version);
     if (entry === undefined) {
-      throw new DecryptError(`version ${version} is not in the keyring of ${this.#environment}`);
+      throw new UnknownKeyVersionError(`version ${version} is not in the keyring of ${this.#environment}`);
     }
     if (entry.state === "RETIRED") {
-      throw new DecryptError(`version ${version} of ${this.#environment} is retired and no longer decrypts`);
+      throw new UnknownKeyVersionError(
+        `version ${version} of ${this.#environment} is retired and no longer decrypts`,
+      );
     }
     try {
       return decrypt(entry.key, parts, aad);
     } catch (error) {
       if (!(error instanceof DecryptError)) throw error;
-      throw new DecryptError(`ciphertext does not decrypt under version ${version} of ${this.#environment}`);
+      throw new AuthenticationFailedError(
+        `ciphertext does not decrypt under version ${version} of ${this.#environment}`,
+      );
     }
   }
 

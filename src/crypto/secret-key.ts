@@ -27,14 +27,23 @@ export class SecretKey {
   static fromBase64(text: string, label: string): SecretKey {
     const trimmed = text.trim();
     if (trimmed === "") throw new KeyFormatError(`${label} is empty`);
+    if (/^[0-9a-fA-F]{64}$/.test(trimmed)) {
+      throw new KeyFormatError(
+        `${label} looks like hex; a key is base64 of ${KEY_BYTES} random bytes (convert it with ` +
+          `node -e "console.log(Buffer.from(process.argv[1], 'hex').toString('base64'))" <hex>)`,
+      );
+    }
     if (trimmed.length % 4 !== 0 || !BASE64.test(trimmed)) {
-      throw new KeyFormatError(`${label} is not valid base64`);
+      throw new KeyFormatError(`${label} is not valid base64 (expected base64 of ${KEY_BYTES} random bytes)`);
     }
     const decoded = Buffer.from(trimmed, "base64");
     try {
       // Re-encoding catches non-canonical encodings (stray bits in the last character) that
       // Buffer.from accepts silently.
-      if (decoded.toString("base64") !== trimmed) throw new KeyFormatError(`${label} is not valid base64`);
+      if (decoded.toString("base64") !== trimmed)
+        throw new KeyFormatError(
+          `${label} is not valid base64 (expected base64 of ${KEY_BYTES} random bytes)`,
+        );
       if (decoded.length !== KEY_BYTES) {
         throw new KeyFormatError(`${label} must decode to ${KEY_BYTES} bytes, got ${decoded.length}`);
       }

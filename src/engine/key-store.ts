@@ -1,4 +1,4 @@
-import { unwrapKey, wrapKey } from "../crypto/envelope.js";
+import { dataKeyContext, unwrapKey, wrapKey } from "../crypto/envelope.js";
 import { Keyring, type KeyState } from "../crypto/keyring.js";
 import { SecretKey } from "../crypto/secret-key.js";
 import type { PrismaClient } from "../db/prisma.js";
@@ -11,11 +11,6 @@ import type { Logger } from "../logger.js";
 export type KeyVersionInfo = Omit<KeyVersion, "id" | "wrappedKey" | "masterFingerprint" | "environment"> & {
   environment: Environment;
 };
-
-/** The AAD binding a wrapped data key to its environment and version (a row copied elsewhere won't unwrap). */
-export function dataKeyContext(environment: string, version: number): string {
-  return `keyops:data-key:${environment}:${version}`;
-}
 
 export interface Activation {
   activated: KeyVersionInfo;

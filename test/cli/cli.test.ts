@@ -1,8 +1,7 @@
 import { createDecipheriv, createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { unwrapKey } from "../../src/crypto/envelope.js";
+import { dataKeyContext, unwrapKey } from "../../src/crypto/envelope.js";
 import type { SecretKey } from "../../src/crypto/secret-key.js";
-import { dataKeyContext } from "../../src/engine/key-store.js";
 import { freePort } from "../../src/net.js";
 import { recordKey } from "../support/artifacts.js";
 import { type CliResult, runKeyops } from "../support/cli.js";

@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, inject } from "vitest";
-import { unwrapKey } from "../../src/crypto/envelope.js";
+import { dataKeyContext, unwrapKey } from "../../src/crypto/envelope.js";
 import { SecretKey } from "../../src/crypto/secret-key.js";
 import { type Database, openDatabase } from "../../src/db/database.js";
-import { dataKeyContext } from "../../src/engine/key-store.js";
 import { silentLogger } from "../../src/logger.js";
 import { recordedKeys, recordKey } from "./artifacts.js";
 
