@@ -66,26 +66,13 @@ export async function openDatabase(
       if (closed) return;
       closed = true;
       await prisma.$disconnect().catch(() => undefined);
-      const othersConnected = server ? await otherClientsConnected(pool, applicationName) : false;
       await pool.end().catch(() => undefined);
       // pool.end() resolves before the sockets close; the server stopping next is expected.
       pool.removeAllListeners("error");
       pool.on("error", () => undefined);
-      // Another keyops process sharing the embedded server keeps it; the last one out stops it.
-      if (server && !othersConnected) await server.stop();
+      // The embedded server is shared by every keyops process of the data directory: stop() gives
+      // up this process's share, and the last owner out stops it (see embedded-owners.ts).
+      await server?.stop();
     },
   };
-}
-
-async function otherClientsConnected(pool: pg.Pool, ownName: string): Promise<boolean> {
-  try {
-    const { rows } = await pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-       WHERE backend_type = 'client backend' AND application_name <> $1`,
-      [ownName],
-    );
-    return (rows[0]?.n ?? 0) > 0;
-  } catch {
-    return false;
-  }
 }

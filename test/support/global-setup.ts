@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { type EmbeddedServer, startEmbeddedPostgres } from "../../src/db/embedded.js";
+import { type EmbeddedServer, removeEmbeddedDataDir, startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { silentLogger } from "../../src/logger.js";
 import { freePort } from "../../src/net.js";
 import { ARTIFACTS_DIR, KEYS_DIR, OUTPUT_DIR } from "./artifacts.js";
@@ -37,7 +37,8 @@ export default async function setup(project: TestProject) {
 
   return async () => {
     await server?.stop();
-    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    // As root the cluster of this private (0700) directory is kept in /var/lib/keyops/clusters: gone too.
+    if (dataDir) await removeEmbeddedDataDir(dataDir);
     const leaks = findLeaks(KEYS_DIR, OUTPUT_DIR);
     if (leaks.length > 0) {
       const where = leaks.map((l) => `${l.fingerprint} (${l.encoding}) in ${l.file}`).join("; ");
