@@ -174,7 +174,7 @@ async function startServer(dataDir: string, password: string, options: EmbeddedO
   while (!exited() && Date.now() < deadline) {
     const found = postmasterPid(cluster);
     if (found && found.pid === child.pid && found.status === "ready") {
-      log.debug("the embedded PostgreSQL is ready", { pid: child.pid, port, log: logFile });
+      log.debug("the embedded PostgreSQL is ready", { pid: child.pid, port, bin: native, log: logFile });
       return;
     }
     await sleep(25);
