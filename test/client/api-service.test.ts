@@ -211,13 +211,6 @@ describe("the keyring source", () => {
         await sleep(1000);
       }
       const result = await load.stop();
-      console.log(
-        "DIAG",
-        JSON.stringify({ ...result, acknowledged: result.acknowledged.size }),
-        JSON.stringify(
-          rotations.map((r) => ({ r: r.reencrypted, c: r.conflicts, n: r.notOnActive, ms: r.durationMs })),
-        ),
-      );
 
       expect({ failed: result.failed, failures: result.failures }, `${result.requests} requests`).toEqual({
         failed: 0,
