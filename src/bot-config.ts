@@ -22,6 +22,12 @@ export interface BotConfig extends Config {
   /** Environments whose key every developer can read (the guide: development and staging). */
   sharedEnvironments: Environment[];
   pagerDuty: PagerDutyConfig | undefined;
+  /** Bearer tokens env-source clients report with (KEYOPS_REPORT_TOKEN_<ENV>); /client/report is off without any. */
+  reportTokens: Partial<Record<Environment, string>>;
+  /** Where the guide's alerts go (decryption failures, a missing or mismatched key); none when unset. */
+  alertChannel: string | undefined;
+  /** Decryption failures per hour in an environment above which the alert fires (the guide: 5). */
+  alertFailuresPerHour: number;
 }
 
 export interface PagerDutyConfig {
@@ -91,6 +97,12 @@ const schema = z.object({
       `must list environments (${ENVIRONMENTS.join(", ")})`,
     )
     .transform((list) => list as Environment[]),
+  KEYOPS_ALERT_CHANNEL: z
+    .string()
+    .trim()
+    .regex(/^[CG][A-Z0-9]{2,}$/, "must be a Slack channel id (C…)")
+    .optional(),
+  KEYOPS_ALERT_FAILURES_PER_HOUR: z.coerce.number().int().min(0).max(1_000_000).default(5),
   PAGERDUTY_ROUTING_KEY: z.string().trim().min(1).optional(),
   PAGERDUTY_API_TOKEN: z.string().trim().min(1).optional(),
   PAGERDUTY_ESCALATION_POLICY_ID: z.string().trim().min(1).optional(),
@@ -124,6 +136,7 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
   if (problems.length > 0 || !parsed.data || !base) throw new ConfigError(problems);
   const s = parsed.data;
   const severities = readSeverities(blankToUndefined, problems);
+  const reportTokens = readReportTokens(blankToUndefined, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     ...base,
@@ -137,6 +150,9 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     approvers: s.KEYOPS_APPROVERS,
     allowedChannels: s.KEYOPS_ALLOWED_CHANNELS,
     sharedEnvironments: s.KEYOPS_SHARED_ENVIRONMENTS,
+    reportTokens,
+    alertChannel: s.KEYOPS_ALERT_CHANNEL,
+    alertFailuresPerHour: s.KEYOPS_ALERT_FAILURES_PER_HOUR,
     pagerDuty: s.PAGERDUTY_ROUTING_KEY
       ? {
           routingKey: s.PAGERDUTY_ROUTING_KEY,
@@ -154,6 +170,25 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
         }
       : undefined,
   };
+}
+
+/** KEYOPS_REPORT_TOKEN_<ENV>: long random strings, one per environment, never the same twice. */
+function readReportTokens(
+  env: Record<string, string | undefined>,
+  problems: string[],
+): Partial<Record<Environment, string>> {
+  const tokens: Partial<Record<Environment, string>> = {};
+  for (const environment of ENVIRONMENTS) {
+    const name = `KEYOPS_REPORT_TOKEN_${environment.toUpperCase()}`;
+    const value = env[name]?.trim();
+    if (value === undefined) continue;
+    if (value.length < 24 || /\s/.test(value))
+      problems.push(`${name} must be at least 24 characters, no spaces`);
+    else if (Object.values(tokens).includes(value))
+      problems.push(`${name} is the same as another environment's token`);
+    else tokens[environment] = value;
+  }
+  return tokens;
 }
 
 const PAGE_SEVERITIES: readonly PageSeverity[] = ["critical", "error", "warning", "info"];

@@ -4,6 +4,7 @@ import { WebClient } from "@slack/web-api";
 import type { BotConfig } from "./bot-config.js";
 import { registerListeners } from "./handlers/index.js";
 import { checkHealth } from "./health.js";
+import { clientReportRoute } from "./http/client-report-route.js";
 import { PagerDutyPager, retryWithBackoff } from "./integrations/pagerduty/pagerduty-pager.js";
 import { pagerDutyWebhookRoute } from "./integrations/pagerduty/webhook-route.js";
 import { SlackDirectory } from "./integrations/slack-directory.js";
@@ -89,7 +90,10 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       config,
       log,
       health: () => checkHealth(runtime.db, runtime.engine),
-      routes: [pagerDutyWebhookRoute({ secret: config.pagerDuty?.webhookSecret, paging, log })],
+      routes: [
+        pagerDutyWebhookRoute({ secret: config.pagerDuty?.webhookSecret, paging, log }),
+        clientReportRoute({ tokens: config.reportTokens, pool: runtime.db.pool, log }),
+      ],
     });
     registerListeners(app, {
       service,

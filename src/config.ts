@@ -21,6 +21,10 @@ export interface Config {
   targetDatabaseUrls: Partial<Record<Environment, string>>;
   defaultEnvironment: Environment;
   logLevel: LogLevel;
+  /** The application's instances (keyops/client): live when they reported this recently. */
+  clientLiveWithinMs: number;
+  /** How long activation waits for every live instance to hold a new version. */
+  handoverTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -40,6 +44,12 @@ const schema = z.object({
   KEYOPS_EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
   KEYOPS_ENVIRONMENT: z.enum(ENVIRONMENTS).default("development"),
   KEYOPS_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  KEYOPS_CLIENT_LIVE_SECONDS: z.coerce.number().min(1).max(86_400).default(30),
+  KEYOPS_HANDOVER_TIMEOUT_SECONDS: z.coerce
+    .number()
+    .min(0)
+    .max(7 * 86_400)
+    .default(900),
 });
 
 const legacyKeyVariable = (environment: Environment) => `ENCRYPTION_KEY_${environment.toUpperCase()}`;
@@ -135,5 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     targetDatabaseUrls,
     defaultEnvironment,
     logLevel: parsed.data.KEYOPS_LOG_LEVEL,
+    clientLiveWithinMs: parsed.data.KEYOPS_CLIENT_LIVE_SECONDS * 1000,
+    handoverTimeoutMs: parsed.data.KEYOPS_HANDOVER_TIMEOUT_SECONDS * 1000,
   };
 }

@@ -7,6 +7,8 @@ export interface HealthReport {
   database: "ok" | "unreachable";
   /** Per environment with an active key: an encrypt/decrypt round trip. */
   encryption: Record<string, "healthy" | "unhealthy">;
+  /** Live application instances holding a key that is not KeyOps's for its version (the guide's "mismatched key"). */
+  mismatchedClients: string[];
 }
 
 /** /healthz: the database answers and every active key round-trips. Never names a key. */
@@ -14,7 +16,7 @@ export async function checkHealth(db: Database, engine: RotationEngine): Promise
   try {
     await db.pool.query("SELECT 1");
   } catch {
-    return { ok: false, database: "unreachable", encryption: {} };
+    return { ok: false, database: "unreachable", encryption: {}, mismatchedClients: [] };
   }
   const encryption: HealthReport["encryption"] = {};
   for (const environment of ENVIRONMENTS) {
@@ -26,6 +28,12 @@ export async function checkHealth(db: Database, engine: RotationEngine): Promise
     if (!versions.some((v) => v.state === "ACTIVE")) continue;
     encryption[environment] = (await engine.healthCheckEncryption(environment)).status;
   }
-  const ok = Object.values(encryption).every((status) => status === "healthy");
-  return { ok, database: "ok", encryption };
+  const mismatchedClients: string[] = [];
+  for (const environment of ENVIRONMENTS) {
+    const found = await engine.mismatchedClients(environment).catch(() => []);
+    mismatchedClients.push(...found.map((m) => `${environment}/${m.instance.instanceId}`));
+  }
+  const ok =
+    Object.values(encryption).every((status) => status === "healthy") && mismatchedClients.length === 0;
+  return { ok, database: "ok", encryption, mismatchedClients };
 }

@@ -23,7 +23,9 @@ export async function openRuntime(config: Config, log: Logger): Promise<Runtime>
     const targets = new TargetDatabases(db.pool, config.targetDatabaseUrls, log);
     return {
       db,
-      engine: new RotationEngine(db, keys, log, PLATFORM_CREDENTIALS, targets.poolFor),
+      engine: new RotationEngine(db, keys, log, PLATFORM_CREDENTIALS, targets.poolFor, {
+        clients: { liveWithinMs: config.clientLiveWithinMs, handoverTimeoutMs: config.handoverTimeoutMs },
+      }),
       async close() {
         await targets.close();
         await db.close();

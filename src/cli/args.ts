@@ -12,7 +12,10 @@ export function parsePositiveInteger(
   return value;
 }
 
+/** Versions are PostgreSQL integers. */
+export const MAX_KEY_VERSION = 2_147_483_647;
+
 export function parseVersion(text: string | undefined): number {
   const bare = text?.trim().replace(/^v/i, "");
-  return parsePositiveInteger(bare, "the key version (e.g. 2 or v2)");
+  return parsePositiveInteger(bare, "the key version (e.g. 2 or v2)", MAX_KEY_VERSION);
 }

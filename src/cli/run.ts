@@ -6,8 +6,10 @@ import { UserError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { openRuntime } from "../runtime.js";
 import type { CliIO, Command } from "./command.js";
+import { clients } from "./commands/clients.js";
 import { demoSeed } from "./commands/demo.js";
 import { keysActivate, keysCompromised, keysGenerate, keysRetire, keysStatus } from "./commands/keys.js";
+import { keysExport } from "./commands/keys-export.js";
 import { rotate, verify } from "./commands/rotation.js";
 
 export const COMMANDS: Command[] = [
@@ -16,8 +18,10 @@ export const COMMANDS: Command[] = [
   keysActivate,
   keysRetire,
   keysCompromised,
+  keysExport,
   rotate,
   verify,
+  clients,
   demoSeed,
 ];
 
@@ -29,7 +33,7 @@ export function usage(): string {
     ...COMMANDS.flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]),
     "",
     "environments: development (default, or KEYOPS_ENVIRONMENT), staging, production",
-    "exit codes: 0 done, 1 rows failed, 2 bad input, 3 a rotation is running, 4 refused, 130 interrupted",
+    "exit codes: 0 done, 1 rows failed, 2 bad input, 3 a rotation is running, 4 refused, 130 interrupted, 70 internal error",
   ].join("\n");
 }
 
@@ -43,8 +47,11 @@ export async function runCli(
   io: CliIO,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
+  const json = argv.includes("--json");
   const fail = (message: string, code: number) => {
     io.stderr.write(`keyops: ${message}\n`);
+    // --json promises one JSON object on stdout, errors included.
+    if (json) io.stdout.write(`${JSON.stringify({ error: message, exitCode: code })}\n`);
     return code;
   };
   if (argv.length === 0 || argv[0] === "help" || argv[0] === "--help" || argv[0] === "-h") {

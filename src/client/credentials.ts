@@ -62,6 +62,7 @@ export class Credentials {
   #lastReloadAt = 0;
   #timers: NodeJS.Timeout[] = [];
   #reportFailing = false;
+  #reportInFlight: Promise<void> | undefined;
   #closed = false;
 
   constructor(parts: CredentialsParts) {
@@ -81,7 +82,14 @@ export class Credentials {
       this.#timers.push(timer);
     };
     every(this.#parts.refreshIntervalMs, () => this.reload());
-    if (this.#parts.transport) every(this.#parts.reportIntervalMs, () => this.#report(false));
+    if (this.#parts.transport) {
+      every(this.#parts.reportIntervalMs, async () => {
+        if (this.#reportInFlight) return; // a slow KeyOps gets one report at a time
+        this.#reportInFlight = this.#report(false).finally(() => {
+          this.#reportInFlight = undefined;
+        });
+      });
+    }
   }
 
   /** JSON in, `v<n>:iv:tag:ct` out, with the version KeyOps has active. */
@@ -168,7 +176,7 @@ export class Credentials {
     if (this.#closed) return;
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
-    await this.#reloading;
+    await Promise.all([this.#reloading, this.#reportInFlight]);
     if (this.#parts.transport) await this.#report(true, FIRST_REPORT_TIMEOUT_MS);
     await this.#parts.source.close();
   }

@@ -22,7 +22,11 @@ export async function recordClientReport(db: Queryable, report: ClientReport): P
          "environment" = EXCLUDED."environment", "service" = EXCLUDED."service", "source" = EXCLUDED."source",
          "hostname" = EXCLUDED."hostname", "pid" = EXCLUDED."pid", "versions" = EXCLUDED."versions",
          "encryptsVersion" = EXCLUDED."encryptsVersion", "problems" = EXCLUDED."problems",
-         "startedAt" = EXCLUDED."startedAt", "lastSeenAt" = EXCLUDED."lastSeenAt", "stoppedAt" = EXCLUDED."stoppedAt"
+         "startedAt" = EXCLUDED."startedAt", "lastSeenAt" = EXCLUDED."lastSeenAt",
+         -- a report overtaken by the goodbye does not bring a stopped instance back; a restart does
+         "stoppedAt" = CASE WHEN "ClientInstance"."startedAt" = EXCLUDED."startedAt"
+                            THEN COALESCE("ClientInstance"."stoppedAt", EXCLUDED."stoppedAt")
+                            ELSE EXCLUDED."stoppedAt" END
        RETURNING "instanceId"
      )
      INSERT INTO "ClientFailure" ("instanceId", "environment", "at", "reason", "version", "count")

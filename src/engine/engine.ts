@@ -1,9 +1,25 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import type { EncryptionHealth } from "../crypto/keyring.js";
 import type { Database } from "../db/database.js";
 import type { Environment } from "../environments.js";
 import { BusyError, RefusedError, UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import {
+  type ClientInstanceInfo,
+  ClientRegistry,
+  type ClientRegistrySettings,
+  DEFAULT_CLIENT_LIVE_WITHIN_MS,
+  mismatchedVersions,
+} from "./client-registry.js";
+import {
+  describeHandover,
+  type HandoverState,
+  HandoverTimeoutError,
+  handoverAdvice,
+  handoverComplete,
+  handoverState,
+} from "./handover.js";
 import type { KeyStore, KeyVersionInfo } from "./key-store.js";
 import type { ProgressListener } from "./progress.js";
 import { reencryptRows, type StoredRow } from "./reencrypt.js";
@@ -72,6 +88,24 @@ export interface KeyringStatus {
   runningRun: { id: number; rowsDone: number; rowsTotal: number; startedAt: Date } | null;
 }
 
+export interface EngineOptions {
+  clients?: Partial<ClientRegistrySettings> & {
+    /** How long activation waits for every live instance to hold the new version (default 15 min). */
+    handoverTimeoutMs?: number;
+    /** How often the gate looks again (default 1 s). */
+    pollMs?: number;
+  };
+}
+
+export interface ActivateOptions {
+  /** Wait (up to the hand-over timeout) for the application's instances instead of refusing at once. */
+  waitForClients?: boolean;
+  onProgress?: ProgressListener;
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_HANDOVER_TIMEOUT_MS = 15 * 60_000;
+
 export const DEFAULT_BATCH_SIZE = 2000;
 
 const rotationLockKey = (environment: Environment) => `keyops:rotation:${environment}`;
@@ -84,6 +118,11 @@ export const WORKER_THRESHOLD = 20_000;
  * Knows nothing of Slack or PagerDuty; the CLI and the bot drive the same instance.
  */
 export class RotationEngine {
+  /** What the application's instances report (keyops/client). */
+  readonly clients: ClientRegistry;
+  private readonly handoverTimeoutMs: number;
+  private readonly pollMs: number;
+
   constructor(
     private readonly db: Database,
     readonly keys: KeyStore,
@@ -91,7 +130,14 @@ export class RotationEngine {
     readonly target: Target = PLATFORM_CREDENTIALS,
     /** The database holding an environment's target table; by default the KeyOps database. */
     readonly targetPool: (environment: Environment) => pg.Pool = () => db.pool,
-  ) {}
+    options: EngineOptions = {},
+  ) {
+    this.clients = new ClientRegistry(db.pool, {
+      liveWithinMs: options.clients?.liveWithinMs ?? DEFAULT_CLIENT_LIVE_WITHIN_MS,
+    });
+    this.handoverTimeoutMs = options.clients?.handoverTimeoutMs ?? DEFAULT_HANDOVER_TIMEOUT_MS;
+    this.pollMs = options.clients?.pollMs ?? 1000;
+  }
 
   async status(environment: Environment): Promise<KeyringStatus> {
     const target = await resolveTarget(this.targetPool(environment), this.target);
@@ -122,9 +168,88 @@ export class RotationEngine {
     return this.keys.generate(environment);
   }
 
-  /** Activation changes what a run writes, so it waits for no run: it is refused while one goes on. */
-  activate(environment: Environment, version: number) {
+  /**
+   * Activation changes what a run writes, so it waits for no run: it is refused while one goes on.
+   * It passes the hand-over gate first: every live instance of the application must hold the
+   * version (with the same fingerprint), or it would write rows another instance cannot read.
+   */
+  async activate(environment: Environment, version: number, options: ActivateOptions = {}) {
+    await this.handOver(environment, version, options);
     return this.withRotationLock(environment, () => this.keys.activate(environment, version));
+  }
+
+  /**
+   * The hand-over gate: resolves once every live application instance of the environment can
+   * decrypt `version`. Without `waitForClients` it looks once and refuses; with it, it waits and
+   * reports progress until the hand-over timeout, then refuses with what to do.
+   */
+  async handOver(
+    environment: Environment,
+    version: number,
+    options: ActivateOptions = {},
+  ): Promise<HandoverState> {
+    const { fingerprint } = await this.keys.get(environment, version);
+    const deadline = performance.now() + this.handoverTimeoutMs;
+    for (;;) {
+      const state = handoverState(await this.clients.live(environment), version, fingerprint);
+      const note = describeHandover(state);
+      options.onProgress?.({
+        phase: "handover",
+        done: state.ready,
+        total: state.instances,
+        rate: 0,
+        etaSeconds: null,
+        note,
+      });
+      if (handoverComplete(state)) {
+        if (state.instances === 0)
+          this.log.info("activating with no application instance reporting", { environment, version });
+        return state;
+      }
+      if (!options.waitForClients || performance.now() >= deadline) {
+        const waited = options.waitForClients ? ` after ${Math.round(this.handoverTimeoutMs / 1000)} s` : "";
+        throw new HandoverTimeoutError(
+          `v${version} of ${environment} is not activated${waited}: ${note}; ${handoverAdvice(state, environment)}`,
+        );
+      }
+      await sleep(this.pollMs, undefined, options.signal ? { signal: options.signal } : {});
+    }
+  }
+
+  /**
+   * After activation: waits until every live instance writes `version`, so that rows written
+   * under the old one during the switch are caught by the run's sweep. Gives up after the
+   * hand-over timeout (verify then names the rows left behind).
+   */
+  private async awaitWriters(
+    environment: Environment,
+    version: number,
+    options: ActivateOptions,
+  ): Promise<void> {
+    const deadline = performance.now() + this.handoverTimeoutMs;
+    for (;;) {
+      const live = await this.clients.live(environment);
+      const writing = live.filter((i) => i.encryptsVersion === version).length;
+      if (live.length === 0) return;
+      options.onProgress?.({
+        phase: "switchover",
+        done: writing,
+        total: live.length,
+        rate: 0,
+        etaSeconds: null,
+        note: `${writing} of ${live.length} application instances write v${version}`,
+      });
+      if (writing === live.length) return;
+      if (performance.now() >= deadline) {
+        this.log.warn("application instances still write an older version", {
+          environment,
+          version,
+          instances: live.filter((i) => i.encryptsVersion !== version).map((i) => i.instanceId),
+        });
+        return;
+      }
+      await sleep(this.pollMs, undefined, options.signal ? { signal: options.signal } : {});
+    }
   }
 
   markCompromised(environment: Environment, version: number) {
@@ -140,6 +265,13 @@ export class RotationEngine {
           `version ${version} of ${environment} is active; rotate to a new version first`,
         );
       }
+      const writers = (await this.clients.live(environment)).filter((i) => i.encryptsVersion === version);
+      if (writers.length > 0) {
+        throw new RefusedError(
+          `version ${version} of ${environment} is still written by ${writers.length} live application ` +
+            `${writers.length === 1 ? "instance" : "instances"} (${writers.map((i) => i.instanceId).join(", ")})`,
+        );
+      }
       const target = await resolveTarget(this.targetPool(environment), this.target);
       const counts = await this.rowsPerVersion(environment, target, await this.keys.list(environment));
       const rows = counts.get(String(version)) ?? 0;
@@ -151,6 +283,16 @@ export class RotationEngine {
       }
       return this.keys.retire(environment, version);
     });
+  }
+
+  /** Live instances of the application holding a version under another key than the keyring's. */
+  async mismatchedClients(
+    environment: Environment,
+  ): Promise<{ instance: ClientInstanceInfo; versions: number[] }[]> {
+    const known = new Map((await this.keys.list(environment)).map((v) => [v.version, v.fingerprint]));
+    return (await this.clients.live(environment))
+      .map((instance) => ({ instance, versions: mismatchedVersions(instance, known) }))
+      .filter((m) => m.versions.length > 0);
   }
 
   /** The guide's health check for /healthz: a round trip with the environment's active version. */
@@ -249,6 +391,7 @@ export class RotationEngine {
         pass: run.pass,
         onProgress: options.onProgress,
         signal: options.signal,
+        beforeSweep: () => this.awaitWriters(environment, active, options),
       },
       this.log,
     ).finally(() => workers?.close());
@@ -312,7 +455,9 @@ export class RotationEngine {
     batchSize: number,
     options: RotateOptions,
   ) {
-    const generated = options.generate === false ? undefined : await this.keys.generate(environment);
+    // A version generated earlier and never activated (a hand-over that timed out) is used, not a new one.
+    const generated = options.generate === false ? undefined : await this.pendingOrNew(environment);
+    if (generated) await this.handOver(environment, generated.version, { ...options, waitForClients: true });
     return this.db.prisma.$transaction(async (tx) => {
       let toVersion: number;
       if (generated) {
@@ -343,6 +488,14 @@ export class RotationEngine {
         },
       });
     });
+  }
+
+  private async pendingOrNew(environment: Environment): Promise<KeyVersionInfo> {
+    const versions = await this.keys.list(environment);
+    const newest = versions.at(-1);
+    const active = versions.find((v) => v.state === "ACTIVE");
+    if (newest?.state === "PENDING" && (!active || newest.version > active.version)) return newest;
+    return this.keys.generate(environment);
   }
 
   /** Rows per version label ("1", "2", ...; legacy ciphertexts under the legacy version). */

@@ -60,6 +60,26 @@ export class KeyStore {
     );
   }
 
+  /**
+   * The key of a version, for `keyops keys export` only (the env source's ENCRYPTION_KEY_V<n>, the
+   * password-manager backup). A retired or compromised version is never handed out again.
+   */
+  async exportKey(
+    environment: Environment,
+    version: number,
+  ): Promise<{ info: KeyVersionInfo; key: SecretKey }> {
+    const row = await this.prisma.keyVersion.findUnique({
+      where: { environment_version: { environment, version } },
+    });
+    if (!row) throw new NotFoundError(`${environment} has no key version ${version}`);
+    if (row.state === "RETIRED" || row.state === "COMPROMISED") {
+      throw new RefusedError(
+        `version ${version} of ${environment} is ${stateLabel(row.state)} and is not exported`,
+      );
+    }
+    return { info: toInfo(row), key: this.unwrap(row) };
+  }
+
   /** A new PENDING version with a fresh random key; returns its fingerprint, never the key. */
   async generate(environment: Environment): Promise<KeyVersionInfo> {
     return this.insertVersion(environment, SecretKey.generate(), { state: "PENDING", legacy: false });

@@ -1,13 +1,17 @@
 import { setTimeout as sleep } from "node:timers/promises";
 
 export interface Progress {
-  phase: "verify-before" | "reencrypt" | "verify-after" | "verify";
+  /** handover: waiting until every live instance can read the new version; switchover: until all write it. */
+  phase: "verify-before" | "handover" | "reencrypt" | "switchover" | "verify-after" | "verify";
+  /** Rows, or for handover and switchover the instances that are ready. */
   done: number;
   total: number;
   /** Rows per second since the phase started. */
   rate: number;
   /** Seconds left at the current rate; null until there is a rate. */
   etaSeconds: number | null;
+  /** What a waiting phase waits for, e.g. "api: 2 of 3 instances can read v4". */
+  note?: string;
 }
 
 export type ProgressListener = (progress: Progress) => void;

@@ -17,6 +17,11 @@ export interface ReencryptOptions {
   pass: number;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
+  /**
+   * Runs once after the first pass, before the sweeps: the engine waits there until every live
+   * application instance writes the active version, so the sweeps catch what they wrote before.
+   */
+  beforeSweep?: () => Promise<void>;
 }
 
 /** Where the target's rows live, and where the run's checkpoint is kept (the KeyOps database). */
@@ -106,6 +111,7 @@ export async function reencryptTarget(
         meter.add(prepared.read);
       }
       log.debug("re-encryption pass finished", { runId: options.runId, pass, rows: passWrites });
+      if (pass === firstPass) await options.beforeSweep?.();
       const remaining = await countNotOnActive(pool, target, onActive);
       // Done, or a sweep found nothing it could rotate (what is left does not decrypt).
       if (remaining === 0 || (passWrites === 0 && pass > firstPass)) break;

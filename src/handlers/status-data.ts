@@ -4,10 +4,11 @@ import type { HandlerDeps } from "./deps.js";
 
 /** What /keyops status and the App Home show. */
 export async function loadStatusData(deps: HandlerDeps): Promise<StatusData> {
-  const [workflows, keyrings, schedules] = await Promise.all([
+  const [workflows, keyrings, schedules, clients] = await Promise.all([
     deps.service.openWorkflows(),
     Promise.all(ENVIRONMENTS.map((environment) => deps.engine.status(environment))),
     deps.service.rotationSchedules(),
+    deps.engine.clients.list(),
   ]);
-  return { workflows, keyrings, schedules };
+  return { workflows, keyrings, schedules, clients };
 }

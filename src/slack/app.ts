@@ -52,7 +52,9 @@ function healthRoute(health: () => Promise<HealthReport>): CustomRoute {
     method: ["GET"],
     handler: (_req, res) => {
       health()
-        .catch((): HealthReport => ({ ok: false, database: "unreachable", encryption: {} }))
+        .catch(
+          (): HealthReport => ({ ok: false, database: "unreachable", encryption: {}, mismatchedClients: [] }),
+        )
         .then((report) => {
           res.writeHead(report.ok ? 200 : 503, { "content-type": "application/json" });
           res.end(JSON.stringify(report));

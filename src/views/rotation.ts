@@ -5,7 +5,9 @@ const BAR_CELLS = 10;
 
 const PHASE_LABELS: Record<string, string> = {
   "verify-before": "checking every row decrypts",
+  handover: "hand-over",
   reencrypt: "re-encrypting",
+  switchover: "switch-over",
   "verify-after": "verifying",
   verify: "verifying",
 };
@@ -13,6 +15,8 @@ const PHASE_LABELS: Record<string, string> = {
 /** `▓▓▓▓▓░░░░░ 52% · production re-encrypting · 104,000 / 200,000 rows · 41,200 rows/s · ETA 3 s` */
 export function progressLine(p: RotationProgress): string {
   const phase = PHASE_LABELS[p.phase] ?? escapeText(p.phase);
+  // A waiting phase counts application instances, not rows: `⏳ production hand-over · api: 2 of 3 instances can read v4`.
+  if (p.note !== undefined) return `⏳ ${p.environment} ${phase} · ${escapeText(p.note)}`;
   const eta = p.etaSeconds === null ? "" : ` · ETA ${humanDuration(p.etaSeconds * 1000)}`;
   return (
     `${progressBar(p.done, p.total)} · ${p.environment} ${phase} · ` +

@@ -1,8 +1,9 @@
 import type { HomeView, KnownBlock } from "@slack/types";
+import type { ClientInstanceInfo } from "../engine/client-registry.js";
 import type { KeyringStatus } from "../engine/engine.js";
 import type { WorkflowSnapshot } from "../workflows/types.js";
 import { context, divider, header, section } from "./blocks.js";
-import { escapeText, plural, slackDate, thousands, userText } from "./format.js";
+import { escapeText, humanDuration, plural, slackDate, thousands, userText } from "./format.js";
 import { LIMITS } from "./limits.js";
 import { progressBar } from "./rotation.js";
 import { isClosed } from "./step-view.js";
@@ -18,6 +19,8 @@ export interface StatusData {
   workflows: WorkflowSnapshot[];
   keyrings: KeyringStatus[];
   schedules?: RotationScheduleView[];
+  /** The application's instances seen in the last day (keyops/client reports). */
+  clients?: ClientInstanceInfo[];
 }
 
 /** How much of each list a surface shows before "…and N more". */
@@ -26,6 +29,7 @@ interface Room {
   workflowLines: number;
   workflowSections: number;
   versionsPerEnvironment: number;
+  clientsPerEnvironment: number;
 }
 
 const MESSAGE_ROOM: Room = {
@@ -33,12 +37,14 @@ const MESSAGE_ROOM: Room = {
   workflowLines: 30,
   workflowSections: 3,
   versionsPerEnvironment: 10,
+  clientsPerEnvironment: 8,
 };
 const HOME_ROOM: Room = {
   blocks: LIMITS.homeBlocks,
   workflowLines: 100,
   workflowSections: 10,
   versionsPerEnvironment: 20,
+  clientsPerEnvironment: 30,
 };
 const TITLE_MAX = 150;
 /** Room kept in every list section for the "…and N more" line. */
@@ -55,7 +61,9 @@ export function renderHome(data: StatusData, now: Date): HomeView {
 }
 
 function statusBlocks(data: StatusData, now: Date, room: Room): KnownBlock[] {
-  const keyrings = data.keyrings.map((k) => section(keyringText(k, data.schedules ?? [], now, room)));
+  const keyrings = data.keyrings.map((k) =>
+    section(keyringText(k, data.schedules ?? [], data.clients ?? [], now, room)),
+  );
   const top: KnownBlock[] = [header("KeyOps status"), context(`As of ${slackDate(now)}`)];
   const sectionsLeft = room.blocks - top.length - 1 - keyrings.length;
   const workflows = listSections(
@@ -104,7 +112,13 @@ function listSections(heading: string, lines: string[], maxLines: number, maxSec
   return sections.map((s) => s.join("\n"));
 }
 
-function keyringText(k: KeyringStatus, schedules: RotationScheduleView[], now: Date, room: Room): string {
+function keyringText(
+  k: KeyringStatus,
+  schedules: RotationScheduleView[],
+  clients: ClientInstanceInfo[],
+  now: Date,
+  room: Room,
+): string {
   const lines = [
     `*${k.environment}* — active: ${k.activeVersion === null ? "none" : `v${k.activeVersion}`} · ` +
       `${escapeText(k.target)}`,
@@ -128,6 +142,13 @@ function keyringText(k: KeyringStatus, schedules: RotationScheduleView[], now: D
         `${thousands(run.rowsDone)} / ${thousands(run.rowsTotal)} rows · started ${slackDate(run.startedAt, "{time}")}`,
     );
   }
+  lines.push(
+    ...clientLines(
+      clients.filter((c) => c.environment === k.environment),
+      now,
+      room,
+    ),
+  );
   const schedule = schedules.find((s) => s.environment === k.environment);
   if (schedule) {
     const overdue = schedule.nextDueAt < now ? " ⚠️ *overdue*" : "";
@@ -137,4 +158,29 @@ function keyringText(k: KeyringStatus, schedules: RotationScheduleView[], now: D
     );
   }
   return lines.join("\n");
+}
+
+/** `Application: 2 live instances` and a line each: versions held, version written, last seen, failures. */
+function clientLines(clients: ClientInstanceInfo[], now: Date, room: Room): string[] {
+  if (clients.length === 0)
+    return ["Application: no instance reports (the hand-over gate cannot vouch for it)"];
+  const live = clients.filter((c) => c.live);
+  const lines = [`Application: ${plural(live.length, "live instance")}`];
+  for (const c of clients.slice(0, room.clientsPerEnvironment)) {
+    const seen = humanDuration(now.getTime() - c.lastSeenAt.getTime());
+    const held = c.versions.map((v) => `v${v.version}`).join(" ") || "no keys";
+    const writes = c.encryptsVersion === null ? "writes nothing" : `writes v${c.encryptsVersion}`;
+    const state = c.stoppedAt ? "stopped" : c.live ? "" : "silent ";
+    const failures =
+      c.failuresLastHour > 0 ? ` · ⚠️ ${plural(c.failuresLastHour, "failure")} in the last hour` : "";
+    const problems = c.problems.length > 0 ? ` · ⚠️ ${escapeText(c.problems[0] ?? "")}` : "";
+    lines.push(
+      `• ${escapeText(c.service)} \`${escapeText(c.instanceId)}\` (${c.source}) ${state}holds ${held} · ${writes} · ` +
+        `seen ${seen} ago${failures}${problems}`,
+    );
+  }
+  if (clients.length > room.clientsPerEnvironment) {
+    lines.push(`…and ${plural(clients.length - room.clientsPerEnvironment, "more instance")}`);
+  }
+  return lines;
 }

@@ -118,5 +118,7 @@ export function describeEvent(e: TimelineEvent, stepTitle: string | undefined, s
       return `granted ${user(d.user)} access to ${text(d.environment)}`;
     case "access.revoked":
       return `revoked ${user(d.user)}'s access to ${text(d.environment)}`;
+    case "key.exported":
+      return `exported v${text(d.version)} of ${text(d.environment)} (fingerprint ${text(d.fingerprint)}) to a file`;
   }
 }

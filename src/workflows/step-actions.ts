@@ -72,7 +72,12 @@ export async function rotateEnvironments(
     const generated = generatedVersion(w, environment);
     if (generated !== undefined) {
       const info = await deps.engine.keys.get(environment, generated);
-      if (info.state === "PENDING") await deps.engine.activate(environment, generated);
+      if (info.state === "PENDING") {
+        await deps.engine.activate(environment, generated, {
+          waitForClients: true,
+          onProgress: (progress) => onProgress(environment, progress),
+        });
+      }
     }
     const previous = generated === undefined ? before.activeVersion : previousActive(before, generated);
     const report = await deps.engine.rotate(environment, {

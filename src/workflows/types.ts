@@ -161,6 +161,8 @@ export interface RotationProgress {
   total: number;
   rowsPerSecond: number;
   etaSeconds: number | null;
+  /** What a waiting phase waits for ("api: 2 of 3 instances can read v4"). */
+  note?: string;
   updatedAt: Date;
 }
 
@@ -230,7 +232,9 @@ export type AuditAction =
   | "deadline.reminder"
   /** The access roster changed (not tied to a workflow). */
   | "access.granted"
-  | "access.revoked";
+  | "access.revoked"
+  /** A key version was written to a file for the application's hosting variables or the backup. */
+  | "key.exported";
 
 export interface TimelineEvent {
   sequence: number;

@@ -322,6 +322,7 @@ export class WorkflowService {
               total: progress.total,
               rowsPerSecond: progress.rate,
               etaSeconds: progress.etaSeconds,
+              ...(progress.note ? { note: progress.note } : {}),
               updatedAt: this.now(),
             },
           }),

@@ -361,7 +361,8 @@ describe("keyops: bad input gets one line and a non-zero exit, and changes nothi
         args,
         code: 2,
         stderr: `keyops: ${message}\n`,
-        stdout: "",
+        // --json promises one JSON object on stdout, errors included.
+        stdout: args.includes("--json") ? `${JSON.stringify({ error: message, exitCode: 2 })}\n` : "",
       });
     }
     // An option missing its value, or a flag given one: named, with the usage (the wording is node's

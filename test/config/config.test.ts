@@ -48,6 +48,8 @@ describe("loadConfig defaults", () => {
       targetDatabaseUrls: {},
       defaultEnvironment: "development",
       logLevel: "info",
+      clientLiveWithinMs: 30_000,
+      handoverTimeoutMs: 900_000,
     });
     expect(path.isAbsolute(config.dataDir)).toBe(true);
     expect(path.basename(config.dataDir)).toBe(".data");
@@ -197,7 +199,7 @@ describe("loadConfig refuses", () => {
       ENCRYPTION_KEY_PRODUCTION: truncated,
     });
     expect(error.problems).toEqual([
-      "KEYOPS_MASTER_KEY is not valid base64",
+      "KEYOPS_MASTER_KEY is not valid base64 (expected base64 of 32 random bytes)",
       "ENCRYPTION_KEY_PRODUCTION must decode to 32 bytes, got 30",
       "ENCRYPTION_KEY must decode to 32 bytes, got 16",
     ]);

@@ -26,7 +26,7 @@ describe("running the bot", () => {
   it("/healthz answers 200 with the database and each active key's round trip", async () => {
     expect(await health(app().bot.port)).toEqual({
       status: 200,
-      body: { ok: true, database: "ok", encryption: { production: "healthy" } },
+      body: { ok: true, database: "ok", encryption: { production: "healthy" }, mismatchedClients: [] },
     });
   });
 
@@ -38,7 +38,7 @@ describe("running the bot", () => {
       );
       expect(await health(broken.bot.port)).toEqual({
         status: 503,
-        body: { ok: false, database: "ok", encryption: { production: "unhealthy" } },
+        body: { ok: false, database: "ok", encryption: { production: "unhealthy" }, mismatchedClients: [] },
       });
     } finally {
       await broken.stop();

@@ -122,7 +122,11 @@ describe("one run per environment across processes", () => {
 
     const second = await runKeyops(args, env);
     expect(second.code).toBe(3);
-    expect(second.stdout).toBe("");
+    // The args include --json: the error is one JSON object on stdout too.
+    expect(JSON.parse(second.stdout)).toMatchObject({
+      exitCode: 3,
+      error: expect.stringMatching(/already running/),
+    });
     expect(second.stderr.trim()).toMatch(
       /^keyops: a rotation of development is already running \(run #1, \d+ rows/,
     );

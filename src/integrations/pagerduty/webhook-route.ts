@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { CustomRoute } from "@slack/bolt";
 import { NotFoundError } from "../../errors.js";
+import { answerJson as answer, readBody } from "../../http/json.js";
 import type { Logger } from "../../logger.js";
 import type { PageNews, PagingService } from "../../workflows/paging.js";
 import { parsePagerDutyWebhook, verifyPagerDutySignature, WebhookPayloadError } from "./webhook.js";
@@ -40,7 +41,7 @@ async function handle(
   { secret, paging, log }: { secret: string | undefined; paging: PagingService; log: Logger },
 ): Promise<void> {
   if (!secret) return answer(res, 404, { error: "PagerDuty webhooks are not configured" });
-  const body = await readBody(req);
+  const body = await readBody(req, MAX_BODY);
   if (body === undefined) return answer(res, 413, { error: "body too large" });
   const signature = req.headers["x-pagerduty-signature"];
   if (!verifyPagerDutySignature(body, Array.isArray(signature) ? signature.join(",") : signature, secret)) {
@@ -84,21 +85,4 @@ async function handle(
   const outcome = await Promise.race([work, late]);
   work.catch((error: Error) => log.error("PagerDuty webhook processing failed", { error: error.message }));
   answer(res, outcome.result === "unknown incident" ? 202 : 200, outcome);
-}
-
-function answer(res: ServerResponse, status: number, body: object): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(body));
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
