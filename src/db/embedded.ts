@@ -15,7 +15,7 @@
 //     liveness, and a lock around every start and stop decision.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, openSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readlinkSync, realpathSync, statSync } from "node:fs";
 import { chown, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import path from "node:path";
@@ -135,6 +135,7 @@ function serverEnv(): Record<string, string> {
 
 async function startServer(dataDir: string, password: string, options: EmbeddedOptions): Promise<void> {
   const { log, port } = options;
+  if (await portInUse(port)) throw portError(port);
   const as = postgresUser();
   const native = await binariesDir(as, log);
   const cluster = await clusterDir(dataDir, as, log);
@@ -142,7 +143,11 @@ async function startServer(dataDir: string, password: string, options: EmbeddedO
     log.info("initialising the embedded PostgreSQL cluster", { dir: cluster });
     await initdb(native, cluster, password, as, log);
   }
-  if (await portInUse(port)) throw portError(port);
+  // A postmaster.pid naming a pid no postmaster of this cluster has (a crash, then the pid reused
+  // by another process, e.g. after a reboot) would make the server refuse to start.
+  const stale = postmasterPid(cluster);
+  if (stale && !isPostmasterOf(stale.pid, cluster))
+    await rm(path.join(cluster, "postmaster.pid"), { force: true });
 
   const logFile = path.join(cluster, "keyops-server.log");
   const truncate = existsSync(logFile) && statSync(logFile).size > 10 * 1024 * 1024;
@@ -260,20 +265,27 @@ function postmasterPid(cluster: string): { pid: number; port: number; status: st
   }
 }
 
-function isPostgres(pid: number): boolean {
+/** True when `pid` is a live postmaster of `cluster` (not a later process that reuses the pid). */
+function isPostmasterOf(pid: number, cluster: string): boolean {
   if (processStart(pid) === undefined) return false;
   try {
     const argv0 = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
-    return path.basename(argv0) === "postgres" || argv0.startsWith("postgres");
+    if (path.basename(argv0) !== "postgres") return false;
   } catch {
     return true; // no /proc: trust the live pid
+  }
+  try {
+    // The postmaster's working directory is its data directory.
+    return readlinkSync(`/proc/${pid}/cwd`) === realpathSync(cluster);
+  } catch {
+    return true; // not ours to inspect
   }
 }
 
 /** The live server of this cluster, from postmaster.pid; one that is shutting down is waited for. */
 async function runningServer(cluster: string): Promise<{ pid: number; port: number } | undefined> {
   const found = postmasterPid(cluster);
-  if (!found || !isPostgres(found.pid)) return undefined;
+  if (!found || !isPostmasterOf(found.pid, cluster)) return undefined;
   if (found.status === "stopping") {
     await waitGone(found.pid, 30_000);
     return undefined;

@@ -215,6 +215,12 @@ describe("embedded PostgreSQL", () => {
   }, 180_000);
 });
 
+/** The uid/gid owning `dir` (the server's user: postgres as root), to spawn a process as it. */
+function serverUser(dir: string): { uid: number; gid: number } {
+  const st = statSync(dir);
+  return { uid: st.uid, gid: st.gid };
+}
+
 function mode(file: string): number {
   return statSync(file).mode & 0o777;
 }
@@ -343,8 +349,18 @@ describe("the embedded PostgreSQL under a private directory (mode 0700, as mkdte
     expect(readdirSync(path.join(dataDir, "owners"))).toEqual([]);
     expect(existsSync(path.join(dataDir, "owners.lock"))).toBe(false);
 
+    // A postmaster.pid left by a crash whose pid another process of the server's user now has is
+    // neither reused as a server nor in the way of starting one (PostgreSQL itself would refuse).
+    const squatter = spawn("sleep", ["60"], { stdio: "ignore", ...serverUser(where?.dir as string) });
+    children.push(squatter);
+    await writeFile(
+      pidFile(dataDir),
+      `${squatter.pid}\n${where?.dir}\n0\n${port}\n/tmp\nlocalhost\n0 0\nready\n`,
+    );
     const second = await startEmbeddedPostgres({ dataDir, port, log: silentLogger });
     expect(second.url).toBe(first.url);
+    expect(postmasterPid(dataDir)).not.toBe(squatter.pid);
+    squatter.kill("SIGKILL");
     expect(await query(second.url, "SELECT note FROM kept")).toEqual([{ note: "still here" }]);
     const secondPid = postmasterPid(dataDir) as number;
     await second.stop();
