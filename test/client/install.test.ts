@@ -6,7 +6,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encryptLegacy } from "../../src/demo/seed.js";
-import { type Installed, installInto, REPO_ROOT } from "../support/api-service.js";
+import { type Installed, installInto, REPO_ROOT, removePack } from "../support/api-service.js";
 import { spawnNode } from "../support/cli.js";
 import { createTestDatabase, newTestKey } from "../support/database.js";
 import { engineFor } from "../support/engine.js";
@@ -106,6 +106,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await project?.remove();
+  await removePack();
 });
 
 interface Run {

@@ -18,11 +18,12 @@ const NPM_TIMEOUT_MS = 240_000;
 // ---------------------------------------------------------------------------------------------
 // npm pack / npm install
 
-let tarball: Promise<string> | undefined;
+let tarball: Promise<{ file: string; remove(): Promise<void> }> | undefined;
 const tempDirs = new Set<string>();
 const services = new Set<ChildProcess>();
 
-// Whatever a test leaves behind (a failed assertion before its cleanup) goes when the worker exits.
+// Whatever a test leaves behind (a failed assertion before its cleanup) goes when the worker exits
+// normally; tests still clean up in afterAll.
 process.once("exit", () => {
   for (const child of services) child.kill("SIGKILL");
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
@@ -46,18 +47,28 @@ export async function tempDir(prefix: string): Promise<{ dir: string; remove(): 
  * tarball's path. Packs of several test workers take turns: two builds writing dist/ at once
  * could pack a half-written file.
  */
-export function packKeyops(): Promise<string> {
+export async function packKeyops(): Promise<string> {
   tarball ??= (async () => {
-    const { dir } = await tempDir("keyops-pack-");
-    await withRepoLock(() => run("npm", ["pack", "--pack-destination", dir], REPO_ROOT));
-    const file = (await readdir(dir)).find((name) => name.endsWith(".tgz"));
-    if (!file) throw new Error(`npm pack left no tarball in ${dir}`);
-    return path.join(dir, file);
+    const temp = await tempDir("keyops-pack-");
+    await withRepoLock(() => run("npm", ["pack", "--pack-destination", temp.dir], REPO_ROOT));
+    const file = (await readdir(temp.dir)).find((name) => name.endsWith(".tgz"));
+    if (!file) throw new Error(`npm pack left no tarball in ${temp.dir}`);
+    return { file: path.join(temp.dir, file), remove: temp.remove };
   })();
   tarball.catch(() => {
     tarball = undefined;
   });
-  return tarball;
+  return (await tarball).file;
+}
+
+/**
+ * Removes the packed tarball (call it in afterAll: vitest may end a worker without running its
+ * exit handlers); the next packKeyops packs again.
+ */
+export async function removePack(): Promise<void> {
+  const packed = tarball;
+  tarball = undefined;
+  await (await packed?.catch(() => undefined))?.remove();
 }
 
 export interface Installed {
