@@ -3,6 +3,7 @@
 // instances on the keyring source under steady load while KeyOps rotates the table twice, and an
 // instance with the wrong master key.
 import { createCipheriv, randomBytes } from "node:crypto";
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SecretKey } from "../../src/crypto/secret-key.js";
 import { encryptLegacy, seedPlatformIntegrations } from "../../src/demo/seed.js";
@@ -167,6 +168,69 @@ describe("the env source (the guide's ENCRYPTION_KEY, then ENCRYPTION_KEY_V2)", 
         ],
       });
       expect(await stop(second)).toBe(0);
+    } finally {
+      await app.drop();
+    }
+  });
+});
+
+describe("SIGTERM", () => {
+  it("stops accepting, lets a request in flight finish and commit, then exits 0", async () => {
+    const app = await createEmptyDatabase();
+    try {
+      await app.pool.query(PLATFORM_TABLE);
+      const legacy = newTestKey();
+      await app.pool.query(
+        `INSERT INTO "PlatformIntegration" ("id", "platform", "displayName", "credentials", "updatedAt")
+         VALUES ('shop_a', 'SHOPIFY', 'Acme', $1, now())`,
+        [encryptLegacy(legacy, JSON.stringify({ accessToken: "shpat_before" }))],
+      );
+      const service = await start({
+        DATABASE_URL: app.url,
+        ENCRYPTION_KEY: legacy.exposeBase64(),
+        KEYOPS_REPORTING: "off",
+      });
+      // A PUT whose body is still coming: "100 Continue" proves the service is handling it.
+      const body = JSON.stringify({ accessToken: "shpat_during_shutdown" });
+      const url = new URL(`${service.url}/api/platforms/shop_a`);
+      const request = http.request(url, {
+        method: "PUT",
+        headers: {
+          "content-type": "application/json",
+          "content-length": body.length,
+          expect: "100-continue",
+        },
+      });
+      const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+        request.on("response", (response) => {
+          let text = "";
+          response.setEncoding("utf8");
+          response.on("data", (chunk: string) => {
+            text += chunk;
+          });
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, text }));
+        });
+        request.on("error", reject);
+      });
+      await new Promise<void>((resolve) => request.on("continue", () => resolve()));
+      request.write(body.slice(0, 5));
+      const exited = service.stop();
+      // It stops accepting: new connections are refused while the PUT is still open.
+      await eventually("new connections to be refused", async () => {
+        try {
+          await fetch(`${service.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      request.end(body.slice(5));
+      const answer = await answered;
+      expect(answer.status, answer.text).toBe(200);
+      expect(await exited).toBe(0);
+      running.delete(service);
+      const { rows } = await app.pool.query(`SELECT "credentials" FROM "PlatformIntegration"`);
+      expect(rows[0].credentials).toMatch(/^v1:/);
     } finally {
       await app.drop();
     }
