@@ -28,6 +28,8 @@ export interface BotConfig extends Config {
   alertChannel: string | undefined;
   /** Decryption failures per hour in an environment above which the alert fires (the guide: 5). */
   alertFailuresPerHour: number;
+  /** How often the alerts are checked against the reports. */
+  alertCheckIntervalMs: number;
 }
 
 export interface PagerDutyConfig {
@@ -103,6 +105,7 @@ const schema = z.object({
     .regex(/^[CG][A-Z0-9]{2,}$/, "must be a Slack channel id (C…)")
     .optional(),
   KEYOPS_ALERT_FAILURES_PER_HOUR: z.coerce.number().int().min(0).max(1_000_000).default(5),
+  KEYOPS_ALERT_CHECK_SECONDS: z.coerce.number().min(0.1).max(3600).default(30),
   PAGERDUTY_ROUTING_KEY: z.string().trim().min(1).optional(),
   PAGERDUTY_API_TOKEN: z.string().trim().min(1).optional(),
   PAGERDUTY_ESCALATION_POLICY_ID: z.string().trim().min(1).optional(),
@@ -153,6 +156,7 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     reportTokens,
     alertChannel: s.KEYOPS_ALERT_CHANNEL,
     alertFailuresPerHour: s.KEYOPS_ALERT_FAILURES_PER_HOUR,
+    alertCheckIntervalMs: s.KEYOPS_ALERT_CHECK_SECONDS * 1000,
     pagerDuty: s.PAGERDUTY_ROUTING_KEY
       ? {
           routingKey: s.PAGERDUTY_ROUTING_KEY,

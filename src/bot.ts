@@ -1,6 +1,7 @@
 import type { Agent } from "node:https";
 import type { App } from "@slack/bolt";
 import { WebClient } from "@slack/web-api";
+import { ClientAlerts } from "./alerts/client-alerts.js";
 import type { BotConfig } from "./bot-config.js";
 import { registerListeners } from "./handlers/index.js";
 import { checkHealth } from "./health.js";
@@ -12,6 +13,7 @@ import { JobQueue } from "./jobs/job-queue.js";
 import { QueuedWorkflowJobs } from "./jobs/workflow-jobs.js";
 import type { Logger } from "./logger.js";
 import { openRuntime, type Runtime } from "./runtime.js";
+import { slackAlertChannel } from "./slack/alert-channel.js";
 import { createSlackApp } from "./slack/app.js";
 import { boltLogger } from "./slack/bolt-logger.js";
 import { SlackPublisher } from "./slack/publisher.js";
@@ -103,6 +105,17 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       allowedChannels: config.allowedChannels,
       log,
     });
+    const alerts = new ClientAlerts({
+      prisma: runtime.db.prisma,
+      engine: runtime.engine,
+      pager,
+      channel: config.alertChannel ? slackAlertChannel(client, config.alertChannel) : undefined,
+      settings: { failuresPerHour: config.alertFailuresPerHour },
+      log,
+    });
+    const stopAlerts = everyInterval(config.alertCheckIntervalMs, () =>
+      alerts.check().catch((error: Error) => log.warn("alert check failed", { error: error.message })),
+    );
     await jobs.work(service, paging, log);
     await service.resumeInterruptedSteps();
     const server = await app.start(config.port);
@@ -119,6 +132,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       port,
       stop() {
         stopping ??= (async () => {
+          await stopAlerts();
           await app
             .stop()
             .catch((error: Error) => log.warn("stopping Slack failed", { error: error.message }));
@@ -153,4 +167,19 @@ function createPager(config: BotConfig, log: Logger, agent: Agent | undefined): 
     },
     log,
   );
+}
+
+/** Runs `work` every `ms`, one at a time; the returned function stops it and waits for a run in flight. */
+function everyInterval(ms: number, work: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    running ??= work().finally(() => {
+      running = undefined;
+    });
+  }, ms);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }

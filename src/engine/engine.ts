@@ -28,6 +28,7 @@ import { reencryptTarget } from "./rotation.js";
 import {
   describeTarget,
   PLATFORM_CREDENTIALS,
+  quoteIdent,
   type ResolvedTarget,
   resolveTarget,
   type Target,
@@ -66,6 +67,13 @@ export interface RotationReport {
   digestBefore: string | null;
   digestAfter: string;
   digestUnchanged: boolean;
+  /** When the run started (a resumed run: the interrupted one's start). */
+  startedAt: Date;
+  /**
+   * Rows the application wrote since the run started (the target's writtenAtColumn), which
+   * change the digest legitimately; null when the target has no such column.
+   */
+  applicationWrites: number | null;
   /** The whole run, verification before and after included. */
   durationMs: number;
   /** The re-encryption phase alone (this process's part of it, for a resumed run). */
@@ -431,6 +439,8 @@ export class RotationEngine {
       digestBefore: finished.digestBefore,
       digestAfter: after.plaintextDigest,
       digestUnchanged: finished.digestBefore === after.plaintextDigest,
+      startedAt: finished.startedAt,
+      applicationWrites: await this.applicationWritesSince(environment, finished.startedAt),
       durationMs,
       reencryptMs,
       rowsPerSecond: reencryptMs > 0 ? Math.round((outcome.reencrypted * 1000) / reencryptMs) : 0,
@@ -516,6 +526,20 @@ export class RotationEngine {
       counts.set(label, (counts.get(label) ?? 0) + Number(row.n));
     }
     return counts;
+  }
+
+  /** Rows the application wrote since `since` (by the target's writtenAtColumn); null without one. */
+  async applicationWritesSince(environment: Environment, since: Date): Promise<number | null> {
+    if (!this.target.writtenAtColumn) return null;
+    const pool = this.targetPool(environment);
+    const target = await resolveTarget(pool, this.target);
+    const column = quoteIdent(this.target.writtenAtColumn);
+    // The column is timestamp without time zone holding UTC (as Prisma writes it).
+    const { rows } = await pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${target.sqlTable} WHERE ${column} > ($1::timestamptz AT TIME ZONE 'UTC')`,
+      [since.toISOString()],
+    );
+    return Number(rows[0]?.n ?? 0);
   }
 
   /** Whether a live process holds this environment's rotation right now. */

@@ -8,6 +8,11 @@ export interface Target {
   ciphertextColumn: string;
   /** Bind each ciphertext to its table, column and row id (AES-GCM associated data). */
   bindToRow?: boolean;
+  /**
+   * A timestamp column the application sets on every write (the engine never touches it): tells
+   * a digest changed by the application's own writes from one changed by the rotation.
+   */
+  writtenAtColumn?: string;
 }
 
 /** The guide's stored platform credentials. */
@@ -15,6 +20,7 @@ export const PLATFORM_CREDENTIALS: Target = {
   table: "PlatformIntegration",
   idColumn: "id",
   ciphertextColumn: "credentials",
+  writtenAtColumn: "updatedAt",
 };
 
 export function describeTarget(target: Target): string {

@@ -51,7 +51,7 @@ export function renderPostmortem(
       lines.push(
         `- ${r.environment}: ${thousands(r.reencrypted)} of ${thousands(r.rows)} rows re-encrypted to v${r.toVersion} ` +
           `(fingerprint ${r.toFingerprint}), ${thousands(r.failed)} failed, ${thousands(r.rowsPerSecond)} rows/s, ` +
-          `took ${humanDuration(r.durationMs)}, digest ${r.digestUnchanged ? "unchanged" : "CHANGED"}`,
+          `took ${humanDuration(r.durationMs)}, digest ${r.digestUnchanged ? "unchanged" : r.applicationWrites ? `changed only by ${r.applicationWrites} application writes` : "CHANGED"}`,
       );
     }
   }

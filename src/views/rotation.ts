@@ -39,7 +39,9 @@ export function figuresLine(r: RotationFigures): string {
     `${thousands(r.reencrypted)} re-encrypted`,
     `${thousands(r.failed)} failed`,
     `${thousands(r.rowsPerSecond)} rows/s`,
-    `digest unchanged ${r.digestUnchanged ? "✓" : "✗"}`,
+    r.digestUnchanged || !r.applicationWrites
+      ? `digest unchanged ${r.digestUnchanged ? "✓" : "✗"}`
+      : `digest changed only by ${thousands(r.applicationWrites)} application writes`,
     `to v${r.toVersion} (${escapeText(r.toFingerprint)})`,
   ].join(" · ");
 }
@@ -49,6 +51,6 @@ export function rotationSentence(r: RotationFigures): string {
   return (
     `Rotation ${r.environment}: ${thousands(r.reencrypted)} of ${thousands(r.rows)} rows to v${r.toVersion} ` +
     `(${escapeText(r.toFingerprint)}) in ${humanDuration(r.durationMs)}, ${thousands(r.rowsPerSecond)} rows/s, ` +
-    `${thousands(r.failed)} failed, digest ${r.digestUnchanged ? "unchanged ✓" : "CHANGED ✗"}`
+    `${thousands(r.failed)} failed, digest ${r.digestUnchanged ? "unchanged ✓" : r.applicationWrites ? `changed only by ${thousands(r.applicationWrites)} application writes` : "CHANGED ✗"}`
   );
 }

@@ -129,6 +129,10 @@ export interface RotationFigures {
   digestUnchanged: boolean;
   /** sha256 over every plaintext after the run (not secret: it proves nothing changed). */
   digestAfter: string;
+  /** ISO time the run started; rows the application wrote after it explain a changed digest. */
+  startedAt?: string;
+  /** Rows the application wrote during the run (null: the target cannot tell). */
+  applicationWrites?: number | null;
 }
 
 /** What an automated step produced; never key material (fingerprints only). */
