@@ -11,7 +11,9 @@ async function main(): Promise<void> {
     config = loadBotConfig();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`keyops: cannot start: ${error.message}\nSee README.md, "Bot settings" and "Configuration".\n`);
+    process.stderr.write(
+      `keyops: cannot start: ${error.message}\nSee README.md, "Bot settings" and "Configuration".\n`,
+    );
     process.exitCode = 2;
     return;
   }
