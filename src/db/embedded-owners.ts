@@ -5,6 +5,8 @@
 // server. An owner whose process is gone (SIGKILL, crash) is pruned by the next process to look, so
 // a server whose owners are all dead is a leftover. Start and stop decisions are taken under an
 // exclusive-create lock file, `<dataDir>/owners.lock`, whose holder is also checked for liveness.
+// Owner files are only registered, listed, pruned and removed under that lock (embedded.ts), so a
+// half-written owner file is never seen, and "am I the last one?" is never answered twice at once.
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { link, mkdir, readdir, readFile, rm, stat, unlink, writeFile } from "node:fs/promises";
