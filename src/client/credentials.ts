@@ -98,7 +98,10 @@ export class Credentials {
     if (!keyring || keyring.activeVersion === null) {
       throw new NoActiveKeyError(`no key to encrypt with in ${this.environment}: ${this.#problemSummary()}`);
     }
-    return keyring.encrypt(JSON.stringify(credentials));
+    const json = JSON.stringify(credentials);
+    // undefined, a function or a symbol has no JSON form: nothing could be stored and read back.
+    if (json === undefined) throw new CiphertextFormatError("credentials must be a JSON value");
+    return keyring.encrypt(json);
   }
 
   /** `v<n>:iv:tag:ct` or the guide's legacy `iv:tag:ct` in, the stored JSON value out. */

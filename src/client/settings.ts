@@ -135,7 +135,7 @@ function seconds(value: string | undefined, name: string, fallback: number): num
   if (value === undefined) return fallback * 1000;
   const n = Number(value);
   if (!Number.isFinite(n) || n <= 0 || n > 3600)
-    throw new ClientConfigError(`${name} must be a number of seconds from 0 to 3600`);
+    throw new ClientConfigError(`${name} must be a number of seconds above 0, at most 3600`);
   return n * 1000;
 }
 

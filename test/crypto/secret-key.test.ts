@@ -3,6 +3,7 @@ import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { KeyFormatError } from "../../src/crypto/errors.js";
 import { SecretKey } from "../../src/crypto/secret-key.js";
+import { newTestKey } from "../support/database.js";
 import { thrown } from "../support/thrown.js";
 
 const LABEL = "KEYOPS_MASTER_KEY";
@@ -21,19 +22,25 @@ describe("SecretKey.fromBase64", () => {
   it("refuses text that is not base64, naming the label but not the value", () => {
     const text = `${randomBytes(32).toString("base64").slice(0, 40)}!!!=`;
     const error = refusal(text);
-    expect(error.message).toBe("KEYOPS_MASTER_KEY is not valid base64");
+    expect(error.message).toBe("KEYOPS_MASTER_KEY is not valid base64 (expected base64 of 32 random bytes)");
     expect(error.name).toBe("KeyFormatError");
   });
 
   it("refuses the base64url alphabet, missing padding and non-canonical trailing bits", () => {
     const bytes = Buffer.alloc(32, 0xfb); // encodes with '+' and '/'
     const standard = bytes.toString("base64");
-    expect(refusal(bytes.toString("base64url")).message).toBe("KEYOPS_MASTER_KEY is not valid base64");
-    expect(refusal(standard.replace(/=$/, "")).message).toBe("KEYOPS_MASTER_KEY is not valid base64");
+    expect(refusal(bytes.toString("base64url")).message).toBe(
+      "KEYOPS_MASTER_KEY is not valid base64 (expected base64 of 32 random bytes)",
+    );
+    expect(refusal(standard.replace(/=$/, "")).message).toBe(
+      "KEYOPS_MASTER_KEY is not valid base64 (expected base64 of 32 random bytes)",
+    );
     // 'B' instead of 'A' before the padding sets bits that do not belong to any byte.
     const nonCanonical = `${"A".repeat(42)}B=`;
     expect(Buffer.from(nonCanonical, "base64")).toHaveLength(32);
-    expect(refusal(nonCanonical).message).toBe("KEYOPS_MASTER_KEY is not valid base64");
+    expect(refusal(nonCanonical).message).toBe(
+      "KEYOPS_MASTER_KEY is not valid base64 (expected base64 of 32 random bytes)",
+    );
   });
 
   it("refuses empty text", () => {
@@ -119,5 +126,19 @@ describe("SecretKey", () => {
       expect(text).not.toContain(hex);
     }
     expect(Object.keys(key)).toEqual([]);
+  });
+});
+
+describe("a hex key", () => {
+  it("is refused with a hint that base64 is expected, never the value", () => {
+    const hex = newTestKey().exposeBytes().toString("hex");
+    let message = "";
+    try {
+      SecretKey.fromBase64(hex, "ENCRYPTION_KEY");
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/^ENCRYPTION_KEY looks like hex; a key is base64 of 32 random bytes/);
+    expect(message).not.toContain(hex);
   });
 });
