@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Logger } from "../logger.js";
 import type { PagingService } from "../workflows/paging.js";
 import type { WorkflowJobs } from "../workflows/ports.js";
@@ -8,9 +9,12 @@ export const STEP_QUEUE = "workflow-step";
 export const REMINDER_QUEUE = "workflow-reminder";
 export const PAGE_QUEUE = "workflow-page";
 export const PAGE_REMINDER_QUEUE = "workflow-page-reminder";
+export const CHANGE_EVENT_QUEUE = "workflow-change-event";
 
 const STEP_RETRIES = 60;
 const STEP_RETRY_DELAY_SECONDS = 5;
+/** Change events retry inside the job (as pages do), and the job again this many times later. */
+const CHANGE_EVENT_RETRIES = 3;
 
 /** Reminders before the deadline and at it. */
 const REMIND_BEFORE_MS = [2 * 3_600_000, 0];
@@ -22,6 +26,11 @@ interface StepJob {
 
 interface ReminderJob {
   workflowId: string;
+}
+
+interface ChangeEventJob {
+  workflowId: string;
+  runId: number;
 }
 
 interface PageJob {
@@ -69,13 +78,41 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
     );
   }
 
+  /**
+   * A finished rotation's change event for PagerDuty, sent in the background. Once per run: the
+   * job's id comes from the run, so a repeated send is a no-op, also after the job finished.
+   */
+  async changeEvent(workflowId: string, runId: number): Promise<void> {
+    const key = `${workflowId}:${runId}`;
+    await this.queue.send<ChangeEventJob>(
+      CHANGE_EVENT_QUEUE,
+      { workflowId, runId },
+      { singletonKey: key, id: uuidOf(`${CHANGE_EVENT_QUEUE}:${key}`) },
+    );
+  }
+
   /** The workers of this replica. */
   async work(service: WorkflowService, paging: PagingService, log: Logger): Promise<void> {
     await this.queue.register<StepJob>(
       STEP_QUEUE,
       async ({ workflowId, stepKey }, job) => {
         log.info("running workflow step", { workflowId, stepKey });
-        await service.runStep(workflowId, stepKey, { lastAttempt: job.retryCount >= STEP_RETRIES });
+        const result = await service.runStep(workflowId, stepKey, {
+          lastAttempt: job.retryCount >= STEP_RETRIES,
+        });
+        // A rotation step that succeeded: each environment's run on PagerDuty's timeline. Never
+        // allowed to fail the step (it is done already) or to run the step again.
+        if (!paging.enabled) return;
+        for (const rotation of result?.rotations ?? []) {
+          if (rotation.failed > 0) continue;
+          await this.changeEvent(workflowId, rotation.runId).catch((error: Error) =>
+            log.error("queueing the PagerDuty change event failed", {
+              workflowId,
+              run: rotation.runId,
+              error: error.message,
+            }),
+          );
+        }
       },
       // A rotation resumes from its checkpoint; hours for a very large table. While another
       // process holds the environment's rotation, the job waits its turn for about five minutes.
@@ -92,6 +129,16 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
         action === "trigger" ? paging.trigger(workflowId) : paging.resolve(workflowId),
       { retryLimit: 2, retryDelaySeconds: 30, expireInSeconds: 15 * 60 },
     );
+    await this.queue.register<ChangeEventJob>(
+      CHANGE_EVENT_QUEUE,
+      ({ workflowId, runId }, job) =>
+        paging.changeEvent(workflowId, runId, { lastAttempt: job.retryCount >= CHANGE_EVENT_RETRIES }),
+      {
+        retryLimit: CHANGE_EVENT_RETRIES,
+        retryDelaySeconds: Math.max(1, Math.ceil(paging.retryDelayMs / 1000)),
+        expireInSeconds: 15 * 60,
+      },
+    );
     await this.queue.register<ReminderJob>(
       PAGE_REMINDER_QUEUE,
       ({ workflowId }) => paging.remindUnacknowledged(workflowId),
@@ -101,4 +148,11 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
       },
     );
   }
+}
+
+/** A UUID (version 8, from SHA-256) naming `text`: the same text, the same id. */
+function uuidOf(text: string): string {
+  const hex = createHash("sha256").update(text).digest("hex");
+  const variant = ((Number.parseInt(hex[16] ?? "0", 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -17,6 +17,20 @@ export interface PageRequest {
   link?: string;
 }
 
+/**
+ * A change on the service's timeline in PagerDuty (Events API v2 change event): informational,
+ * it opens no incident and notifies nobody. Never a key: versions and fingerprints only.
+ */
+export interface ChangeEvent {
+  summary: string;
+  /** When the change happened. */
+  at: Date;
+  source: string;
+  details: Record<string, string>;
+  /** Link back to the Slack message. */
+  link?: string;
+}
+
 export interface OnCallPerson {
   name: string;
   email?: string;
@@ -29,6 +43,8 @@ export interface Pager {
   trigger(page: PageRequest): Promise<void>;
   acknowledge(dedupKey: string): Promise<void>;
   resolve(dedupKey: string): Promise<void>;
+  /** Records a change (a finished rotation) on the service's timeline. */
+  change(event: ChangeEvent): Promise<void>;
   /** Who is on call now; empty when unknown (no REST token). */
   onCall(): Promise<OnCallPerson[]>;
 }
@@ -38,6 +54,7 @@ export class NoPager implements Pager {
   async trigger(): Promise<void> {}
   async acknowledge(): Promise<void> {}
   async resolve(): Promise<void> {}
+  async change(): Promise<void> {}
   async onCall(): Promise<OnCallPerson[]> {
     return [];
   }

@@ -2,9 +2,10 @@ import { UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { definitionOf } from "./definitions/index.js";
 import type { Directory } from "./directory.js";
-import type { PageRequest, Pager, PageSeverity } from "./pager.js";
+import type { ChangeEvent, PageRequest, Pager, PageSeverity } from "./pager.js";
 import type { WorkflowJobs, WorkflowPublisher } from "./ports.js";
 import { BOT_ACTOR } from "./state-machine.js";
+import { digestWords } from "./step-actions.js";
 import type { AuditAction, PageSnapshot, WorkflowSnapshot } from "./types.js";
 import type { WorkflowService } from "./workflow-service.js";
 
@@ -46,6 +47,11 @@ export class PagingService {
 
   get enabled(): boolean {
     return this.o.pager.enabled;
+  }
+
+  /** The wait between two tries of one send (PAGERDUTY_RETRY_DELAY_SECONDS). */
+  get retryDelayMs(): number {
+    return this.o.retry.delayMs;
   }
 
   /** The page job: triggers (with retries), then shows who is on call and plans a reminder. */
@@ -181,6 +187,67 @@ export class PagingService {
       );
     }
     return "applied";
+  }
+
+  /**
+   * The change-event job: one finished rotation (by run id) on the service's timeline in PagerDuty.
+   * It never touches the workflow. A failure is logged; a retryable one is thrown for the job to try
+   * again later, until its last attempt.
+   */
+  async changeEvent(
+    workflowId: string,
+    runId: number,
+    { lastAttempt } = { lastAttempt: true },
+  ): Promise<void> {
+    if (!this.enabled) return;
+    const w = await this.o.service.get(workflowId);
+    const step = w.steps.find((s) => s.result?.rotations?.some((r) => r.runId === runId));
+    const rotation = step?.result?.rotations?.find((r) => r.runId === runId);
+    if (!step || !rotation || rotation.failed > 0) return;
+    const link = await this.o.publisher.permalink(w).catch(() => undefined);
+    const rows = rotation.rows.toLocaleString("en-US");
+    const change: ChangeEvent = {
+      summary: `${rotation.environment} key rotated to v${rotation.toVersion}: ${rows} ${rotation.rows === 1 ? "row" : "rows"}, ${digestWords(rotation.digestUnchanged, rotation.applicationWrites)}`,
+      at:
+        step.finishedAt ??
+        new Date(rotation.startedAt ? Date.parse(rotation.startedAt) + rotation.durationMs : Date.now()),
+      source: "keyops",
+      details: {
+        workflow: `#${w.number} ${definitionOf(w.kind).name}`,
+        environment: rotation.environment,
+        version: `v${rotation.toVersion}`,
+        fingerprint: rotation.toFingerprint,
+        rows: String(rotation.rows),
+        reencrypted: String(rotation.reencrypted),
+        digest: digestWords(rotation.digestUnchanged, rotation.applicationWrites),
+        run: String(rotation.runId),
+        requester: w.requestedBy,
+      },
+      ...(link ? { link } : {}),
+    };
+    try {
+      await this.o.withRetries(
+        () => this.o.pager.change(change),
+        (error, attempt) =>
+          this.o.log.warn("PagerDuty change event failed; trying again", {
+            workflow: w.number,
+            run: runId,
+            attempt,
+            error: error.message,
+          }),
+      );
+    } catch (error) {
+      // The pager says when trying again cannot help (PagerDuty's PagingError: a 400, a refused key).
+      const retryable = (error as { retryable?: unknown }).retryable !== false;
+      const fields = { workflow: w.number, run: runId, error: (error as Error).message };
+      if (retryable && !lastAttempt) {
+        this.o.log.warn("PagerDuty change event failed; the job will try again later", fields);
+        throw error;
+      }
+      this.o.log.error("PagerDuty change event failed; giving up (the rotation itself succeeded)", fields);
+      return;
+    }
+    this.o.log.info("PagerDuty change event sent", { workflow: w.number, run: runId });
   }
 
   /** The reminder job: on-call mentioned in the thread while the page waits; then the next one. */

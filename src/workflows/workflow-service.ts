@@ -209,11 +209,15 @@ export class WorkflowService {
     return readTimeline(this.o.prisma, workflowId);
   }
 
-  /** The durable job's body: runs an automated step that is RUNNING, once. */
-  async runStep(workflowId: string, stepKey: string, { lastAttempt } = { lastAttempt: true }): Promise<void> {
+  /** The durable job's body: runs an automated step that is RUNNING, once; its result when it succeeded. */
+  async runStep(
+    workflowId: string,
+    stepKey: string,
+    { lastAttempt } = { lastAttempt: true },
+  ): Promise<StepResult | undefined> {
     const w = await this.get(workflowId);
     const step = w.steps.find((s) => s.key === stepKey);
-    if (step?.status !== "RUNNING" || !step.action) return;
+    if (step?.status !== "RUNNING" || !step.action) return undefined;
     let result: StepResult;
     try {
       result = await this.executeAction(w, step.action, stepKey);
@@ -233,9 +237,10 @@ export class WorkflowService {
         error: message,
         ...(error instanceof StepFailure ? { result: error.result } : {}),
       });
-      return;
+      return undefined;
     }
     await this.apply(workflowId, { type: "step-succeeded", stepKey, result });
+    return result;
   }
 
   /**

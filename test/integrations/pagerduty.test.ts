@@ -13,7 +13,7 @@ import {
 } from "../../src/integrations/pagerduty/webhook.js";
 import { createLogger } from "../../src/logger.js";
 import { freePort } from "../../src/net.js";
-import type { PageRequest } from "../../src/workflows/pager.js";
+import type { ChangeEvent, PageRequest } from "../../src/workflows/pager.js";
 import { PagerDutyStandin, signPagerDutyWebhook, webhookBody } from "../support/pagerduty/standin.js";
 
 const ROUTING_KEY = `R0UT${randomBytes(14).toString("hex")}`;
@@ -141,6 +141,75 @@ describe("PagerDutyPager events", () => {
     expect(error.message).toMatch(
       /^PagerDuty Events API: TLS failed, the server's certificate is not trusted \(\w+\)$/,
     );
+  });
+});
+
+const change: ChangeEvent = {
+  summary: "production key rotated to v4: 12,345 rows, digest unchanged",
+  at: new Date("2026-03-02T10:11:12.345Z"),
+  source: "keyops",
+  details: { environment: "production", version: "v4", fingerprint: "3a9c1e07", rows: "12345" },
+  link: "https://keyops.slack.com/archives/C0SECURITY/p1700000000000100",
+};
+
+describe("PagerDutyPager change events", () => {
+  it("posts PagerDuty's change-event shape to /v2/change/enqueue over HTTPS", async () => {
+    await pagerFor().change(change);
+
+    expect(pd.changeEvents()).toEqual([
+      {
+        routing_key: ROUTING_KEY,
+        payload: {
+          summary: change.summary,
+          timestamp: "2026-03-02T10:11:12.345Z",
+          source: "keyops",
+          custom_details: change.details,
+        },
+        links: [{ href: change.link, text: "Open in Slack" }],
+      },
+    ]);
+    const [request] = pd.requests();
+    expect(request).toMatchObject({ method: "POST", path: "/v2/change/enqueue", answer: 202 });
+    expect(request?.headers["content-type"]).toMatch(/^application\/json/);
+    // A change event is no alert: nothing on /v2/enqueue.
+    expect(pd.events()).toHaveLength(0);
+  });
+
+  it("truncates the summary to 1024 characters and sends no link when there is none", async () => {
+    const long = `${"rotated ".repeat(200)}end`;
+    await pagerFor().change({ ...change, summary: long, link: undefined });
+
+    const [sent] = pd.changeEvents();
+    expect(sent?.payload.summary).toBe(`${long.slice(0, 1023)}…`);
+    expect(sent?.links).toEqual([]);
+  });
+
+  it("fails like the other events: retryable on 500 and 429, not on 400, bounded by the timeout", async () => {
+    const pager = pagerFor({ timeoutMs: 200 });
+    pd.failNext(1, { status: 500 });
+    const failed = await pagingError(pager.change(change));
+    expect(failed).toMatchObject({ retryable: true, status: 500 });
+    expect(failed.message).toBe("PagerDuty Change Events API failed on its side (HTTP 500)");
+    pd.failNext(1, { status: 429 });
+    expect(await pagingError(pager.change(change))).toMatchObject({ retryable: true, status: 429 });
+    pd.failNext(1, { status: 400 });
+    expect(await pagingError(pager.change(change))).toMatchObject({ retryable: false, status: 400 });
+    pd.hangNext(1);
+    const { result: hung, ms } = await timed(() => pagingError(pager.change(change)));
+    expect(hung.message).toBe("PagerDuty Change Events API did not answer within 200 ms");
+    expect(ms).toBeLessThan(1_500);
+    // The 429 was not re-sent by pdjs: one request per call.
+    expect(pd.requests()).toHaveLength(4);
+    expect(pd.changeEvents()).toHaveLength(0);
+
+    await retryWithBackoff(() => pager.change(change), { attempts: 2, delayMs: 10 });
+    expect(pd.changeEvents()).toHaveLength(1);
+  });
+
+  it("does not trust the stand-in's certificate without its CA", async () => {
+    const error = await pagingError(pagerFor({ agent: undefined }).change(change));
+    expect(error.retryable).toBe(false);
+    expect(pd.changeEvents()).toHaveLength(0);
   });
 });
 

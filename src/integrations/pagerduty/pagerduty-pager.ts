@@ -2,7 +2,7 @@ import type { Agent } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { api, event } from "@pagerduty/pdjs";
 import type { Logger } from "../../logger.js";
-import type { OnCallPerson, PageRequest, Pager } from "../../workflows/pager.js";
+import type { ChangeEvent, OnCallPerson, PageRequest, Pager } from "../../workflows/pager.js";
 
 export interface PagerDutyPagerSettings {
   /** Events API v2 integration key. A secret: never in messages or logs. */
@@ -58,9 +58,17 @@ export async function retryWithBackoff<T>(send: () => Promise<T>, options: Retry
 
 type EventPayloadV2 = Parameters<typeof event>[0]["data"];
 
+/** The body of `POST /v2/change/enqueue` (pdjs's ChangePayload, which it does not export by name). */
+interface ChangePayload {
+  routing_key: string;
+  payload: { summary: string; timestamp: string; source: string; custom_details: Record<string, string> };
+  links: { href: string; text: string }[];
+}
+
 const SUMMARY_MAX = 1024;
 const DEDUP_KEY_MAX = 255;
 const EVENTS_API = "PagerDuty Events API";
+const CHANGE_EVENTS_API = "PagerDuty Change Events API";
 const REST_API = "PagerDuty REST API";
 
 /** Pages through PagerDuty: Events API v2 for the incident, REST for who is on call. */
@@ -102,6 +110,29 @@ export class PagerDutyPager implements Pager {
       event_action: "resolve",
       dedup_key: dedupKey,
     });
+  }
+
+  /**
+   * One change event (`POST /v2/change/enqueue`, answered 202). Throws a PagingError like the
+   * other events; the caller decides about retrying and must not let it fail what it reports.
+   */
+  async change(change: ChangeEvent): Promise<void> {
+    const data: ChangePayload = {
+      routing_key: this.settings.routingKey,
+      payload: {
+        summary: truncate(change.summary, SUMMARY_MAX),
+        timestamp: change.at.toISOString(),
+        source: change.source,
+        custom_details: change.details,
+      },
+      links: change.link ? [{ href: change.link, text: "Open in Slack" }] : [],
+    };
+    const server = this.settings.eventsHost;
+    // pdjs types every event as an alert; with type "change" it posts to /v2/change/enqueue.
+    await this.sendOnce(CHANGE_EVENTS_API, (transport) =>
+      event({ server, type: "change", data: data as unknown as EventPayloadV2, ...transport }),
+    );
+    this.log.debug("PagerDuty change event accepted", { source: change.source });
   }
 
   async onCall(): Promise<OnCallPerson[]> {

@@ -22,6 +22,18 @@ export interface ReceivedEvent {
   links?: { href: string; text?: string }[];
 }
 
+/** A change event (`POST /v2/change/enqueue`) as PagerDuty received it. */
+export interface ReceivedChangeEvent {
+  routing_key: string;
+  payload: {
+    summary: string;
+    timestamp?: string;
+    source?: string;
+    custom_details?: Record<string, unknown>;
+  };
+  links?: { href: string; text?: string }[];
+}
+
 /** Every request the stand-in saw, answered or not. */
 export interface ReceivedRequest {
   method: string;
@@ -52,7 +64,8 @@ export interface FailOptions {
 type Mishap = { kind: "fail"; options: FailOptions } | { kind: "hang" };
 
 /**
- * PagerDuty's Events API v2 and the REST calls KeyOps makes, over HTTPS on 127.0.0.1 with a
+ * PagerDuty's Events API v2 (alert events on /v2/enqueue, change events on /v2/change/enqueue)
+ * and the REST calls KeyOps makes, over HTTPS on 127.0.0.1 with a
  * certificate from a throw-away CA. Clients trust it through `.agent` (or `.ca`).
  */
 export class PagerDutyStandin {
@@ -98,6 +111,13 @@ export class PagerDutyStandin {
     return this.received
       .filter((r) => r.path === "/v2/enqueue" && r.answer === 202)
       .map((r) => r.body as ReceivedEvent);
+  }
+
+  /** Change events PagerDuty accepted (202), in order. */
+  changeEvents(): ReceivedChangeEvent[] {
+    return this.received
+      .filter((r) => r.path === "/v2/change/enqueue" && r.answer === 202)
+      .map((r) => r.body as ReceivedChangeEvent);
   }
 
   requests(): ReceivedRequest[] {
@@ -171,6 +191,15 @@ export class PagerDutyStandin {
           message: "Event processed",
           dedup_key: event.dedup_key ?? randomUUID(),
         });
+      }
+      return;
+    }
+    if (record.method === "POST" && record.path === "/v2/change/enqueue") {
+      const problems = changeEventProblems(record.body);
+      if (problems.length > 0) {
+        send(400, { status: "invalid event", message: "Event object is invalid", errors: problems });
+      } else {
+        send(202, { status: "success", message: "Change event processed" });
       }
       return;
     }
@@ -257,6 +286,34 @@ function eventProblems(body: unknown): string[] {
   if (!payload?.source) problems.push("'payload.source' is missing or blank");
   if (!["critical", "error", "warning", "info"].includes(payload?.severity as string)) {
     problems.push("'payload.severity' is invalid");
+  }
+  return problems;
+}
+
+/** PagerDuty's checks of a change event: a routing key, a summary (at most 1024), links with an href. */
+function changeEventProblems(body: unknown): string[] {
+  if (typeof body !== "object" || body === null) return ["Event object is not valid JSON"];
+  const event = body as Partial<ReceivedChangeEvent> & { event_action?: unknown; dedup_key?: unknown };
+  const problems: string[] = [];
+  if (!event.routing_key) problems.push("'routing_key' is missing or blank");
+  if (event.event_action !== undefined) problems.push("'event_action' is not a field of change events");
+  const payload = event.payload;
+  if (!payload?.summary) problems.push("'payload.summary' is missing or blank");
+  else if (payload.summary.length > 1024) problems.push("'payload.summary' must be at most 1024 characters");
+  if (payload?.timestamp !== undefined && Number.isNaN(Date.parse(payload.timestamp))) {
+    problems.push("'payload.timestamp' is not a valid timestamp");
+  }
+  if (
+    payload?.custom_details !== undefined &&
+    (typeof payload.custom_details !== "object" || payload.custom_details === null)
+  ) {
+    problems.push("'payload.custom_details' must be an object");
+  }
+  if (event.links !== undefined) {
+    if (!Array.isArray(event.links)) problems.push("'links' must be an array");
+    else if (event.links.some((link) => typeof link?.href !== "string" || link.href === "")) {
+      problems.push("'links[].href' is missing or blank");
+    }
   }
   return problems;
 }
