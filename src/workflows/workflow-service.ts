@@ -192,6 +192,18 @@ export class WorkflowService {
     return t.workflow;
   }
 
+  /**
+   * Records a Slack request that changes no workflow (an event's event_id) as handled, in the same
+   * table as the trigger_ids: true the first time, false for a retry, a replay or another replica's copy.
+   */
+  async claimRequest(requestKey: string): Promise<boolean> {
+    const inserted = await this.o.prisma.handledRequest.createMany({
+      data: [{ key: requestKey }],
+      skipDuplicates: true,
+    });
+    return inserted.count > 0;
+  }
+
   async get(workflowId: string): Promise<WorkflowSnapshot> {
     return loadWorkflow(this.o.prisma, workflowId);
   }
