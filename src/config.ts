@@ -2,7 +2,7 @@ import path from "node:path";
 import { z } from "zod";
 import { SecretKey } from "./crypto/secret-key.js";
 import { ENVIRONMENTS, type Environment } from "./environments.js";
-import type { LogLevel } from "./logger.js";
+import { LOG_FORMATS, type LogFormat, type LogLevel } from "./logger.js";
 
 export interface Config {
   /** Connection string of the KeyOps database; undefined means the embedded PostgreSQL. */
@@ -21,6 +21,8 @@ export interface Config {
   targetDatabaseUrls: Partial<Record<Environment, string>>;
   defaultEnvironment: Environment;
   logLevel: LogLevel;
+  /** KEYOPS_LOG_FORMAT: text lines (default) or one JSON object per line. */
+  logFormat: LogFormat;
   /** The application's instances (keyops/client): live when they reported this recently. */
   clientLiveWithinMs: number;
   /** How long activation waits for every live instance to hold a new version. */
@@ -44,6 +46,7 @@ const schema = z.object({
   KEYOPS_EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
   KEYOPS_ENVIRONMENT: z.enum(ENVIRONMENTS).default("development"),
   KEYOPS_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
+  KEYOPS_LOG_FORMAT: z.enum(LOG_FORMATS).default("text"),
   KEYOPS_CLIENT_LIVE_SECONDS: z.coerce.number().min(1).max(86_400).default(30),
   KEYOPS_HANDOVER_TIMEOUT_SECONDS: z.coerce
     .number()
@@ -145,6 +148,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     targetDatabaseUrls,
     defaultEnvironment,
     logLevel: parsed.data.KEYOPS_LOG_LEVEL,
+    logFormat: parsed.data.KEYOPS_LOG_FORMAT,
     clientLiveWithinMs: parsed.data.KEYOPS_CLIENT_LIVE_SECONDS * 1000,
     handoverTimeoutMs: parsed.data.KEYOPS_HANDOVER_TIMEOUT_SECONDS * 1000,
   };

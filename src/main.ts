@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, undefined, config.logFormat);
   // pg-boss settles a finished job without awaiting it: a database error there must not end the bot.
   process.on("unhandledRejection", (reason) => {
     log.error("unhandled rejection", { error: reason instanceof Error ? reason.message : String(reason) });

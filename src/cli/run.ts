@@ -84,8 +84,10 @@ export async function runCli(
     const environment = parseEnvironment(
       (parsed.values.env as string | undefined) ?? config.defaultEnvironment,
     );
-    const log = createLogger(env.KEYOPS_LOG_LEVEL ? config.logLevel : "warn", (line) =>
-      io.stderr.write(line),
+    const log = createLogger(
+      env.KEYOPS_LOG_LEVEL ? config.logLevel : "warn",
+      (line) => io.stderr.write(line),
+      config.logFormat,
     );
     return await command.run({
       runtime: async () => {

@@ -48,6 +48,7 @@ describe("loadConfig defaults", () => {
       targetDatabaseUrls: {},
       defaultEnvironment: "development",
       logLevel: "info",
+      logFormat: "text",
       clientLiveWithinMs: 30_000,
       handoverTimeoutMs: 900_000,
     });
