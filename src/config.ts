@@ -3,6 +3,7 @@ import { z } from "zod";
 import { SecretKey } from "./crypto/secret-key.js";
 import { ENVIRONMENTS, type Environment } from "./environments.js";
 import { LOG_FORMATS, type LogFormat, type LogLevel } from "./logger.js";
+import { readTargetsFile, type TargetSetting } from "./targets-config.js";
 
 export interface Config {
   /** Connection string of the KeyOps database; undefined means the embedded PostgreSQL. */
@@ -19,6 +20,8 @@ export interface Config {
    * an environment without one keeps them in the KeyOps database itself.
    */
   targetDatabaseUrls: Partial<Record<Environment, string>>;
+  /** KEYOPS_TARGETS_FILE: each environment's targets; an environment not listed has the guide's table. */
+  targets: Partial<Record<Environment, TargetSetting[]>>;
   defaultEnvironment: Environment;
   logLevel: LogLevel;
   /** KEYOPS_LOG_FORMAT: text lines (default) or one JSON object per line. */
@@ -130,6 +133,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else targetDatabaseUrls[environment] = value;
   }
 
+  const targetsFile = blankToUndefined.KEYOPS_TARGETS_FILE?.trim();
+  const targets = targetsFile ? readTargetsFile(path.resolve(targetsFile), problems) : {};
+
   const databaseUrl = parsed.data?.DATABASE_URL;
   if (databaseUrl && !masterKey) {
     problems.push(
@@ -146,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     masterKey,
     legacyKeys,
     targetDatabaseUrls,
+    targets,
     defaultEnvironment,
     logLevel: parsed.data.KEYOPS_LOG_LEVEL,
     logFormat: parsed.data.KEYOPS_LOG_FORMAT,

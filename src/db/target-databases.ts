@@ -1,33 +1,24 @@
 import pg from "pg";
-import type { Environment } from "../environments.js";
 import type { Logger } from "../logger.js";
 
 /**
- * Connections to the databases that hold each environment's encrypted credentials, opened on
- * first use. An environment without its own URL uses the KeyOps database.
+ * Connections to the databases that hold the environments' encrypted credentials, opened on
+ * first use and shared by every target in the same database.
  */
 export class TargetDatabases {
-  private readonly pools = new Map<Environment, pg.Pool>();
+  private readonly pools = new Map<string, pg.Pool>();
 
-  constructor(
-    private readonly own: pg.Pool,
-    private readonly urls: Partial<Record<Environment, string>>,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly log: Logger) {}
 
-  readonly poolFor = (environment: Environment): pg.Pool => {
-    const url = this.urls[environment];
-    if (!url) return this.own;
-    let pool = this.pools.get(environment);
+  poolFor(url: string): pg.Pool {
+    let pool = this.pools.get(url);
     if (!pool) {
       pool = new pg.Pool({ connectionString: url, max: 5, application_name: "keyops" });
-      pool.on("error", (error) =>
-        this.log.warn("target database connection lost", { environment, error: error.message }),
-      );
-      this.pools.set(environment, pool);
+      pool.on("error", (error) => this.log.warn("target database connection lost", { error: error.message }));
+      this.pools.set(url, pool);
     }
     return pool;
-  };
+  }
 
   async close(): Promise<void> {
     await Promise.all([...this.pools.values()].map((pool) => pool.end().catch(() => undefined)));

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
-import type { EncryptionHealth } from "../crypto/keyring.js";
+import type { EncryptionHealth, Keyring } from "../crypto/keyring.js";
 import type { Database } from "../db/database.js";
 import type { Environment } from "../environments.js";
 import { BusyError, RefusedError, UserError } from "../errors.js";
+import type { RotationRun } from "../generated/prisma/client.js";
 import type { Logger } from "../logger.js";
 import {
   type ClientInstanceInfo,
@@ -13,6 +14,12 @@ import {
   mismatchedVersions,
 } from "./client-registry.js";
 import {
+  combinedDigest,
+  combineVerifyReports,
+  sumCounts,
+  type TargetVerifyReport,
+} from "./combined-reports.js";
+import {
   describeHandover,
   type HandoverState,
   HandoverTimeoutError,
@@ -21,6 +28,7 @@ import {
   handoverState,
 } from "./handover.js";
 import type { KeyStore, KeyVersionInfo } from "./key-store.js";
+import { EngineObservers } from "./observer.js";
 import type { ProgressListener } from "./progress.js";
 import { reencryptRows, type StoredRow } from "./reencrypt.js";
 import { defaultWorkerCount, ReencryptWorkers } from "./reencrypt-workers.js";
@@ -32,8 +40,9 @@ import {
   type ResolvedTarget,
   resolveTarget,
   type Target,
+  targetName,
 } from "./target.js";
-import { type VerifyReport, verifyTarget } from "./verify.js";
+import { FAILED_IDS_REPORTED, type VerifyReport, verifyTarget } from "./verify.js";
 
 export interface RotateOptions {
   /** Generate and activate a new version first (default). False re-encrypts to the current active version. */
@@ -49,10 +58,38 @@ export interface RotateOptions {
 
 export type RotationStatus = "SUCCEEDED" | "FAILED_WITH_ROWS";
 
+/** Where a target's rows live: the target and the database holding it. */
+export interface TargetBinding {
+  target: Target;
+  pool: pg.Pool;
+}
+
+/** One target's part of a rotation (its own run, checkpoint, compare-and-swap and digest). */
+export interface TargetRotationReport {
+  runId: number;
+  target: string;
+  status: RotationStatus;
+  rows: number;
+  reencrypted: number;
+  conflicts: number;
+  failed: number;
+  failedRowIds: string[];
+  notOnActive: number;
+  perVersion: Record<string, number>;
+  digestBefore: string | null;
+  digestAfter: string;
+  digestUnchanged: boolean;
+  applicationWrites: number | null;
+  reencryptMs: number;
+}
+
 export interface RotationReport {
+  /** The first target's run (every target has its own: see targets). */
   runId: number;
   environment: Environment;
+  /** The targets, described (`"PlatformIntegration"."credentials"`, comma-separated). */
   target: string;
+  targets: TargetRotationReport[];
   status: RotationStatus;
   resumed: boolean;
   toVersion: number;
@@ -88,7 +125,10 @@ export interface VersionStatus extends KeyVersionInfo {
 
 export interface KeyringStatus {
   environment: Environment;
+  /** The targets, described; "no target configured" when the environment has none. */
   target: string;
+  /** Rows per target. */
+  targets: { target: string; rows: number }[];
   activeVersion: number | null;
   versions: VersionStatus[];
   /** Rows whose ciphertext names a version the keyring does not have. */
@@ -97,6 +137,11 @@ export interface KeyringStatus {
 }
 
 export interface EngineOptions {
+  /**
+   * Every target of an environment (the default: `target` in `targetPool(environment)`). An
+   * environment with none is refused for rotation and verification, never given another's table.
+   */
+  targets?: (environment: Environment) => TargetBinding[];
   clients?: Partial<ClientRegistrySettings> & {
     /** How long activation waits for every live instance to hold the new version (default 15 min). */
     handoverTimeoutMs?: number;
@@ -116,18 +161,24 @@ export const DEFAULT_HANDOVER_TIMEOUT_MS = 15 * 60_000;
 
 export const DEFAULT_BATCH_SIZE = 2000;
 
+/** Runs recorded before targets had names are the default target's. */
+const legacyRunName = (run: RotationRun) => `${run.targetTable}.${run.ciphertextColumn}`;
+
 const rotationLockKey = (environment: Environment) => `keyops:rotation:${environment}`;
 export const MAX_BATCH_SIZE = 50_000;
 /** Below this many rows, starting worker threads costs more than it saves. */
 export const WORKER_THRESHOLD = 20_000;
 
 /**
- * The rotation engine: key lifecycle, re-encryption runs and verification for one target.
+ * The rotation engine: key lifecycle, re-encryption runs and verification for every target of
+ * an environment (each with its own run, checkpoint and digest).
  * Knows nothing of Slack or PagerDuty; the CLI and the bot drive the same instance.
  */
 export class RotationEngine {
   /** What the application's instances report (keyops/client). */
   readonly clients: ClientRegistry;
+  /** Who watches its rotations (the bot's metrics): `engine.observers.add(observer)`. */
+  readonly observers: EngineObservers;
   private readonly handoverTimeoutMs: number;
   private readonly pollMs: number;
 
@@ -140,35 +191,77 @@ export class RotationEngine {
     readonly targetPool: (environment: Environment) => pg.Pool = () => db.pool,
     options: EngineOptions = {},
   ) {
+    this.observers = new EngineObservers(log);
     this.clients = new ClientRegistry(db.pool, {
       liveWithinMs: options.clients?.liveWithinMs ?? DEFAULT_CLIENT_LIVE_WITHIN_MS,
     });
     this.handoverTimeoutMs = options.clients?.handoverTimeoutMs ?? DEFAULT_HANDOVER_TIMEOUT_MS;
     this.pollMs = options.clients?.pollMs ?? 1000;
+    this.bindings = options.targets ?? ((environment) => [{ target, pool: targetPool(environment) }]);
+  }
+
+  private readonly bindings: (environment: Environment) => TargetBinding[];
+
+  /**
+   * The database holding the environment's `"PlatformIntegration"` (the guide's table, which the
+   * audit query, the per-platform counts and the demo read); undefined when it has none.
+   */
+  guideTablePool(environment: Environment): pg.Pool | undefined {
+    return this.bindings(environment).find((b) => b.target.table === PLATFORM_CREDENTIALS.table)?.pool;
+  }
+
+  /** The environment's targets, checked against their databases; refused when it has none. */
+  private async resolvedTargets(environment: Environment, required = true) {
+    const bindings = this.bindings(environment);
+    if (bindings.length === 0 && required) {
+      throw new RefusedError(
+        `${environment} has no target configured (KEYOPS_TARGET_DATABASE_URL_${environment.toUpperCase()} ` +
+          "or KEYOPS_TARGETS_FILE); environments never share a table",
+      );
+    }
+    return Promise.all(
+      bindings.map(async (b) => ({
+        ...b,
+        name: targetName(b.target),
+        resolved: await resolveTarget(b.pool, b.target),
+      })),
+    );
   }
 
   async status(environment: Environment): Promise<KeyringStatus> {
-    const target = await resolveTarget(this.targetPool(environment), this.target);
+    const targets = await this.resolvedTargets(environment, false);
     const versions = await this.keys.list(environment);
-    const counts = await this.rowsPerVersion(environment, target, versions);
-    const running = await this.db.prisma.rotationRun.findFirst({ where: { environment, status: "RUNNING" } });
+    const perTarget = await Promise.all(
+      targets.map((t) => this.rowsPerVersion(t.pool, t.resolved, versions)),
+    );
+    const counts = new Map<string, number>();
+    for (const c of perTarget) for (const [label, n] of c) counts.set(label, (counts.get(label) ?? 0) + n);
+    const running = await this.db.prisma.rotationRun.findMany({ where: { environment, status: "RUNNING" } });
     const known = new Set(versions.map((v) => String(v.version)));
     return {
       environment,
-      target: describeTarget(this.target),
+      target:
+        targets.length === 0
+          ? "no target configured"
+          : targets.map((t) => describeTarget(t.target)).join(", "),
+      targets: targets.map((t, index) => ({
+        target: t.name,
+        rows: [...(perTarget[index] ?? new Map()).values()].reduce((sum, n) => sum + n, 0),
+      })),
       activeVersion: versions.find((v) => v.state === "ACTIVE")?.version ?? null,
       versions: versions.map((v) => ({ ...v, rows: counts.get(String(v.version)) ?? 0 })),
       rowsUnderUnknownVersions: [...counts]
         .filter(([label]) => !known.has(label))
         .reduce((sum, [, n]) => sum + n, 0),
-      runningRun: running
-        ? {
-            id: running.id,
-            rowsDone: running.rowsDone,
-            rowsTotal: running.rowsTotal,
-            startedAt: running.startedAt,
-          }
-        : null,
+      runningRun:
+        running.length > 0
+          ? {
+              id: Math.min(...running.map((r) => r.id)),
+              rowsDone: running.reduce((sum, r) => sum + r.rowsDone, 0),
+              rowsTotal: running.reduce((sum, r) => sum + r.rowsTotal, 0),
+              startedAt: running[0]?.startedAt as Date,
+            }
+          : null,
     };
   }
 
@@ -280,14 +373,15 @@ export class RotationEngine {
             `${writers.length === 1 ? "instance" : "instances"} (${writers.map((i) => i.instanceId).join(", ")})`,
         );
       }
-      const target = await resolveTarget(this.targetPool(environment), this.target);
-      const counts = await this.rowsPerVersion(environment, target, await this.keys.list(environment));
-      const rows = counts.get(String(version)) ?? 0;
-      if (rows > 0) {
-        throw new RefusedError(
-          `version ${version} of ${environment} still encrypts ${rows} rows of ${describeTarget(this.target)}; ` +
-            "rotate them first (keyops rotate)",
-        );
+      const versions = await this.keys.list(environment);
+      for (const t of await this.resolvedTargets(environment, false)) {
+        const rows = (await this.rowsPerVersion(t.pool, t.resolved, versions)).get(String(version)) ?? 0;
+        if (rows > 0) {
+          throw new RefusedError(
+            `version ${version} of ${environment} still holds ${rows} ${rows === 1 ? "row" : "rows"} of ` +
+              `${describeTarget(t.target)}; rotate them first (keyops rotate)`,
+          );
+        }
       }
       return this.keys.retire(environment, version);
     });
@@ -312,11 +406,18 @@ export class RotationEngine {
     }
   }
 
-  async verify(environment: Environment, onProgress?: ProgressListener): Promise<VerifyReport> {
-    const pool = this.targetPool(environment);
-    const target = await resolveTarget(pool, this.target);
+  /** Every row of every target decrypts? Per target and overall (rows summed, digests combined). */
+  async verify(
+    environment: Environment,
+    onProgress?: ProgressListener,
+  ): Promise<VerifyReport & { targets: TargetVerifyReport[] }> {
+    const targets = await this.resolvedTargets(environment);
     const keyring = await this.keys.loadKeyring(environment);
-    return verifyTarget(pool, keyring, target, onProgress);
+    const reports: TargetVerifyReport[] = [];
+    for (const t of targets) {
+      reports.push({ ...(await verifyTarget(t.pool, keyring, t.resolved, onProgress)), target: t.name });
+    }
+    return combineVerifyReports(environment, keyring.activeVersion, reports);
   }
 
   /**
@@ -332,7 +433,9 @@ export class RotationEngine {
     if (rate !== undefined && (!Number.isFinite(rate) || rate <= 0)) {
       throw new UserError("max rows per second must be a positive number");
     }
-    return this.withRotationLock(environment, () => this.runRotation(environment, batchSize, options));
+    return this.withRotationLock(environment, () =>
+      this.observers.rotation(environment, () => this.runRotation(environment, batchSize, options)),
+    );
   }
 
   private async runRotation(
@@ -341,36 +444,103 @@ export class RotationEngine {
     options: RotateOptions,
   ): Promise<RotationReport> {
     const started = performance.now();
-    const pool = this.targetPool(environment);
     const prisma = this.db.prisma;
-    const target = await resolveTarget(pool, this.target);
+    const targets = await this.resolvedTargets(environment);
 
-    let run = await prisma.rotationRun.findFirst({ where: { environment, status: "RUNNING" } });
-    const resumed = run !== null;
-    if (run) {
-      run = await prisma.rotationRun.update({
-        where: { id: run.id },
+    let runs = await prisma.rotationRun.findMany({
+      where: { environment, status: "RUNNING" },
+      orderBy: { id: "asc" },
+    });
+    const resumed = runs.length > 0;
+    if (resumed) {
+      await prisma.rotationRun.updateMany({
+        where: { id: { in: runs.map((r) => r.id) } },
         data: { resumedCount: { increment: 1 } },
       });
-      this.log.warn("resuming an interrupted rotation run", {
-        runId: run.id,
+      this.log.warn("resuming an interrupted rotation", {
+        runs: runs.map((r) => r.id).join(","),
         environment,
-        cursor: run.cursor !== null,
       });
     } else {
-      const before = await verifyTarget(
-        pool,
-        await this.keys.loadKeyring(environment),
-        target,
-        options.onProgress,
-        "verify-before",
-      );
-      run = await this.startRun(environment, target, before, batchSize, options);
+      const keyring = await this.keys.loadKeyring(environment);
+      const befores: VerifyReport[] = [];
+      for (const t of targets) {
+        befores.push(await verifyTarget(t.pool, keyring, t.resolved, options.onProgress, "verify-before"));
+      }
+      runs = await this.startRuns(environment, targets, befores, batchSize, options);
     }
 
     const keyring = await this.keys.loadKeyring(environment);
     const active = keyring.activeVersion;
     if (active === null) throw new RefusedError(`${environment} has no active key version`);
+    const parts: TargetRotationReport[] = [];
+    for (const run of runs) {
+      const t = targets.find((candidate) => candidate.name === (run.targetName || legacyRunName(run)));
+      if (!t) {
+        throw new RefusedError(
+          `run #${run.id} of ${environment} is for "${run.targetName}", which is no longer a configured target`,
+        );
+      }
+      parts.push(await this.runTarget(environment, t, run, active, keyring, options));
+    }
+    const durationMs = Math.round(performance.now() - started);
+    const toFingerprint = (await this.keys.get(environment, active)).fingerprint;
+    const reencryptMs = parts.reduce((sum, p) => sum + p.reencryptMs, 0);
+    const reencrypted = parts.reduce((sum, p) => sum + p.reencrypted, 0);
+    const digestBefore = parts.every((p) => p.digestBefore !== null)
+      ? combinedDigest(parts.map((p) => ({ target: p.target, digest: p.digestBefore as string })))
+      : null;
+    const digestAfter = combinedDigest(parts.map((p) => ({ target: p.target, digest: p.digestAfter })));
+    const writes = parts.map((p) => p.applicationWrites);
+    const report: RotationReport = {
+      runId: runs[0]?.id ?? 0,
+      environment,
+      target: targets.map((t) => describeTarget(t.target)).join(", "),
+      targets: parts,
+      status: parts.every((p) => p.status === "SUCCEEDED") ? "SUCCEEDED" : "FAILED_WITH_ROWS",
+      resumed,
+      toVersion: active,
+      toFingerprint,
+      rows: parts.reduce((sum, p) => sum + p.rows, 0),
+      reencrypted,
+      conflicts: parts.reduce((sum, p) => sum + p.conflicts, 0),
+      failed: parts.reduce((sum, p) => sum + p.failed, 0),
+      failedRowIds: parts.flatMap((p) => p.failedRowIds).slice(0, FAILED_IDS_REPORTED),
+      notOnActive: parts.reduce((sum, p) => sum + p.notOnActive, 0),
+      perVersion: sumCounts(parts.map((p) => p.perVersion)),
+      digestBefore,
+      digestAfter,
+      digestUnchanged: digestBefore === digestAfter,
+      startedAt: new Date(Math.min(...runs.map((r) => r.startedAt.getTime()))),
+      applicationWrites: writes.every((w) => w === null)
+        ? null
+        : writes.reduce<number>((sum, w) => sum + (w ?? 0), 0),
+      durationMs,
+      reencryptMs,
+      rowsPerSecond: reencryptMs > 0 ? Math.round((reencrypted * 1000) / reencryptMs) : 0,
+    };
+    this.log.info("rotation finished", {
+      runs: runs.map((r) => r.id).join(","),
+      environment,
+      status: report.status,
+      reencrypted,
+      failed: report.failed,
+      toVersion: active,
+      fingerprint: toFingerprint,
+    });
+    return report;
+  }
+
+  /** One target's run: re-encrypt from its checkpoint, verify it, record how it ended. */
+  private async runTarget(
+    environment: Environment,
+    t: { pool: pg.Pool; name: string; resolved: ResolvedTarget },
+    run: RotationRun,
+    active: number,
+    keyring: Keyring,
+    options: RotateOptions,
+  ): Promise<TargetRotationReport> {
+    const prisma = this.db.prisma;
     if (active !== run.toVersion) {
       this.log.warn("the active version changed since the run started; re-encrypting to it", {
         runId: run.id,
@@ -379,15 +549,15 @@ export class RotationEngine {
       });
       await prisma.rotationRun.update({ where: { id: run.id }, data: { toVersion: active } });
     }
-
+    const target = t.resolved;
     const reencryptStarted = performance.now();
     const workerCount =
       options.cryptoWorkers ?? (run.rowsTotal >= WORKER_THRESHOLD ? defaultWorkerCount() : 0);
     const workers = workerCount > 0 ? ReencryptWorkers.start(keyring, target, workerCount) : undefined;
     const transform =
       workers?.transform ?? (async (rows: StoredRow[]) => reencryptRows(keyring, target, rows));
-    const outcome = await reencryptTarget(
-      { target: pool, runs: this.db.pool },
+    await reencryptTarget(
+      { target: t.pool, runs: this.db.pool },
       transform,
       target,
       {
@@ -400,11 +570,12 @@ export class RotationEngine {
         onProgress: options.onProgress,
         signal: options.signal,
         beforeSweep: () => this.awaitWriters(environment, active, options),
+        onBatch: (rows) => this.observers.rows(environment, target, rows),
       },
       this.log,
     ).finally(() => workers?.close());
     const reencryptMs = Math.round(performance.now() - reencryptStarted);
-    const after = await verifyTarget(pool, keyring, target, options.onProgress, "verify-after");
+    const after = await verifyTarget(t.pool, keyring, target, options.onProgress, "verify-after");
     const status: RotationStatus =
       after.failed > 0 || after.notOnActive > 0 ? "FAILED_WITH_ROWS" : "SUCCEEDED";
     const finished = await prisma.rotationRun.update({
@@ -419,16 +590,10 @@ export class RotationEngine {
         failedRowIds: after.failedRowIds,
       },
     });
-    const durationMs = Math.round(performance.now() - started);
-    const toFingerprint = (await this.keys.get(environment, active)).fingerprint;
-    const report: RotationReport = {
+    return {
       runId: run.id,
-      environment,
-      target: describeTarget(this.target),
+      target: t.name,
       status,
-      resumed,
-      toVersion: active,
-      toFingerprint,
       rows: after.rows,
       reencrypted: finished.rowsDone,
       conflicts: finished.rowsConflicted,
@@ -439,32 +604,19 @@ export class RotationEngine {
       digestBefore: finished.digestBefore,
       digestAfter: after.plaintextDigest,
       digestUnchanged: finished.digestBefore === after.plaintextDigest,
-      startedAt: finished.startedAt,
-      applicationWrites: await this.applicationWritesSince(environment, finished.startedAt),
-      durationMs,
+      applicationWrites: await this.writesSince(t.pool, target, finished.startedAt),
       reencryptMs,
-      rowsPerSecond: reencryptMs > 0 ? Math.round((outcome.reencrypted * 1000) / reencryptMs) : 0,
     };
-    this.log.info("rotation run finished", {
-      runId: run.id,
-      environment,
-      status,
-      reencrypted: report.reencrypted,
-      failed: report.failed,
-      toVersion: active,
-      fingerprint: toFingerprint,
-    });
-    return report;
   }
 
-  /** Generates (unless told not to), activates and opens the run record in one transaction. */
-  private async startRun(
+  /** Generates (unless told not to), activates and opens one run per target in one transaction. */
+  private async startRuns(
     environment: Environment,
-    target: ResolvedTarget,
-    before: VerifyReport,
+    targets: { name: string; resolved: ResolvedTarget }[],
+    befores: VerifyReport[],
     batchSize: number,
     options: RotateOptions,
-  ) {
+  ): Promise<RotationRun[]> {
     // A version generated earlier and never activated (a hand-over that timed out) is used, not a new one.
     const generated = options.generate === false ? undefined : await this.pendingOrNew(environment);
     if (generated) await this.handOver(environment, generated.version, { ...options, waitForClients: true });
@@ -482,21 +634,29 @@ export class RotationEngine {
         }
         toVersion = active.version;
       }
-      return tx.rotationRun.create({
-        data: {
-          environment,
-          targetTable: target.table,
-          idColumn: target.idColumn,
-          ciphertextColumn: target.ciphertextColumn,
-          toVersion,
-          status: "RUNNING",
-          rowsTotal: before.rows,
-          batchSize,
-          maxRowsPerSecond: options.maxRowsPerSecond ? Math.ceil(options.maxRowsPerSecond) : null,
-          digestBefore: before.failed === 0 ? before.plaintextDigest : null,
-          requestedBy: options.requestedBy ?? null,
-        },
-      });
+      const runs: RotationRun[] = [];
+      for (const [index, t] of targets.entries()) {
+        const before = befores[index] as VerifyReport;
+        runs.push(
+          await tx.rotationRun.create({
+            data: {
+              environment,
+              targetName: t.name,
+              targetTable: t.resolved.table,
+              idColumn: t.resolved.idColumn,
+              ciphertextColumn: t.resolved.ciphertextColumn,
+              toVersion,
+              status: "RUNNING",
+              rowsTotal: before.rows,
+              batchSize,
+              maxRowsPerSecond: options.maxRowsPerSecond ? Math.ceil(options.maxRowsPerSecond) : null,
+              digestBefore: before.failed === 0 ? before.plaintextDigest : null,
+              requestedBy: options.requestedBy ?? null,
+            },
+          }),
+        );
+      }
+      return runs;
     });
   }
 
@@ -510,11 +670,11 @@ export class RotationEngine {
 
   /** Rows per version label ("1", "2", ...; legacy ciphertexts under the legacy version). */
   private async rowsPerVersion(
-    environment: Environment,
+    pool: pg.Pool,
     target: ResolvedTarget,
     versions: KeyVersionInfo[],
   ): Promise<Map<string, number>> {
-    const { rows } = await this.targetPool(environment).query<{ label: string; n: string }>(
+    const { rows } = await pool.query<{ label: string; n: string }>(
       `SELECT CASE WHEN ${target.sqlCiphertext} LIKE 'v%' THEN split_part(substr(${target.sqlCiphertext}, 2), ':', 1)
                    ELSE 'legacy' END AS label, count(*) AS n
          FROM ${target.sqlTable} GROUP BY 1`,
@@ -528,15 +688,22 @@ export class RotationEngine {
     return counts;
   }
 
-  /** Rows the application wrote since `since` (by the target's writtenAtColumn); null without one. */
+  /** Rows the application wrote since `since` in any target (by writtenAtColumn); null when no target can tell. */
   async applicationWritesSince(environment: Environment, since: Date): Promise<number | null> {
-    if (!this.target.writtenAtColumn) return null;
-    const pool = this.targetPool(environment);
-    const target = await resolveTarget(pool, this.target);
-    const column = quoteIdent(this.target.writtenAtColumn);
+    let total: number | null = null;
+    for (const t of await this.resolvedTargets(environment, false)) {
+      const n = await this.writesSince(t.pool, t.resolved, since);
+      if (n !== null) total = (total ?? 0) + n;
+    }
+    return total;
+  }
+
+  private async writesSince(pool: pg.Pool, target: ResolvedTarget, since: Date): Promise<number | null> {
+    if (!target.writtenAtColumn) return null;
     // The column is timestamp without time zone holding UTC (as Prisma writes it).
     const { rows } = await pool.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ${target.sqlTable} WHERE ${column} > ($1::timestamptz AT TIME ZONE 'UTC')`,
+      `SELECT count(*) AS n FROM ${target.sqlTable}
+        WHERE ${quoteIdent(target.writtenAtColumn)} > ($1::timestamptz AT TIME ZONE 'UTC')`,
       [since.toISOString()],
     );
     return Number(rows[0]?.n ?? 0);

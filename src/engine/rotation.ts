@@ -22,6 +22,8 @@ export interface ReencryptOptions {
    * application instance writes the active version, so the sweeps catch what they wrote before.
    */
   beforeSweep?: () => Promise<void>;
+  /** After each committed batch: the rows it moved onto the active version (the engine's observers). */
+  onBatch?: (rows: number) => void;
 }
 
 /** Where the target's rows live, and where the run's checkpoint is kept (the KeyOps database). */
@@ -105,6 +107,7 @@ export async function reencryptTarget(
           onActive,
         );
         outcome.reencrypted += written.updated;
+        options.onBatch?.(written.updated);
         outcome.conflicts += written.conflicts;
         outcome.undecryptable += failed.length;
         passWrites += written.updated;

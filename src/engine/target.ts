@@ -3,6 +3,8 @@ import { UserError } from "../errors.js";
 
 /** A column of ciphertexts the engine rotates: (table, id column, ciphertext column[, row binding]). */
 export interface Target {
+  /** How runs, reports and settings name it; default `table.column`. */
+  name?: string;
   table: string;
   idColumn: string;
   ciphertextColumn: string;
@@ -22,6 +24,10 @@ export const PLATFORM_CREDENTIALS: Target = {
   ciphertextColumn: "credentials",
   writtenAtColumn: "updatedAt",
 };
+
+export function targetName(target: Target): string {
+  return target.name ?? `${target.table}.${target.ciphertextColumn}`;
+}
 
 export function describeTarget(target: Target): string {
   return `"${target.table}"."${target.ciphertextColumn}"`;

@@ -157,7 +157,11 @@ export async function verifyEnvironments(w: WorkflowSnapshot, deps: StepActionDe
 export async function auditRecentAccess(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
   const lines: string[] = [];
   for (const environment of w.inputs.environments) {
-    const pool = deps.engine.targetPool(environment);
+    const pool = deps.engine.guideTablePool(environment);
+    if (!pool) {
+      lines.push(`${environment}: no "PlatformIntegration" table configured for this environment`);
+      continue;
+    }
     const { rows } = await pool.query<{ id: string; platform: string; displayName: string; updatedAt: Date }>(
       `SELECT "id", "platform"::text AS platform, "displayName", "updatedAt" FROM "PlatformIntegration"
        WHERE "updatedAt" > NOW() - INTERVAL '24 hours' ORDER BY "updatedAt" DESC`,
@@ -229,11 +233,11 @@ export async function countIntegrations(
   engine: RotationEngine,
   environment: Environment,
 ): Promise<PlatformCount[]> {
-  const { rows } = await engine
-    .targetPool(environment)
-    .query<{ platform: string; count: string }>(
-      `SELECT "platform"::text AS platform, count(*) AS count FROM "PlatformIntegration" GROUP BY 1 ORDER BY 1`,
-    );
+  const pool = engine.guideTablePool(environment);
+  if (!pool) return [];
+  const { rows } = await pool.query<{ platform: string; count: string }>(
+    `SELECT "platform"::text AS platform, count(*) AS count FROM "PlatformIntegration" GROUP BY 1 ORDER BY 1`,
+  );
   return rows.map((r) => ({ platform: r.platform, count: Number(r.count) }));
 }
 

@@ -162,6 +162,20 @@ describe("keyops on a database: the README's flow", () => {
       failedRowIds: [],
       plaintextDigest: digest,
       failedRowIdsLimit: 100,
+      // Per target: one here, the guide's table, with the same figures.
+      targets: [
+        {
+          target: "PlatformIntegration.credentials",
+          environment: "development",
+          rows: 300,
+          perVersion: { "1": 300 },
+          activeVersion: 1,
+          notOnActive: 0,
+          failed: 0,
+          failedRowIds: [],
+          plaintextDigest: digest,
+        },
+      ],
     });
     expect(report.plaintextDigest).toMatch(/^[0-9a-f]{64}$/);
   });
@@ -273,7 +287,7 @@ describe("keyops on a database: the README's flow", () => {
     refused(
       await keyops(["keys", "retire", "2"]),
       4,
-      `version 2 of development still encrypts 300 rows of ${TARGET}; rotate them first (keyops rotate)`,
+      `version 2 of development still holds 300 rows of ${TARGET}; rotate them first (keyops rotate)`,
     );
     const report = json(await keyops(["rotate", "--no-generate", "--json"]));
     expect(report).toMatchObject({

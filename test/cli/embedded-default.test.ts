@@ -3,6 +3,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { dataKeyContext, unwrapKey } from "../../src/crypto/envelope.js";
 import { SecretKey } from "../../src/crypto/secret-key.js";
@@ -115,6 +116,7 @@ describe("the embedded default (no DATABASE_URL, no KEYOPS_MASTER_KEY)", () => {
       failedRowIds: [],
       plaintextDigest: digest,
       failedRowIdsLimit: 100,
+      targets: [expect.objectContaining({ target: "PlatformIntegration.credentials", rows: 1000 })],
     });
     await expectStopped("verify");
     // Generated once: the later commands used the same file.
@@ -139,10 +141,20 @@ describe("the embedded default (no DATABASE_URL, no KEYOPS_MASTER_KEY)", () => {
       recordKey(key);
       expect(key.fingerprint).toBe(v.fingerprint);
     }
-    const { rows } = await db.pool.query<{ v2: number; total: number }>(
+    // The rows are in development's own database on the embedded server, not in KeyOps's.
+    const own = await db.pool.query<{ total: number }>(
+      `SELECT count(*)::int AS total FROM "PlatformIntegration"`,
+    );
+    expect(own.rows[0]).toEqual({ total: 0 });
+    const url = new URL(db.url);
+    url.pathname = "/keyops_development";
+    const app = new pg.Client({ connectionString: url.toString() });
+    await app.connect();
+    const { rows } = await app.query<{ v2: number; total: number }>(
       `SELECT count(*) FILTER (WHERE "credentials" LIKE 'v2:%')::int AS v2, count(*)::int AS total
          FROM "PlatformIntegration"`,
     );
+    await app.end();
     expect(rows[0]).toEqual({ v2: 1000, total: 1000 });
     await db.close();
     db = undefined;
@@ -155,4 +167,21 @@ describe("the embedded default (no DATABASE_URL, no KEYOPS_MASTER_KEY)", () => {
       );
     }
   }, 400_000);
+  it("keeps environments apart: staging's rows never reach development's table", async () => {
+    const port = await freePort();
+    const env = { KEYOPS_EMBEDDED_PG_PORT: String(port) };
+    const run = (args: string[]) => runKeyops(args, env, { cwd: dir, timeoutMs: 180_000 });
+    const seeded = await run(["demo", "seed", "--rows", "50", "--env", "staging"]);
+    expect(seeded.code).toBe(0);
+    const staging = JSON.parse((await run(["verify", "--env", "staging", "--json"])).stdout);
+    expect(staging).toMatchObject({ environment: "staging", rows: 50, failed: 0 });
+    const development = await run(["verify", "--env", "development", "--json"]);
+    expect(development.code).toBe(0);
+    // Development still holds only its own 1000 rows, all readable.
+    expect(JSON.parse(development.stdout)).toMatchObject({
+      environment: "development",
+      rows: 1000,
+      failed: 0,
+    });
+  }, 240_000);
 });

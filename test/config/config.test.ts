@@ -46,6 +46,7 @@ describe("loadConfig defaults", () => {
       masterKey: undefined,
       legacyKeys: {},
       targetDatabaseUrls: {},
+      targets: {},
       defaultEnvironment: "development",
       logLevel: "info",
       logFormat: "text",

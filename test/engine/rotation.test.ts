@@ -53,7 +53,7 @@ describe("rotation run", () => {
     const generated = await engine.generate("development");
     expect(generated).toMatchObject({ version: 2, state: "PENDING" });
     await engine.activate("development", 2);
-    await expect(engine.retire("development", 1)).rejects.toThrow(/still encrypts 1234 rows/);
+    await expect(engine.retire("development", 1)).rejects.toThrow(/still holds 1234 rows/);
 
     const phases = new Set<string>();
     const report = await engine.rotate("development", {

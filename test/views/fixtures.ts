@@ -115,6 +115,7 @@ export function keyring(environment: Environment, versions: number, rows = 1_000
   return {
     environment,
     target: "PlatformIntegration.credentials",
+    targets: [{ target: "PlatformIntegration.credentials", rows }],
     activeVersion: versions,
     versions: Array.from({ length: versions }, (_, i) => ({
       version: i + 1,

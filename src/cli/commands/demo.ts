@@ -1,4 +1,5 @@
 import { demoLegacyKey, seedPlatformIntegrations } from "../../demo/seed.js";
+import { RefusedError } from "../../errors.js";
 import { parsePositiveInteger } from "../args.js";
 import { type Command, print } from "../command.js";
 import { createProgressBar } from "../progress-bar.js";
@@ -11,10 +12,16 @@ export const demoSeed: Command = {
   async run(context) {
     const rows = parsePositiveInteger(context.values.rows as string | undefined, "--rows", 10_000_000);
     const { engine } = await context.runtime();
+    const pool = engine.guideTablePool(context.environment);
+    if (!pool) {
+      throw new RefusedError(
+        `${context.environment} has no "PlatformIntegration" table to seed (KEYOPS_TARGET_DATABASE_URL_${context.environment.toUpperCase()})`,
+      );
+    }
     const key = await demoLegacyKey(engine.keys, context.environment);
     const bar = context.json ? undefined : createProgressBar(context.io.stderr);
     const started = performance.now();
-    await seedPlatformIntegrations(engine.targetPool(context.environment), key, {
+    await seedPlatformIntegrations(pool, key, {
       rows,
       onProgress: (done, total) => {
         const seconds = (performance.now() - started) / 1000;

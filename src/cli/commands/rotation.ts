@@ -1,3 +1,4 @@
+import type { TargetVerifyReport } from "../../engine/combined-reports.js";
 import type { RotationReport } from "../../engine/engine.js";
 import { FAILED_IDS_REPORTED, type VerifyReport } from "../../engine/verify.js";
 import { parsePositiveInteger } from "../args.js";
@@ -9,7 +10,7 @@ function failedIdsLine(failed: number, ids: string[]): string {
   return `  rows that do not decrypt under any known version (left unchanged): ${ids.join(", ")}${more}`;
 }
 
-export function renderVerifyReport(report: VerifyReport): string {
+export function renderVerifyReport(report: VerifyReport & { targets?: TargetVerifyReport[] }): string {
   const versions = Object.entries(report.perVersion)
     .map(([version, rows]) => `v${version}: ${rows}`)
     .join(", ");
@@ -19,6 +20,11 @@ export function renderVerifyReport(report: VerifyReport): string {
     `  plaintext digest: ${report.plaintextDigest}`,
   ];
   if (report.failed > 0) lines.push(failedIdsLine(report.failed, report.failedRowIds));
+  if ((report.targets?.length ?? 0) > 1) {
+    for (const t of report.targets ?? []) {
+      lines.push(`  ${t.target}: ${t.rows} rows, ${t.failed} fail to decrypt, digest ${t.plaintextDigest}`);
+    }
+  }
   return lines.join("\n");
 }
 
@@ -32,6 +38,14 @@ export function renderRotationReport(report: RotationReport): string {
     `  plaintext digest ${report.digestUnchanged ? "unchanged" : "CHANGED (rows were written during the run, or some did not decrypt before)"}: ${report.digestAfter}`,
   ];
   if (report.failed > 0) lines.push(failedIdsLine(report.failed, report.failedRowIds));
+  if (report.targets.length > 1) {
+    for (const t of report.targets) {
+      lines.push(
+        `  ${t.target} (run #${t.runId}): ${t.reencrypted} of ${t.rows} rows re-encrypted, ${t.failed} failed, ` +
+          `digest ${t.digestUnchanged ? "unchanged" : "CHANGED"}`,
+      );
+    }
+  }
   if (report.notOnActive > report.failed) {
     lines.push(
       `  ${report.notOnActive} rows are still under an older version (written by a client with an old key?)`,
