@@ -30,6 +30,15 @@ export interface BotConfig extends Config {
   alertFailuresPerHour: number;
   /** How often the alerts are checked against the reports. */
   alertCheckIntervalMs: number;
+  metrics: MetricsConfig;
+}
+
+/** Where GET /metrics is served: never on the Slack port without a token. */
+export interface MetricsConfig {
+  /** KEYOPS_METRICS=bearer:<token>: /metrics on the Slack port, for this bearer token only; off when unset. */
+  token: string | undefined;
+  /** KEYOPS_METRICS_PORT=[host:]port: a separate listener without a token (host default 127.0.0.1). */
+  listen: { host: string; port: number } | undefined;
 }
 
 export interface PagerDutyConfig {
@@ -106,6 +115,24 @@ const schema = z.object({
     .optional(),
   KEYOPS_ALERT_FAILURES_PER_HOUR: z.coerce.number().int().min(0).max(1_000_000).default(5),
   KEYOPS_ALERT_CHECK_SECONDS: z.coerce.number().min(0.1).max(3600).default(30),
+  KEYOPS_METRICS: z
+    .string()
+    .trim()
+    .default("off")
+    .refine(
+      (value) => value === "off" || /^bearer:\S{24,}$/.test(value),
+      "must be off or bearer:<token> (at least 24 characters, no spaces)",
+    ),
+  KEYOPS_METRICS_PORT: z
+    .string()
+    .trim()
+    .regex(/^([A-Za-z0-9.-]+:)?\d{1,5}$/, "must be [host:]port, e.g. 9464 or 0.0.0.0:9464")
+    .transform((text) => {
+      const at = text.lastIndexOf(":");
+      return { host: at < 0 ? "127.0.0.1" : text.slice(0, at), port: Number(text.slice(at + 1)) };
+    })
+    .refine((listen) => listen.port <= 65535, "must be [host:]port with a port up to 65535")
+    .optional(),
   PAGERDUTY_ROUTING_KEY: z.string().trim().min(1).optional(),
   PAGERDUTY_API_TOKEN: z.string().trim().min(1).optional(),
   PAGERDUTY_ESCALATION_POLICY_ID: z.string().trim().min(1).optional(),
@@ -140,6 +167,11 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
   const s = parsed.data;
   const severities = readSeverities(blankToUndefined, problems);
   const reportTokens = readReportTokens(blankToUndefined, problems);
+  const metricsToken = s.KEYOPS_METRICS === "off" ? undefined : s.KEYOPS_METRICS.slice("bearer:".length);
+  if (s.KEYOPS_METRICS_PORT && s.KEYOPS_METRICS_PORT.port !== 0 && s.KEYOPS_METRICS_PORT.port === s.PORT)
+    problems.push("KEYOPS_METRICS_PORT must not be PORT: the Slack port serves /metrics only with a token");
+  if (metricsToken && Object.values(reportTokens).includes(metricsToken))
+    problems.push("KEYOPS_METRICS must not use a report token (KEYOPS_REPORT_TOKEN_<ENV>)");
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     ...base,
@@ -157,6 +189,7 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     alertChannel: s.KEYOPS_ALERT_CHANNEL,
     alertFailuresPerHour: s.KEYOPS_ALERT_FAILURES_PER_HOUR,
     alertCheckIntervalMs: s.KEYOPS_ALERT_CHECK_SECONDS * 1000,
+    metrics: { token: metricsToken, listen: s.KEYOPS_METRICS_PORT },
     pagerDuty: s.PAGERDUTY_ROUTING_KEY
       ? {
           routingKey: s.PAGERDUTY_ROUTING_KEY,

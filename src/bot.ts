@@ -12,6 +12,9 @@ import { SlackDirectory } from "./integrations/slack-directory.js";
 import { JobQueue } from "./jobs/job-queue.js";
 import { QueuedWorkflowJobs } from "./jobs/workflow-jobs.js";
 import type { Logger } from "./logger.js";
+import { KeyOpsMetrics } from "./metrics/metrics.js";
+import { countDeliveryFailures } from "./metrics/pager.js";
+import { metricsRoute, startMetricsServer } from "./metrics/route.js";
 import { openRuntime, type Runtime } from "./runtime.js";
 import { slackAlertChannel } from "./slack/alert-channel.js";
 import { createSlackApp } from "./slack/app.js";
@@ -28,6 +31,8 @@ export interface Bot {
   service: WorkflowService;
   /** The HTTP port it listens on (HTTP mode, or the custom routes in Socket Mode). */
   port: number;
+  /** The port of KEYOPS_METRICS_PORT's listener, when set. */
+  metricsPort: number | undefined;
   /** Graceful: stops taking requests, lets in-flight ones and running jobs finish, closes the database. */
   stop(): Promise<void>;
 }
@@ -43,14 +48,19 @@ export interface BotOverrides {
 export async function startBot(config: BotConfig, log: Logger, overrides: BotOverrides = {}): Promise<Bot> {
   const runtime = await openRuntime(config, log);
   let queue: JobQueue | undefined;
+  let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   try {
+    const metrics = new KeyOpsMetrics({ pool: runtime.db.pool, engine: runtime.engine, log });
+    runtime.engine.observers.add(metrics.engineObserver);
     queue = await JobQueue.start({ connectionString: runtime.db.url, log });
     const jobs = new QueuedWorkflowJobs(queue);
     const client = new WebClient(config.slack.botToken, {
       logger: boltLogger(log, config.logLevel),
       ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
     });
-    const pager = createPager(config, log, overrides.pagerDutyAgent);
+    const pager = countDeliveryFailures(createPager(config, log, overrides.pagerDutyAgent), (operation) =>
+      metrics.pagerDeliveryFailed(operation),
+    );
     const directory = new SlackDirectory(client);
     const publisher = new SlackPublisher(client);
     const service = new WorkflowService({
@@ -95,7 +105,9 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       routes: [
         pagerDutyWebhookRoute({ secret: config.pagerDuty?.webhookSecret, paging, log }),
         clientReportRoute({ tokens: config.reportTokens, pool: runtime.db.pool, log }),
+        metricsRoute({ token: config.metrics.token, metrics, log }),
       ],
+      onAck: (type, seconds) => metrics.observeAck(type, seconds),
     });
     registerListeners(app, {
       service,
@@ -118,18 +130,22 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     );
     await jobs.work(service, paging, log);
     await service.resumeInterruptedSteps();
+    if (config.metrics.listen)
+      metricsServer = await startMetricsServer({ ...config.metrics.listen, metrics, log });
     const server = await app.start(config.port);
     const address = server && typeof server === "object" && "address" in server ? server.address() : null;
     const port = address && typeof address === "object" ? address.port : config.port;
     log.info("KeyOps is listening", { port, mode: config.slack.appToken ? "socket" : "http" });
 
     const startedQueue = queue;
+    const startedMetrics = metricsServer;
     let stopping: Promise<void> | undefined;
     return {
       app,
       runtime,
       service,
       port,
+      metricsPort: startedMetrics?.port,
       stop() {
         stopping ??= (async () => {
           await stopAlerts();
@@ -137,6 +153,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
             .stop()
             .catch((error: Error) => log.warn("stopping Slack failed", { error: error.message }));
           await drain();
+          await startedMetrics?.close();
           await startedQueue.stop({ graceful: true, timeoutMs: 30_000 });
           await runtime.close();
         })();
@@ -145,6 +162,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     };
   } catch (error) {
     await queue?.stop({ graceful: false, timeoutMs: 1000 }).catch(() => undefined);
+    await metricsServer?.close();
     await runtime.close();
     throw error;
   }

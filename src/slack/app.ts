@@ -1,4 +1,4 @@
-import { App, type CustomRoute } from "@slack/bolt";
+import { App, type CustomRoute, type ReceiverEvent } from "@slack/bolt";
 import type { BotConfig } from "../bot-config.js";
 import type { HealthReport } from "../health.js";
 import type { Logger } from "../logger.js";
@@ -10,6 +10,8 @@ export interface SlackAppOptions {
   health: () => Promise<HealthReport>;
   /** More HTTP routes beside /slack/events and /healthz (the PagerDuty webhook). */
   routes?: CustomRoute[];
+  /** Told each request's type and seconds from reaching the app to its ack (the metrics' histogram). */
+  onAck?: (type: string, seconds: number) => void;
 }
 
 /**
@@ -32,6 +34,8 @@ export function createSlackApp(options: SlackAppOptions): { app: App; drain(): P
     ? new App({ ...common, socketMode: true, appToken: slack.appToken, port: options.config.port })
     : new App({ ...common, endpoints: "/slack/events" });
 
+  if (options.onAck) timeAcks(app, options.onAck);
+
   // Listeners go on after ack(); a graceful stop waits for them.
   const inFlight = new Set<Promise<unknown>>();
   app.use(async ({ next }) => {
@@ -44,6 +48,50 @@ export function createSlackApp(options: SlackAppOptions): { app: App; drain(): P
     }
   });
   return { app, drain: async () => void (await Promise.allSettled([...inFlight])) };
+}
+
+/**
+ * Times every request from the receiver handing it to the app (body read, signature checked) to
+ * its ack, in HTTP and Socket Mode alike. The timing is taken after the ack went out: the ack
+ * path waits for nothing new.
+ */
+function timeAcks(app: App, observe: (type: string, seconds: number) => void): void {
+  const processEvent = app.processEvent.bind(app);
+  app.processEvent = (event: ReceiverEvent) => {
+    const arrived = performance.now();
+    let timed = false;
+    return processEvent({
+      ...event,
+      ack: async (response) => {
+        await event.ack(response);
+        if (timed) return;
+        timed = true;
+        observe(requestType(event.body), (performance.now() - arrived) / 1000);
+      },
+    });
+  };
+}
+
+/** command, action, view, shortcut, options, event or other. */
+function requestType(body: Record<string, unknown>): string {
+  if (typeof body.command === "string") return "command";
+  switch (body.type) {
+    case "block_actions":
+    case "interactive_message":
+      return "action";
+    case "view_submission":
+    case "view_closed":
+      return "view";
+    case "shortcut":
+    case "message_action":
+      return "shortcut";
+    case "block_suggestion":
+      return "options";
+    case "event_callback":
+      return "event";
+    default:
+      return "other";
+  }
 }
 
 function healthRoute(health: () => Promise<HealthReport>): CustomRoute {
