@@ -99,6 +99,7 @@ export async function rotateEnvironments(
       digestAfter: report.digestAfter,
       startedAt: report.startedAt.toISOString(),
       applicationWrites: report.applicationWrites,
+      previousVersion: previous,
     });
     failedRows += report.failed;
     lines.push(
@@ -150,6 +151,26 @@ export async function verifyEnvironments(w: WorkflowSnapshot, deps: StepActionDe
     );
   }
   if (problems > 0) throw new StepFailure(lines.join("; "), { lines });
+  return { lines };
+}
+
+/**
+ * The guide's "remove V1 key support": retires the version each rotation replaced. The engine
+ * refuses while any target holds a row under it or a live application instance still writes it.
+ */
+export async function retirePreviousVersions(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const lines: string[] = [];
+  for (const r of w.steps.flatMap((s) => s.result?.rotations ?? [])) {
+    if (r.previousVersion === undefined || r.previousVersion === null) {
+      lines.push(`${r.environment}: no earlier version to retire`);
+      continue;
+    }
+    const retired = await deps.engine.retire(r.environment, r.previousVersion);
+    lines.push(
+      `${r.environment}: v${retired.version} (fingerprint ${retired.fingerprint}) retired; ` +
+        `remove its key from the application (ENCRYPTION_KEY_V${retired.version}${retired.legacy ? " or ENCRYPTION_KEY" : ""})`,
+    );
+  }
   return { lines };
 }
 

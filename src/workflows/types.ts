@@ -30,6 +30,8 @@ export type StepAction =
   | "rotate"
   /** engine.verify: every row decrypts and the plaintext digest is what it was before the run. */
   | "verify"
+  /** engine.retire of the version the rotation replaced (refused while a row or a live instance uses it). */
+  | "retire-previous"
   /** The guide's audit query: integrations updated in the last 24 hours. */
   | "audit-recent-access"
   /** Marks the subject's key access revoked in the roster. */
@@ -129,6 +131,8 @@ export interface RotationFigures {
   digestUnchanged: boolean;
   /** sha256 over every plaintext after the run (not secret: it proves nothing changed). */
   digestAfter: string;
+  /** The version that was active before the rotation (what retire-previous retires). */
+  previousVersion?: number | null;
   /** ISO time the run started; rows the application wrote after it explain a changed digest. */
   startedAt?: string;
   /** Rows the application wrote during the run (null: the target cannot tell). */

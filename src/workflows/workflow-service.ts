@@ -26,6 +26,7 @@ import {
   environmentsReadableBy,
   generateKeys,
   recordRotationSchedule,
+  retirePreviousVersions,
   revokeRosterAccess,
   rotateEnvironments,
   type StepActionDeps,
@@ -306,6 +307,8 @@ export class WorkflowService {
         return rotateEnvironments(w, deps, this.progressReporter(w.id));
       case "verify":
         return verifyEnvironments(w, deps);
+      case "retire-previous":
+        return retirePreviousVersions(w, deps);
       case "audit-recent-access":
         return auditRecentAccess(w, deps);
       case "revoke-roster-access":

@@ -207,8 +207,13 @@ describe("a rotation the application keeps reading through", () => {
     expect(rows.rows[0].n).toBe(0);
     expect(rotation.messageText()).toMatch(/production: 300 rows, 0 fail to decrypt, 0 not on v2, digest/);
 
-    // v1 retires: no row and no live instance uses it; the application still reads everything.
-    await app.bot.runtime.engine.retire("production", 1);
+    // v1 retires (the guide's "remove V1 key support"): no row and no live instance uses it, and
+    // the step says which key the application can drop; the application still reads everything.
+    await rotation.waitForStep("retire-previous", "DONE", 60_000);
+    expect(rotation.messageText()).toContain(
+      "remove its key from the application (ENCRYPTION_KEY_V1 or ENCRYPTION_KEY)",
+    );
+    expect((await app.bot.runtime.engine.keys.get("production", 1)).state).toBe("RETIRED");
     expect((await getJson(`${a2.url}/api/platforms`)).status).toBe(200);
   }, 240_000);
 });

@@ -34,7 +34,7 @@ describe("/keyops status and the App Home", () => {
     const late = { ...offboarding, deadlineAt: new Date(NOW.getTime() - 1) };
     const text = visibleText(renderStatus({ workflows: [rotation, late], keyrings: [] }, NOW));
     expect(text).toContain("*Open workflows (2):*");
-    expect(text).toContain("• *#3* Production key rotation — 🟠 open · 6 open steps · ⏳ awaiting approval");
+    expect(text).toContain("• *#3* Production key rotation — 🟠 open · 7 open steps · ⏳ awaiting approval");
     expect(text).toContain("• *#4* Offboarding <@U0LEAVER> — 🟠 open · 5 open steps · ⚠️ *overdue*");
   });
 

@@ -317,7 +317,7 @@ describe("the workflow message: footer", () => {
     expect(summary).toBe(
       [
         "*Resolved*: every step done or skipped · took 1 h 12 min",
-        "Who did what: <@U0ALICE> 2 steps, KeyOps 4 steps, <@U0BOB> 1 step",
+        "Who did what: <@U0ALICE> 2 steps, KeyOps 5 steps, <@U0BOB> 1 step",
         "Rotation production: 200,000 of 200,000 rows to v3 (1a2b3c4d) in 5 s, 41,200 rows/s, 0 failed, digest unchanged ✓",
       ].join("\n"),
     );

@@ -122,6 +122,14 @@ describe("moving a key rotation", () => {
     t = apply(t.workflow, { type: "step-succeeded", stepKey: "reencrypt", result: { lines: ["200 rows"] } });
     expect(status(t.workflow, "verify")).toBe("RUNNING");
     t = apply(t.workflow, { type: "step-succeeded", stepKey: "verify", result: { lines: ["ok"] } });
+    // The old version retires by itself once verify is done (the guide's "remove V1 key support").
+    expect(status(t.workflow, "retire-previous")).toBe("RUNNING");
+    expect(t.effects).toEqual([{ type: "run-step", stepKey: "retire-previous", action: "retire-previous" }]);
+    t = apply(t.workflow, {
+      type: "step-succeeded",
+      stepKey: "retire-previous",
+      result: { lines: ["v1 retired"] },
+    });
     t = apply(t.workflow, {
       type: "skip",
       stepKey: "store-backup",

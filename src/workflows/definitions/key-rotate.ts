@@ -53,6 +53,17 @@ export const keyRotate: WorkflowDefinition = {
       skippable: false,
     },
     {
+      key: "retire-previous",
+      title: "Retire the old version",
+      hint: "Refused while a row or a live application instance still uses it; then remove its key from the application",
+      action: "retire-previous",
+      runLabel: "Retire",
+      needs: ["verify"],
+      // The guide's "remove V1 key support", right after a verified rotation; a refusal (a row or a
+      // live instance still on it) fails the step with a Retry.
+      automatic: true,
+    },
+    {
       key: "store-backup",
       title: "Store the key backup",
       hint: "Update the password-manager entry; confirm",
