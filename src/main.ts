@@ -38,8 +38,17 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EADDRINUSE") {
+    // A configuration problem, like a bad setting: exit 2.
+    process.stderr.write(
+      `keyops: cannot start: port ${process.env.PORT ?? 3000} is in use; set PORT to a free port\n`,
+    );
+    process.exitCode = 2;
+    return;
+  }
   const message = error instanceof UserError ? error.message : "internal error";
   process.stderr.write(`keyops: cannot start: ${message}\n`);
   if (!(error instanceof UserError) && error instanceof Error) process.stderr.write(`${error.message}\n`);
-  process.exitCode = 1;
+  process.exitCode = error instanceof UserError ? error.exitCode : 1;
 });

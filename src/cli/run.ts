@@ -115,8 +115,11 @@ export async function runCli(
 }
 
 function describeParseError(error: Error): string {
-  const option = /option '([^']+)'/.exec(error.message)?.[1];
+  const option = /option '([^']+)'/i.exec(error.message)?.[1];
   const code = (error as { code?: string }).code;
+  // `--rows -5`: node reads "-5" as another option and calls the value ambiguous.
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option && /ambiguous/.test(error.message))
+    return `${option} must be a positive number, not a value starting with "-"`;
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option) return `unknown option ${option}`;
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option)
     return `option ${option.split(" ")[0]} needs a value`;

@@ -101,6 +101,13 @@ export async function demoLegacyKey(keys: KeyStore, environment: Environment): P
     keyring = await keys.loadKeyring(environment);
   }
   const legacy = keyring.legacyVersion === null ? undefined : keyring.keyFor(keyring.legacyVersion);
+  const retired = (await keys.list(environment)).find((v) => v.legacy && v.state === "RETIRED");
+  if (!legacy && retired) {
+    throw new RefusedError(
+      `the legacy version v${retired.version} of ${environment} is retired, and the demo writes the guide's ` +
+        "legacy format with it: seed another environment, or start from a fresh KEYOPS_DATA_DIR",
+    );
+  }
   if (!legacy) {
     throw new RefusedError(
       `${environment} has no legacy key version to write the guide's format with (set ENCRYPTION_KEY before its first start)`,

@@ -247,6 +247,12 @@ describe("keyops on a database: the README's flow", () => {
     );
     refused(await keyops(["keys", "retire", "1"]), 4, "version 1 of development is already retired");
     refused(
+      await keyops(["demo", "seed", "--rows", "5"]),
+      4,
+      "the legacy version v1 of development is retired, and the demo writes the guide's legacy format with it: " +
+        "seed another environment, or start from a fresh KEYOPS_DATA_DIR",
+    );
+    refused(
       await keyops(["keys", "activate", "1"]),
       4,
       "version 1 of development is retired and cannot be activated",
@@ -365,6 +371,10 @@ describe("keyops: bad input gets one line and a non-zero exit, and changes nothi
       [["demo", "seed"], "--rows must be a positive integer"],
       [["demo", "seed", "--rows", "0"], "--rows must be from 1 to 10000000"],
       [["demo", "seed", "--rows", "ten"], "--rows must be a positive integer"],
+      [
+        ["demo", "seed", "--rows", "-5"],
+        `--rows must be a positive number, not a value starting with "-"; usage: ${usageOf.seed}`,
+      ],
       [["rotate", "--batch-size", "0"], "--batch-size must be from 1 to 50000"],
       [["rotate", "--batch-size", "50001"], "--batch-size must be from 1 to 50000"],
       [["rotate", "--max-rows-per-second", "0.5"], "--max-rows-per-second must be a positive integer"],

@@ -98,4 +98,21 @@ describe("running the bot", () => {
     expect(await run.exited).toBe(0);
     expect(run.stderr()).toContain("shutting down");
   });
+  it("a PORT already in use is a configuration problem: one line, exit 2", async () => {
+    const { config, slack, bot } = app();
+    const run = runMain({
+      DATABASE_URL: app().database.url,
+      KEYOPS_MASTER_KEY: app().database.masterKey.exposeBase64(),
+      SLACK_BOT_TOKEN: config.slack.botToken,
+      SLACK_SIGNING_SECRET: config.slack.signingSecret,
+      SLACK_API_URL: slack.url,
+      KEYOPS_APPROVERS: config.approvers.join(","),
+      PORT: String(bot.port), // the test bot listens there
+    });
+    expect(await run.exited).toBe(2);
+    expect(run.stderr().trim().split("\n").at(-1)).toBe(
+      `keyops: cannot start: port ${bot.port} is in use; set PORT to a free port`,
+    );
+    expect(run.stderr()).not.toMatch(/^\s+at /m);
+  });
 });
