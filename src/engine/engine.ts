@@ -294,6 +294,7 @@ export class RotationEngine {
     for (;;) {
       const state = handoverState(await this.clients.live(environment), version, fingerprint);
       const note = describeHandover(state);
+      const advice = handoverAdvice(state, environment);
       options.onProgress?.({
         phase: "handover",
         done: state.ready,
@@ -301,6 +302,7 @@ export class RotationEngine {
         rate: 0,
         etaSeconds: null,
         note,
+        ...(advice ? { advice } : {}),
       });
       if (handoverComplete(state)) {
         if (state.instances === 0)

@@ -12,6 +12,8 @@ export interface Progress {
   etaSeconds: number | null;
   /** What a waiting phase waits for, e.g. "api: 2 of 3 instances can read v4". */
   note?: string;
+  /** What the operator can do about it, e.g. which variable to add. */
+  advice?: string;
 }
 
 export type ProgressListener = (progress: Progress) => void;

@@ -16,7 +16,10 @@ const PHASE_LABELS: Record<string, string> = {
 export function progressLine(p: RotationProgress): string {
   const phase = PHASE_LABELS[p.phase] ?? escapeText(p.phase);
   // A waiting phase counts application instances, not rows: `⏳ production hand-over · api: 2 of 3 instances can read v4`.
-  if (p.note !== undefined) return `⏳ ${p.environment} ${phase} · ${escapeText(p.note)}`;
+  if (p.note !== undefined) {
+    const advice = p.advice ? ` · ${escapeText(p.advice)}` : "";
+    return `⏳ ${p.environment} ${phase} · ${escapeText(p.note)}${advice}`;
+  }
   const eta = p.etaSeconds === null ? "" : ` · ETA ${humanDuration(p.etaSeconds * 1000)}`;
   return (
     `${progressBar(p.done, p.total)} · ${p.environment} ${phase} · ` +

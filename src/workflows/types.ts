@@ -171,6 +171,8 @@ export interface RotationProgress {
   etaSeconds: number | null;
   /** What a waiting phase waits for ("api: 2 of 3 instances can read v4"). */
   note?: string;
+  /** What the operator can do about it ("add ENCRYPTION_KEY_V4 to api … and redeploy"). */
+  advice?: string;
   updatedAt: Date;
 }
 

@@ -343,6 +343,7 @@ export class WorkflowService {
               rowsPerSecond: progress.rate,
               etaSeconds: progress.etaSeconds,
               ...(progress.note ? { note: progress.note } : {}),
+              ...(progress.advice ? { advice: progress.advice } : {}),
               updatedAt: this.now(),
             },
           }),

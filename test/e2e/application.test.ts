@@ -146,6 +146,10 @@ describe("a rotation the application keeps reading through", () => {
     await eventually("the gate in the message", async () =>
       rotation.messageText().includes("api: 0 of 2 instances can read v2"),
     );
+    // ...and what to do about it.
+    expect(rotation.messageText()).toContain(
+      "add ENCRYPTION_KEY_V2 to api (write it with keyops keys export 2 --env production --out &lt;file&gt;) and redeploy",
+    );
     expect(await rotation.stepStatus("reencrypt")).toBe("RUNNING");
 
     // The operator takes the key once and redeploys, one instance at a time.
