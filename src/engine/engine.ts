@@ -67,6 +67,7 @@ export interface TargetBinding {
 /** One target's part of a rotation (its own run, checkpoint, compare-and-swap and digest). */
 export interface TargetRotationReport {
   runId: number;
+  /** The target's name. */
   target: string;
   status: RotationStatus;
   rows: number;
@@ -79,42 +80,30 @@ export interface TargetRotationReport {
   digestBefore: string | null;
   digestAfter: string;
   digestUnchanged: boolean;
-  applicationWrites: number | null;
-  reencryptMs: number;
-}
-
-export interface RotationReport {
-  /** The first target's run (every target has its own: see targets). */
-  runId: number;
-  environment: Environment;
-  /** The targets, described (`"PlatformIntegration"."credentials"`, comma-separated). */
-  target: string;
-  targets: TargetRotationReport[];
-  status: RotationStatus;
-  resumed: boolean;
-  toVersion: number;
-  toFingerprint: string;
-  rows: number;
-  reencrypted: number;
-  conflicts: number;
-  failed: number;
-  failedRowIds: string[];
-  notOnActive: number;
-  perVersion: Record<string, number>;
-  digestBefore: string | null;
-  digestAfter: string;
-  digestUnchanged: boolean;
-  /** When the run started (a resumed run: the interrupted one's start). */
-  startedAt: Date;
   /**
    * Rows the application wrote since the run started (the target's writtenAtColumn), which
    * change the digest legitimately; null when the target has no such column.
    */
   applicationWrites: number | null;
-  /** The whole run, verification before and after included. */
-  durationMs: number;
   /** The re-encryption phase alone (this process's part of it, for a resumed run). */
   reencryptMs: number;
+}
+
+/**
+ * A rotation of an environment: the same figures summed over its targets (runId: the first
+ * target's run; target: the targets described, comma-separated; digests combined), and each
+ * target's own in `targets`.
+ */
+export interface RotationReport extends TargetRotationReport {
+  environment: Environment;
+  targets: TargetRotationReport[];
+  resumed: boolean;
+  toVersion: number;
+  toFingerprint: string;
+  /** When the run started (a resumed run: the interrupted one's start). */
+  startedAt: Date;
+  /** The whole run, verification before and after included. */
+  durationMs: number;
   /** Rows re-encrypted per second of the re-encryption phase. */
   rowsPerSecond: number;
 }

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Credentials, openCredentials } from "../../src/client/index.js";
+import { type ClientReport, type Credentials, openCredentials } from "../../src/client/index.js";
 import { recordClientReport } from "../../src/client/report-store.js";
 import { dataKeyContext, unwrapKey } from "../../src/crypto/envelope.js";
 import type { SecretKey } from "../../src/crypto/secret-key.js";
@@ -83,6 +83,24 @@ function keyringClient(environment: Environment, instanceId: string, masterKey =
       env: { KEYOPS_DATABASE_URL: t.url, KEYOPS_MASTER_KEY: masterKey.exposeBase64() },
     }),
   );
+}
+
+/** A report written straight into the database, as the route or a keyring client writes it. */
+function report(
+  fields: Pick<ClientReport, "instanceId" | "environment" | "versions"> & Partial<ClientReport>,
+) {
+  return recordClientReport(t.db.pool, {
+    service: "worker",
+    source: "keyring",
+    hostname: "h",
+    pid: 1,
+    startedAt: new Date().toISOString(),
+    encryptsVersion: fields.versions[0]?.version ?? null,
+    problems: [],
+    failures: [],
+    stopping: false,
+    ...fields,
+  });
 }
 
 async function keyOf(environment: Environment, version: number): Promise<SecretKey> {
@@ -179,39 +197,17 @@ describe("the hand-over gate with keyring-source instances (reports in the datab
       "keyring clients to write the new version",
     );
     // An instance that has not learned of the activation still writes v1: retiring v1 is refused.
-    await recordClientReport(t.db.pool, {
+    await report({
       instanceId: "worker-stale",
       environment: "development",
-      service: "worker",
-      source: "keyring",
-      hostname: "h",
-      pid: 1,
-      startedAt: new Date().toISOString(),
       versions: [{ version: 1, fingerprint: legacy.fingerprint }],
-      encryptsVersion: 1,
-      problems: [],
-      failures: [],
-      stopping: false,
     });
     const retire = await e.retire("development", 1).catch((error: Error) => error);
     expect(retire).toBeInstanceOf(RefusedError);
     expect((retire as Error).message).toMatch(
       /still written by \d+ live application instances? \(.*worker-stale/,
     );
-    await recordClientReport(t.db.pool, {
-      instanceId: "worker-stale",
-      environment: "development",
-      service: "worker",
-      source: "keyring",
-      hostname: "h",
-      pid: 1,
-      startedAt: new Date().toISOString(),
-      versions: [],
-      encryptsVersion: null,
-      problems: [],
-      failures: [],
-      stopping: true,
-    });
+    await report({ instanceId: "worker-stale", environment: "development", versions: [], stopping: true });
   });
 
   it("a wrong master key: the instance reports the problem and holds nothing", async () => {
@@ -233,19 +229,12 @@ describe("the hand-over gate with keyring-source instances (reports in the datab
     await keys.adoptLegacyKey("staging", legacy);
     const pending = await keys.generate("staging");
     // An env instance of staging that reports straight into the database (as the route would).
-    await recordClientReport(t.db.pool, {
+    await report({
       instanceId: "api-staging-1",
       environment: "staging",
       service: "api",
       source: "env",
-      hostname: "h",
-      pid: 1,
-      startedAt: new Date().toISOString(),
       versions: [{ version: 1, fingerprint: legacy.fingerprint }],
-      encryptsVersion: 1,
-      problems: [],
-      failures: [],
-      stopping: false,
     });
     const error = await e
       .activate("staging", pending.version, { waitForClients: true })
