@@ -143,8 +143,10 @@ describe("a rotation the application keeps reading through", () => {
     await rotation.click(APPROVER, "approval", "step_approve");
 
     // The gate holds: neither instance has ENCRYPTION_KEY_V2, and the message says so live.
-    await eventually("the gate in the message", async () =>
-      rotation.messageText().includes("api: 0 of 2 instances can read v2"),
+    await eventually(
+      "the gate in the message",
+      async () => rotation.messageText().includes("api: 0 of 2 instances can read v2"),
+      60_000,
     );
     // ...and what to do about it.
     expect(rotation.messageText()).toContain(
@@ -157,8 +159,10 @@ describe("a rotation the application keeps reading through", () => {
     await retireFromRotation(urls, a);
     const a2 = await instance({ ENCRYPTION_KEY: legacy, ENCRYPTION_KEY_V2: v2 }, "api-a2");
     urls.push(a2.url);
-    await eventually("the gate to count a2", async () =>
-      rotation.messageText().includes("api: 1 of 2 instances can read v2"),
+    await eventually(
+      "the gate to count a2",
+      async () => rotation.messageText().includes("api: 1 of 2 instances can read v2"),
+      60_000,
     );
     // a2 holds v2 but b does not: nothing is written under v2 yet.
     const early = await app.database.db.pool.query(
@@ -173,9 +177,11 @@ describe("a rotation the application keeps reading through", () => {
       ).state,
     ).toBe("PENDING");
 
-    await retireFromRotation(urls, b);
+    // Surge, then drain: b2 is up before b goes (with b drained first, the gate would rightly pass
+    // on a2 alone, and activate before b2 exists).
     const b2 = await instance({ ENCRYPTION_KEY: legacy, ENCRYPTION_KEY_V2: v2 }, "api-b2");
     urls.push(b2.url);
+    await retireFromRotation(urls, b);
 
     await rotation.waitForStep("verify", "DONE", 120_000);
     const result = await load.stop();

@@ -63,6 +63,8 @@ describe("GET /metrics", () => {
     await rotation.waitForStep("generate-key", "DONE");
     await rotation.click(APPROVER, "approval", "step_approve");
     await rotation.waitForStep("verify", "DONE", 60_000);
+    // The old version retires by itself after verify: its job too has run before the scrape.
+    await rotation.waitForStep("retire-previous", "DONE", 60_000);
 
     const { rows } = await database.db.pool.query<{ n: number }>(
       `SELECT count(*)::int AS n FROM "PlatformIntegration"`,
