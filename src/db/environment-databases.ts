@@ -1,8 +1,8 @@
 import pg from "pg";
 import type { Environment } from "../environments.js";
 
-/** The guide's application table, as the demo and a fresh embedded environment need it. */
-const GUIDE_TABLE_SQL = `
+/** The guide's application table (idempotent), as the demo and a fresh environment database need it. */
+export const GUIDE_TABLE_SQL = `
 DO $$ BEGIN
   CREATE TYPE "Platform" AS ENUM ('SHOPIFY', 'AMAZON');
 EXCEPTION WHEN duplicate_object THEN NULL;

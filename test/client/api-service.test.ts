@@ -6,6 +6,7 @@ import { createCipheriv, randomBytes } from "node:crypto";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SecretKey } from "../../src/crypto/secret-key.js";
+import { GUIDE_TABLE_SQL } from "../../src/db/environment-databases.js";
 import { encryptLegacy, seedPlatformIntegrations } from "../../src/demo/seed.js";
 import {
   type ApiService,
@@ -59,18 +60,6 @@ function guideEncryptCredentials(key: SecretKey, credentials: unknown): string {
   return `${iv.toString("hex")}:${cipher.getAuthTag().toString("hex")}:${encrypted}`;
 }
 
-const PLATFORM_TABLE = `
-  CREATE TYPE "Platform" AS ENUM ('SHOPIFY', 'AMAZON');
-  CREATE TABLE "PlatformIntegration" (
-    "id" TEXT NOT NULL,
-    "platform" "Platform" NOT NULL,
-    "displayName" TEXT NOT NULL,
-    "credentials" TEXT NOT NULL,
-    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "updatedAt" TIMESTAMP(3) NOT NULL,
-    CONSTRAINT "PlatformIntegration_pkey" PRIMARY KEY ("id")
-  );`;
-
 interface Platform {
   id: string;
   platform: string;
@@ -81,7 +70,7 @@ describe("the env source (the guide's ENCRYPTION_KEY, then ENCRYPTION_KEY_V2)", 
   it("reads the guide's legacy rows, writes v1: with the legacy key alone and v2: once V2 is added", async () => {
     const app = await createEmptyDatabase();
     try {
-      await app.pool.query(PLATFORM_TABLE);
+      await app.pool.query(GUIDE_TABLE_SQL);
       const legacy = newTestKey();
       const stored: Record<string, unknown> = {
         shop_a: { shopDomain: "acme.myshopify.com", accessToken: `shpat_${randomBytes(16).toString("hex")}` },
@@ -178,7 +167,7 @@ describe("SIGTERM", () => {
   it("stops accepting, lets a request in flight finish and commit, then exits 0", async () => {
     const app = await createEmptyDatabase();
     try {
-      await app.pool.query(PLATFORM_TABLE);
+      await app.pool.query(GUIDE_TABLE_SQL);
       const legacy = newTestKey();
       await app.pool.query(
         `INSERT INTO "PlatformIntegration" ("id", "platform", "displayName", "credentials", "updatedAt")
