@@ -22,6 +22,19 @@ function runMain(env: Record<string, string | undefined>) {
   return { child, exited, stderr: () => stderr };
 }
 
+/** The settings of the test bot, for a second bot process on its database and Slack stand-in. */
+function botSettings(): Record<string, string> {
+  const { config, slack, database } = app();
+  return {
+    DATABASE_URL: database.url,
+    KEYOPS_MASTER_KEY: database.masterKey.exposeBase64(),
+    SLACK_BOT_TOKEN: config.slack.botToken,
+    SLACK_SIGNING_SECRET: config.slack.signingSecret,
+    SLACK_API_URL: slack.url,
+    KEYOPS_APPROVERS: config.approvers.join(","),
+  };
+}
+
 describe("running the bot", () => {
   it("/healthz answers 200 with the database and each active key's round trip", async () => {
     expect(await health(app().bot.port)).toEqual({
@@ -80,15 +93,9 @@ describe("running the bot", () => {
   });
 
   it("serves, then on SIGTERM finishes and exits 0", async () => {
-    const { config, slack } = app();
     const port = 30_000 + Math.floor(Math.random() * 20_000);
     const run = runMain({
-      DATABASE_URL: app().database.url,
-      KEYOPS_MASTER_KEY: app().database.masterKey.exposeBase64(),
-      SLACK_BOT_TOKEN: config.slack.botToken,
-      SLACK_SIGNING_SECRET: config.slack.signingSecret,
-      SLACK_API_URL: slack.url,
-      KEYOPS_APPROVERS: config.approvers.join(","),
+      ...botSettings(),
       PORT: String(port),
       KEYOPS_LOG_LEVEL: "info",
     });
@@ -99,14 +106,9 @@ describe("running the bot", () => {
     expect(run.stderr()).toContain("shutting down");
   });
   it("a PORT already in use is a configuration problem: one line, exit 2", async () => {
-    const { config, slack, bot } = app();
+    const { bot } = app();
     const run = runMain({
-      DATABASE_URL: app().database.url,
-      KEYOPS_MASTER_KEY: app().database.masterKey.exposeBase64(),
-      SLACK_BOT_TOKEN: config.slack.botToken,
-      SLACK_SIGNING_SECRET: config.slack.signingSecret,
-      SLACK_API_URL: slack.url,
-      KEYOPS_APPROVERS: config.approvers.join(","),
+      ...botSettings(),
       PORT: String(bot.port), // the test bot listens there
     });
     expect(await run.exited).toBe(2);
