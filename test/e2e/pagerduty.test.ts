@@ -225,7 +225,9 @@ describe("paging on-call through PagerDuty", () => {
       async () => (await rotation.state()).page.status === "failed",
       20_000,
     );
-    await eventually("the message", async () => rotation.messageText().includes("Paging failed"));
+    // The state commits before its re-render reaches Slack: wait for the message to show it.
+    await eventually("the message", async () => rotation.messageText().includes("gave up after 3 tries"));
+    expect(rotation.messageText()).toContain("Paging failed");
     expect(rotation.messageText()).toContain("gave up after 3 tries");
     expect(eventsFor(rotation.workflowId)).toHaveLength(0);
 
