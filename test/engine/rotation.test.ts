@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { openCredentials } from "../../src/client/index.js";
 import { encrypt } from "../../src/crypto/aes-gcm.js";
 import { formatCiphertext } from "../../src/crypto/ciphertext.js";
 import { encryptLegacy, seedPlatformIntegrations } from "../../src/demo/seed.js";
-import { CredentialCipher } from "../../src/engine/credential-cipher.js";
 import type { Target } from "../../src/engine/target.js";
 import { BusyError, RefusedError } from "../../src/errors.js";
 import { newTestKey, useTestDatabase } from "../support/database.js";
@@ -187,8 +187,14 @@ describe("rotation run", () => {
     const { engine } = await seeded(3000);
     const expected = await plaintexts("development");
     const ids = [...expected.keys()];
-    // The application: its own keyring cache, as a separate service would have.
-    const app = new CredentialCipher(engineFor(t).keys, { refreshMs: 200 });
+    // The application: keyops/client on the keyring source, its own cache, as a separate service has.
+    const app = await openCredentials({
+      environment: "development",
+      instanceId: "rotation-test-app",
+      refreshIntervalMs: 200,
+      reportIntervalMs: 200,
+      env: { KEYOPS_DATABASE_URL: t.url, KEYOPS_MASTER_KEY: t.masterKey.exposeBase64() },
+    });
     let running = true;
     let reads = 0;
     let writes = 0;
@@ -202,7 +208,7 @@ describe("rotation run", () => {
           [id],
         );
         try {
-          await app.decrypt("development", rows[0]?.credentials ?? "");
+          await app.decrypt(rows[0]?.credentials ?? "");
           reads++;
         } catch (error) {
           readFailures.push(`${id}: ${(error as Error).message}`);
@@ -214,14 +220,14 @@ describe("rotation run", () => {
       const own = ids.filter((_, i) => i % 2 === half);
       while (running) {
         const id = own[Math.floor(Math.random() * own.length)] as string;
-        const value = JSON.stringify({ accessToken: `shpat_${writes}`, id });
+        const credentials = { accessToken: `shpat_${writes}`, id };
         // Encrypt outside the transaction, like an application does; commit then record.
-        const ciphertext = await app.encrypt("development", value);
+        const ciphertext = app.encryptCredentials(credentials);
         await t.db.pool.query(
           `UPDATE "PlatformIntegration" SET credentials = $2, "updatedAt" = now() WHERE id = $1`,
           [id, ciphertext],
         );
-        expected.set(id, value);
+        expected.set(id, JSON.stringify(credentials));
         writes++;
       }
     };
@@ -229,6 +235,7 @@ describe("rotation run", () => {
     const report = await engine.rotate("development", { batchSize: 100, maxRowsPerSecond: 3000 });
     running = false;
     await Promise.all(load);
+    await app.close();
 
     expect(readFailures).toEqual([]);
     expect(reads).toBeGreaterThan(100);
