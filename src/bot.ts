@@ -63,9 +63,11 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     );
     const directory = new SlackDirectory(client);
     const publisher = new SlackPublisher(client);
+    const roster = new Roster(runtime.db.prisma);
     const service = new WorkflowService({
       prisma: runtime.db.prisma,
       engine: runtime.engine,
+      roster,
       pagingEnabled: pager.enabled,
       directory,
       publisher,
@@ -113,7 +115,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       service,
       paging,
       engine: runtime.engine,
-      roster: new Roster(runtime.db.prisma),
+      roster,
       allowedChannels: config.allowedChannels,
       log,
     });

@@ -20,6 +20,12 @@ import {
   type TargetVerifyReport,
 } from "./combined-reports.js";
 import {
+  countPerPlatform,
+  type PlatformCount,
+  type UpdatedIntegration,
+  updatedWithin,
+} from "./guide-table.js";
+import {
   describeHandover,
   type HandoverState,
   HandoverTimeoutError,
@@ -197,6 +203,37 @@ export class RotationEngine {
    */
   guideTablePool(environment: Environment): pg.Pool | undefined {
     return this.bindings(environment).find((b) => b.target.table === PLATFORM_CREDENTIALS.table)?.pool;
+  }
+
+  /** Stored integrations per platform in the environment's guide table; empty when it has none. */
+  async integrationsPerPlatform(environment: Environment): Promise<PlatformCount[]> {
+    const pool = this.guideTablePool(environment);
+    return pool ? countPerPlatform(pool) : [];
+  }
+
+  /** Integrations updated in the last `hours` (the guide's audit query); undefined without a guide table. */
+  async integrationsUpdatedWithin(
+    environment: Environment,
+    hours: number,
+  ): Promise<UpdatedIntegration[] | undefined> {
+    const pool = this.guideTablePool(environment);
+    return pool ? updatedWithin(pool, hours) : undefined;
+  }
+
+  /** A key version's facts (state, fingerprint), never its key. */
+  keyVersion(environment: Environment, version: number): Promise<KeyVersionInfo> {
+    return this.keys.get(environment, version);
+  }
+
+  /** The run `requestedBy` finished for the environment, if any: a retried job finds it and does not redo it. */
+  async succeededRunOf(
+    environment: Environment,
+    requestedBy: string,
+  ): Promise<{ id: number; toVersion: number } | null> {
+    return this.db.prisma.rotationRun.findFirst({
+      where: { environment, requestedBy, status: "SUCCEEDED" },
+      select: { id: true, toVersion: true },
+    });
   }
 
   /** The environment's targets, checked against their databases; refused when it has none. */

@@ -18,7 +18,7 @@ export function renderPostmortem(
     "",
     `- Environment: ${w.inputs.environments.join(", ") || "none"}`,
     ...(w.inputs.severity ? [`- Severity: ${w.inputs.severity}`] : []),
-    `- ${w.kind === "key-compromised" ? "Declared" : "Requested"} by: @${w.requestedBy}`,
+    `- ${w.requesterLabel} by: @${w.requestedBy}`,
     ...(w.inputs.subjectUserId ? [`- Leaving: @${w.inputs.subjectUserId}`] : []),
     `- Started: ${utcTime(w.createdAt)}`,
     ended

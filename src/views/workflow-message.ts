@@ -55,7 +55,7 @@ function fields(w: WorkflowSnapshot, now: Date): string[] {
   const list = [
     `*Environment*\n${w.inputs.environments.join(", ") || "—"}`,
     `*Status*\n${w.status === "OPEN" ? "🟠 Open" : w.status === "RESOLVED" ? "🟢 Resolved" : "⚪ Cancelled"}`,
-    `*${w.kind === "key-compromised" ? "Declared" : "Requested"} by*\n${mention(w.requestedBy)}`,
+    `*${w.requesterLabel} by*\n${mention(w.requestedBy)}`,
     `*Started*\n${slackDate(w.createdAt)}`,
   ];
   if (w.inputs.severity) list.push(`*Severity*\n${w.inputs.severity}`);

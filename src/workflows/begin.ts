@@ -1,4 +1,5 @@
 import type { AuditEntry } from "./audit-log.js";
+import { DEFAULT_REQUESTER_LABEL } from "./definitions/index.js";
 import { advance, type Transition, type WorkflowEffect } from "./state-machine.js";
 import type {
   PageSnapshot,
@@ -27,6 +28,7 @@ export function beginWorkflow(definition: WorkflowDefinition, start: WorkflowSta
     name: definition.name,
     title: definition.title(start.inputs),
     command: definition.command,
+    requesterLabel: definition.requesterLabel ?? DEFAULT_REQUESTER_LABEL,
     status: "OPEN",
     inputs: start.inputs,
     requestedBy: start.requestedBy,

@@ -1,14 +1,7 @@
 import { DateTime } from "luxon";
 import { type Environment, isEnvironment, UnknownEnvironmentError } from "../environments.js";
 import { UserError } from "../errors.js";
-import type { Severity, WorkflowInputs } from "./types.js";
-
-/** What a slash command's text asks for: a workflow's inputs, or the form to ask for them. */
-export type ParsedCommand = { inputs: WorkflowInputs } | { form: "declare-incident" };
-
-export interface CommandDefaults {
-  environment: Environment;
-}
+import type { CommandDefaults, Severity } from "./types.js";
 
 const MAX_TEXT = 2000;
 

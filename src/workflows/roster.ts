@@ -1,5 +1,5 @@
 import type { PrismaClient } from "../db/prisma.js";
-import { type Environment, parseEnvironment } from "../environments.js";
+import { ENVIRONMENTS, type Environment, parseEnvironment } from "../environments.js";
 import { RefusedError, UserError } from "../errors.js";
 import { AUDITED_TRANSACTION, appendAuditEvents } from "./audit-log.js";
 
@@ -36,6 +36,39 @@ export class Roster {
         { actor: by, action: "access.granted", detail: { user: userId, environment } },
       ]);
       return { ...row, environment };
+    }, AUDITED_TRANSACTION);
+  }
+
+  /** The environments whose key `userId` could read: their grants, plus those every developer can read. */
+  async environmentsReadableBy(userId: string, shared: readonly Environment[]): Promise<Environment[]> {
+    const grants = await this.prisma.keyAccess.findMany({ where: { slackUserId: userId, revokedAt: null } });
+    const readable = new Set<string>([...shared, ...grants.map((g) => g.environment)]);
+    return ENVIRONMENTS.filter((e) => readable.has(e));
+  }
+
+  /** Revokes every grant `userId` holds (an offboarding), one access.revoked event each; returns their environments. */
+  async revokeAll(userId: string, by: string, workflowId?: string): Promise<Environment[]> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`roster:${userId}`}))`;
+      const grants = await tx.keyAccess.findMany({
+        where: { slackUserId: userId, revokedAt: null },
+        orderBy: { environment: "asc" },
+      });
+      if (grants.length === 0) return [];
+      await tx.keyAccess.updateMany({
+        where: { id: { in: grants.map((g) => g.id) } },
+        data: { revokedAt: new Date(), revokedBy: by },
+      });
+      await appendAuditEvents(
+        tx,
+        grants.map((g) => ({
+          ...(workflowId ? { workflowId } : {}),
+          actor: by,
+          action: "access.revoked" as const,
+          detail: { user: userId, environment: g.environment },
+        })),
+      );
+      return grants.map((g) => g.environment as Environment);
     }, AUDITED_TRANSACTION);
   }
 

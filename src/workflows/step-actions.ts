@@ -3,21 +3,30 @@ import type { PrismaClient } from "../db/prisma.js";
 import type { KeyringStatus, RotationEngine } from "../engine/engine.js";
 import type { Progress } from "../engine/progress.js";
 import type { Environment } from "../environments.js";
-import { ENVIRONMENTS } from "../environments.js";
 import { readTimeline } from "./audit-log.js";
+import { definitionOf } from "./definitions/index.js";
 import type { WorkflowPublisher } from "./ports.js";
-import type { PlatformCount, RotationFigures, StepResult, WorkflowSnapshot } from "./types.js";
+import type { Roster } from "./roster.js";
+import type { RotationFigures, StepAction, StepResult, WorkflowSnapshot } from "./types.js";
 
 /** How often the next rotation is due after one (the guide: quarterly). */
 export const ROTATION_INTERVAL = { months: 3 } as const;
 const AUDIT_LIST_LIMIT = 20;
 
+const AUDIT_WINDOW_HOURS = 24;
+
 export interface StepActionDeps {
   engine: RotationEngine;
+  roster: Roster;
   prisma: PrismaClient;
   publisher: WorkflowPublisher;
   now(): Date;
+  /** A running rotation's progress (throttled by the caller). */
+  onProgress(environment: Environment, progress: Progress): void;
 }
+
+/** What runs an automated step: the workflow in, a result out (a StepFailure keeps a partial one). */
+export type StepRunner = (w: WorkflowSnapshot, deps: StepActionDeps) => Promise<StepResult>;
 
 /** The generate-key step: a pending version per environment; only fingerprints leave here. */
 export async function generateKeys(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
@@ -50,20 +59,16 @@ export const runOwner = (w: WorkflowSnapshot) => `workflow:${w.id}`;
 /**
  * The rotation step: activates the version this workflow generated (or generates one), re-encrypts,
  * verifies. Safe to repeat after a crash: an interrupted run resumes, a finished one is not redone.
- * A key-compromised workflow's previous version is then marked compromised.
+ * A definition with `rotationMarksPrevious` then marks the version it replaced (compromised).
  */
-export async function rotateEnvironments(
-  w: WorkflowSnapshot,
-  deps: StepActionDeps,
-  onProgress: (environment: Environment, progress: Progress) => void,
-): Promise<StepResult> {
+export async function rotateEnvironments(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const { onProgress } = deps;
+  const marks = definitionOf(w.kind).rotationMarksPrevious;
   const rotations: RotationFigures[] = [];
   const lines: string[] = [];
   let failedRows = 0;
   for (const environment of w.inputs.environments) {
-    const finished = await deps.prisma.rotationRun.findFirst({
-      where: { environment, requestedBy: runOwner(w), status: "SUCCEEDED" },
-    });
+    const finished = await deps.engine.succeededRunOf(environment, runOwner(w));
     if (finished) {
       lines.push(`${environment}: rotated to v${finished.toVersion} by run ${finished.id}`);
       continue;
@@ -71,7 +76,7 @@ export async function rotateEnvironments(
     const before = await deps.engine.status(environment);
     const generated = generatedVersion(w, environment);
     if (generated !== undefined) {
-      const info = await deps.engine.keys.get(environment, generated);
+      const info = await deps.engine.keyVersion(environment, generated);
       if (info.state === "PENDING") {
         await deps.engine.activate(environment, generated, {
           waitForClients: true,
@@ -106,7 +111,7 @@ export async function rotateEnvironments(
       `${environment}: ${report.reencrypted} of ${report.rows} rows re-encrypted to v${report.toVersion} ` +
         `(fingerprint ${report.toFingerprint}), ${report.failed} failed, ${digestWords(report.digestUnchanged, report.applicationWrites)}`,
     );
-    if (w.kind === "key-compromised" && previous !== null && report.failed === 0) {
+    if (marks === "compromised" && previous !== null && report.failed === 0) {
       await deps.engine.markCompromised(environment, previous);
       lines.push(`${environment}: v${previous} marked compromised`);
     }
@@ -178,15 +183,11 @@ export async function retirePreviousVersions(w: WorkflowSnapshot, deps: StepActi
 export async function auditRecentAccess(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
   const lines: string[] = [];
   for (const environment of w.inputs.environments) {
-    const pool = deps.engine.guideTablePool(environment);
-    if (!pool) {
+    const rows = await deps.engine.integrationsUpdatedWithin(environment, AUDIT_WINDOW_HOURS);
+    if (!rows) {
       lines.push(`${environment}: no "PlatformIntegration" table configured for this environment`);
       continue;
     }
-    const { rows } = await pool.query<{ id: string; platform: string; displayName: string; updatedAt: Date }>(
-      `SELECT "id", "platform"::text AS platform, "displayName", "updatedAt" FROM "PlatformIntegration"
-       WHERE "updatedAt" > NOW() - INTERVAL '24 hours' ORDER BY "updatedAt" DESC`,
-    );
     const perPlatform = countBy(rows.map((r) => r.platform));
     const summary =
       rows.length === 0
@@ -209,15 +210,9 @@ export async function auditRecentAccess(w: WorkflowSnapshot, deps: StepActionDep
 export async function revokeRosterAccess(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
   const subject = w.inputs.subjectUserId;
   if (!subject) return { lines: ["no person to revoke"] };
-  const grants = await deps.prisma.keyAccess.findMany({ where: { slackUserId: subject, revokedAt: null } });
-  await deps.prisma.keyAccess.updateMany({
-    where: { slackUserId: subject, revokedAt: null },
-    data: { revokedAt: deps.now(), revokedBy: w.requestedBy },
-  });
-  if (grants.length === 0) return { lines: [`<@${subject}> had no grants in the roster`] };
-  return {
-    lines: [`revoked <@${subject}>'s access to ${grants.map((g) => g.environment).join(", ")}`],
-  };
+  const revoked = await deps.roster.revokeAll(subject, w.requestedBy, w.id);
+  if (revoked.length === 0) return { lines: [`<@${subject}> had no grants in the roster`] };
+  return { lines: [`revoked <@${subject}>'s access to ${revoked.join(", ")}`] };
 }
 
 /** Records the rotation date and the next one due, quarterly, in the requester's time zone. */
@@ -249,30 +244,6 @@ export async function writePostmortem(w: WorkflowSnapshot, deps: StepActionDeps)
   return { lines: ["post-mortem draft uploaded to the thread"] };
 }
 
-/** Rows per platform in an environment's credential table, for the revoke-tokens sub-steps. */
-export async function countIntegrations(
-  engine: RotationEngine,
-  environment: Environment,
-): Promise<PlatformCount[]> {
-  const pool = engine.guideTablePool(environment);
-  if (!pool) return [];
-  const { rows } = await pool.query<{ platform: string; count: string }>(
-    `SELECT "platform"::text AS platform, count(*) AS count FROM "PlatformIntegration" GROUP BY 1 ORDER BY 1`,
-  );
-  return rows.map((r) => ({ platform: r.platform, count: Number(r.count) }));
-}
-
-/** The environments whose key `userId` could read: the roster's, plus those every developer can read. */
-export async function environmentsReadableBy(
-  prisma: PrismaClient,
-  userId: string,
-  shared: readonly Environment[],
-): Promise<Environment[]> {
-  const grants = await prisma.keyAccess.findMany({ where: { slackUserId: userId, revokedAt: null } });
-  const readable = new Set<string>([...shared, ...grants.map((g) => g.environment)]);
-  return ENVIRONMENTS.filter((e) => readable.has(e));
-}
-
 /** `digest unchanged`, `digest changed only by 42 application writes during the run`, or `digest CHANGED`. */
 export function digestWords(unchanged: boolean, applicationWrites: number | null | undefined): string {
   if (unchanged) return "digest unchanged";
@@ -280,6 +251,18 @@ export function digestWords(unchanged: boolean, applicationWrites: number | null
     return `digest changed only by ${applicationWrites} application ${applicationWrites === 1 ? "write" : "writes"} during the run`;
   return "digest CHANGED";
 }
+
+/** Every automated step's runner, by its action. */
+export const STEP_RUNNERS: Record<StepAction, StepRunner> = {
+  "generate-key": generateKeys,
+  rotate: rotateEnvironments,
+  verify: verifyEnvironments,
+  "retire-previous": retirePreviousVersions,
+  "audit-recent-access": auditRecentAccess,
+  "revoke-roster-access": revokeRosterAccess,
+  "record-rotation-schedule": recordRotationSchedule,
+  "write-postmortem": writePostmortem,
+};
 
 /** A step that ran and found a problem: it fails with this message and keeps its result. */
 export class StepFailure extends Error {

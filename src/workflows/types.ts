@@ -1,5 +1,5 @@
+import type { PlatformCount } from "../engine/guide-table.js";
 import type { Environment } from "../environments.js";
-import type { CommandDefaults, ParsedCommand } from "./command-input.js";
 import type { PageSeverity } from "./pager.js";
 
 /**
@@ -80,16 +80,20 @@ export interface WorkflowInputs {
   timeZone?: string;
 }
 
-export interface PlatformCount {
-  platform: string;
-  count: number;
-}
+export type { PlatformCount } from "../engine/guide-table.js";
 
 /** Facts gathered when a workflow starts that shape its steps (stored with it, so steps re-derive). */
 export interface StepContext {
   inputs: WorkflowInputs;
   /** Stored integrations per platform, e.g. [{ platform: "SHOPIFY", count: 12 }]. */
   platformCounts: PlatformCount[];
+}
+
+/** What a slash command's text asks for: a workflow's inputs, or the form to ask for them. */
+export type ParsedCommand = { inputs: WorkflowInputs } | { form: WorkflowForm };
+
+export interface CommandDefaults {
+  environment: Environment;
 }
 
 export interface WorkflowDefinition {
@@ -109,7 +113,21 @@ export interface WorkflowDefinition {
   pageSeverity(inputs: WorkflowInputs): PageSeverity;
   /** When the work must be done by (offboarding: rotation within 24 hours). */
   deadline?(inputs: WorkflowInputs, startedAt: Date): Date | undefined;
+  /** Facts gathered at start that its steps are derived from (integrations per platform). */
+  gathers?: readonly StartFact[];
+  /** The form the command opens when it is given no text; its submission starts this workflow. */
+  form?: WorkflowForm;
+  /** How the requester is named on the message and the post-mortem ("Declared" by); default "Requested". */
+  requesterLabel?: string;
+  /** What a successful rotation marks the version it replaced ("compromised": never trusted again). */
+  rotationMarksPrevious?: "compromised";
 }
+
+/** "platform-counts": stored integrations per platform in the main environment. */
+export type StartFact = "platform-counts";
+
+/** A form a command can open instead of starting at once (views/modals.ts renders each). */
+export type WorkflowForm = "declare-incident";
 
 export interface Approval {
   decision: "APPROVED" | "REJECTED";
@@ -197,6 +215,8 @@ export interface WorkflowSnapshot {
   name: string;
   title: string;
   command: string;
+  /** "Requested" or the definition's own word ("Declared"). */
+  requesterLabel: string;
   status: WorkflowStatus;
   inputs: WorkflowInputs;
   requestedBy: string;

@@ -3,15 +3,15 @@ import type { PrismaClient } from "../db/prisma.js";
 import type { RotationEngine } from "../engine/engine.js";
 import type { Progress } from "../engine/progress.js";
 import type { Environment } from "../environments.js";
-import { BusyError, RefusedError, UserError } from "../errors.js";
+import { BusyError, UserError } from "../errors.js";
 import { Prisma } from "../generated/prisma/client.js";
 import type { Logger } from "../logger.js";
 import { AUDITED_TRANSACTION, appendAuditEvents, readTimeline } from "./audit-log.js";
 import { beginWorkflow } from "./begin.js";
-import type { CommandDefaults, ParsedCommand } from "./command-input.js";
 import { definitionOf } from "./definitions/index.js";
 import type { Directory } from "./directory.js";
 import type { WorkflowJobs, WorkflowPublisher } from "./ports.js";
+import type { Roster } from "./roster.js";
 import {
   BOT_ACTOR,
   PermissionRefusedError,
@@ -20,21 +20,15 @@ import {
   type WorkflowCommand,
   type WorkflowEffect,
 } from "./state-machine.js";
-import {
-  auditRecentAccess,
-  countIntegrations,
-  environmentsReadableBy,
-  generateKeys,
-  recordRotationSchedule,
-  retirePreviousVersions,
-  revokeRosterAccess,
-  rotateEnvironments,
-  type StepActionDeps,
-  StepFailure,
-  verifyEnvironments,
-  writePostmortem,
-} from "./step-actions.js";
-import type { StepResult, TimelineEvent, WorkflowInputs, WorkflowSnapshot } from "./types.js";
+import { STEP_RUNNERS, StepFailure } from "./step-actions.js";
+import type {
+  CommandDefaults,
+  ParsedCommand,
+  StepResult,
+  TimelineEvent,
+  WorkflowInputs,
+  WorkflowSnapshot,
+} from "./types.js";
 import {
   findWorkflowByRequest,
   insertWorkflow,
@@ -46,6 +40,7 @@ import {
 export interface WorkflowServiceOptions {
   prisma: PrismaClient;
   engine: RotationEngine;
+  roster: Roster;
   /** Whether workflows page on-call (the paging itself is PagingService's job). */
   pagingEnabled: boolean;
   directory: Directory;
@@ -77,12 +72,10 @@ export interface StartRequest {
  */
 export class WorkflowService {
   private readonly now: () => Date;
-  private readonly actionDeps: StepActionDeps;
   private readonly publishing = new Map<string, Promise<void>>();
 
   constructor(private readonly o: WorkflowServiceOptions) {
     this.now = o.now ?? (() => new Date());
-    this.actionDeps = { engine: o.engine, prisma: o.prisma, publisher: o.publisher, now: this.now };
   }
 
   get commandDefaults(): CommandDefaults {
@@ -102,8 +95,7 @@ export class WorkflowService {
     const inputs: WorkflowInputs = { ...request.inputs };
     if (definition.environmentsFrom === "roster" && inputs.subjectUserId) {
       if (inputs.subjectUserId === request.requestedBy) throw new UserError("you cannot offboard yourself");
-      inputs.environments = await environmentsReadableBy(
-        this.o.prisma,
+      inputs.environments = await this.o.roster.environmentsReadableBy(
         inputs.subjectUserId,
         this.o.sharedEnvironments,
       );
@@ -113,10 +105,9 @@ export class WorkflowService {
     }
     const timeZone = await this.o.directory.timeZoneOf(request.requestedBy).catch(() => undefined);
     if (timeZone) inputs.timeZone = timeZone;
-    const platformCounts =
-      definition.kind === "key-compromised"
-        ? await countIntegrations(this.o.engine, inputs.environments[0] as Environment)
-        : [];
+    const platformCounts = definition.gathers?.includes("platform-counts")
+      ? await this.o.engine.integrationsPerPlatform(inputs.environments[0] as Environment)
+      : [];
 
     const begun = beginWorkflow(
       definition,
@@ -233,7 +224,14 @@ export class WorkflowService {
     if (step?.status !== "RUNNING" || !step.action) return undefined;
     let result: StepResult;
     try {
-      result = await this.executeAction(w, step.action, stepKey);
+      result = await STEP_RUNNERS[step.action](w, {
+        engine: this.o.engine,
+        roster: this.o.roster,
+        prisma: this.o.prisma,
+        publisher: this.o.publisher,
+        now: this.now,
+        onProgress: this.progressReporter(w.id),
+      });
     } catch (error) {
       // Another process holds the environment's rotation (a resumed job, the CLI): try again later.
       if (error instanceof BusyError && !lastAttempt) throw error;
@@ -296,30 +294,6 @@ export class WorkflowService {
       if (members.includes(userId)) return true;
     }
     return false;
-  }
-
-  private async executeAction(w: WorkflowSnapshot, action: string, stepKey: string): Promise<StepResult> {
-    const deps = this.actionDeps;
-    switch (action) {
-      case "generate-key":
-        return generateKeys(w, deps);
-      case "rotate":
-        return rotateEnvironments(w, deps, this.progressReporter(w.id));
-      case "verify":
-        return verifyEnvironments(w, deps);
-      case "retire-previous":
-        return retirePreviousVersions(w, deps);
-      case "audit-recent-access":
-        return auditRecentAccess(w, deps);
-      case "revoke-roster-access":
-        return revokeRosterAccess(w, deps);
-      case "record-rotation-schedule":
-        return recordRotationSchedule(w, deps);
-      case "write-postmortem":
-        return writePostmortem(w, deps);
-      default:
-        throw new RefusedError(`step ${stepKey} has an unknown action`);
-    }
   }
 
   /** Throttled: Slack's chat.update is rate limited, and people need a glance, not a stream. */

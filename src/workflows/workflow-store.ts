@@ -1,6 +1,6 @@
 import { NotFoundError } from "../errors.js";
 import type { Prisma, Workflow, WorkflowStep } from "../generated/prisma/client.js";
-import { definitionOf } from "./definitions/index.js";
+import { DEFAULT_REQUESTER_LABEL, definitionOf } from "./definitions/index.js";
 import type {
   Approval,
   PageSnapshot,
@@ -139,6 +139,7 @@ function toSnapshot(row: Workflow, stepRows: WorkflowStep[]): WorkflowSnapshot {
     name: definition.name,
     title: row.title,
     command: definition.command,
+    requesterLabel: definition.requesterLabel ?? DEFAULT_REQUESTER_LABEL,
     status: row.status,
     inputs,
     requestedBy: row.requestedBy,

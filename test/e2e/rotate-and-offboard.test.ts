@@ -152,6 +152,19 @@ describe("/offboard", () => {
       { environment: "production", revokedBy: REQUESTER },
       { environment: "staging", revokedBy: APPROVER },
     ]);
+    // The workflow's revocation is audited as the roster's own is: one access.revoked per grant.
+    const revocations = await database.db.prisma.auditEvent.findMany({
+      where: { action: "access.revoked" },
+      orderBy: { sequence: "asc" },
+    });
+    expect(revocations.map((e) => ({ actor: e.actor, workflowId: e.workflowId, detail: e.detail }))).toEqual([
+      { actor: APPROVER, workflowId: null, detail: { user: LEAVER, environment: "staging" } },
+      {
+        actor: REQUESTER,
+        workflowId: offboarding.workflowId,
+        detail: { user: LEAVER, environment: "production" },
+      },
+    ]);
     await offboarding.click(APPROVER, "approval", "step_approve");
     await offboarding.waitForStep("rotate", "DONE", 60_000);
     await offboarding.waitForStatus("RESOLVED");

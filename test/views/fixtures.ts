@@ -1,6 +1,6 @@
 import type { KeyringStatus } from "../../src/engine/engine.js";
 import { ENVIRONMENTS, type Environment } from "../../src/environments.js";
-import { WORKFLOW_DEFINITIONS } from "../../src/workflows/definitions/index.js";
+import { DEFAULT_REQUESTER_LABEL, WORKFLOW_DEFINITIONS } from "../../src/workflows/definitions/index.js";
 import type {
   PlatformCount,
   RotationFigures,
@@ -42,6 +42,7 @@ export function snapshot(kind: string, options: SnapshotOptions = {}): WorkflowS
     name: d.name,
     title: options.title ?? d.title(inputs),
     command: d.command,
+    requesterLabel: d.requesterLabel ?? DEFAULT_REQUESTER_LABEL,
     status: "OPEN",
     inputs,
     requestedBy: options.requestedBy ?? REQUESTER,

@@ -2,6 +2,7 @@ import type { App, ViewSubmitAction } from "@slack/bolt";
 import type { WebClient } from "@slack/web-api";
 import { decodeMetadata, VIEW } from "../../views/ids.js";
 import { readDeclareIncident, readReason } from "../../views/modals.js";
+import { definitionWithForm } from "../../workflows/definitions/index.js";
 import type { WorkflowCommand } from "../../workflows/state-machine.js";
 import type { HandlerDeps } from "../deps.js";
 import { replyFor, tellUser } from "../replies.js";
@@ -63,7 +64,7 @@ async function startIncident(
     channel = decodeMetadata(view.private_metadata).channelId;
     if (!channel) throw new Error("the incident form lost its channel");
     await deps.service.start({
-      kind: "key-compromised",
+      kind: definitionWithForm("declare-incident").kind,
       inputs: {
         environments: [read.environment],
         severity: read.severity,

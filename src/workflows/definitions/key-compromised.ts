@@ -8,6 +8,10 @@ export const keyCompromised: WorkflowDefinition = {
   command: "/key-compromised",
   name: "Key compromised",
   title: (inputs) => `${environmentLabel(inputs.environments[0])} encryption key compromised`,
+  requesterLabel: "Declared",
+  gathers: ["platform-counts"],
+  form: "declare-incident",
+  rotationMarksPrevious: "compromised",
   parseCommand: (text, defaults) => {
     if (text.trim() === "") return { form: "declare-incident" };
     const { environment, rest } = parseEnvironmentAndText(text, defaults);
