@@ -19,6 +19,7 @@ import { openRuntime, type Runtime } from "./runtime.js";
 import { slackAlertChannel } from "./slack/alert-channel.js";
 import { createSlackApp } from "./slack/app.js";
 import { boltLogger } from "./slack/bolt-logger.js";
+import { checkBotToken } from "./slack/installation.js";
 import { SlackPublisher } from "./slack/publisher.js";
 import { NoPager, type Pager } from "./workflows/pager.js";
 import { PagingService } from "./workflows/paging.js";
@@ -46,6 +47,7 @@ export interface BotOverrides {
 
 /** The composition root: config -> database -> engine -> jobs -> workflows -> Slack app -> listen. */
 export async function startBot(config: BotConfig, log: Logger, overrides: BotOverrides = {}): Promise<Bot> {
+  const installation = await checkBotToken(config.slack.botToken, config.slack.apiUrl);
   const runtime = await openRuntime(config, log);
   let queue: JobQueue | undefined;
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
@@ -102,6 +104,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     });
     const { app, drain } = createSlackApp({
       config,
+      installation,
       log,
       health: () => checkHealth(runtime.db, runtime.engine),
       routes: [

@@ -3,9 +3,12 @@ import type { BotConfig } from "../bot-config.js";
 import type { HealthReport } from "../health.js";
 import type { Logger } from "../logger.js";
 import { boltLogger } from "./bolt-logger.js";
+import type { Installation } from "./installation.js";
 
 export interface SlackAppOptions {
   config: Pick<BotConfig, "slack" | "port" | "logLevel">;
+  /** From auth.test at start: Bolt then needs no auth.test of its own. */
+  installation: Pick<Installation, "botId" | "botUserId">;
   log: Logger;
   health: () => Promise<HealthReport>;
   /** More HTTP routes beside /slack/events and /healthz (the PagerDuty webhook). */
@@ -23,6 +26,8 @@ export function createSlackApp(options: SlackAppOptions): { app: App; drain(): P
   const customRoutes: CustomRoute[] = [healthRoute(options.health), ...(options.routes ?? [])];
   const common = {
     token: slack.botToken,
+    botId: options.installation.botId,
+    botUserId: options.installation.botUserId,
     signingSecret: slack.signingSecret,
     logger: boltLogger(options.log, options.config.logLevel),
     customRoutes,

@@ -105,6 +105,16 @@ describe("running the bot", () => {
     expect(await run.exited).toBe(0);
     expect(run.stderr()).toContain("shutting down");
   });
+  it("a wrong SLACK_BOT_TOKEN stops it at start: auth.test answers invalid_auth, one line, exit 2", async () => {
+    const { slack } = app();
+    const run = runMain({ ...botSettings(), SLACK_BOT_TOKEN: "xoxb-not-the-token", PORT: "0" });
+    expect(await run.exited).toBe(2);
+    expect(run.stderr().trim().split("\n")).toEqual([
+      "keyops: cannot start: Slack refused SLACK_BOT_TOKEN (invalid_auth): set the app's Bot User OAuth Token",
+    ]);
+    expect(slack.callsOf("auth.test").some((c) => c.token === "xoxb-not-the-token")).toBe(true);
+  });
+
   it("a PORT already in use is a configuration problem: one line, exit 2", async () => {
     const { bot } = app();
     const run = runMain({

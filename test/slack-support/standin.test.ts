@@ -274,6 +274,28 @@ describe("SlackStandin answers a real WebClient", () => {
   });
 });
 
+describe("SlackStandin with a bot token", () => {
+  it("answers auth.test for its token and invalid_auth for any other, as Slack does", async () => {
+    const standin = await SlackStandin.start({ botToken: "xoxb-right" });
+    try {
+      const client = (token: string) =>
+        new WebClient(token, { slackApiUrl: standin.url, logLevel: WebLogLevel.ERROR });
+      expect(await client("xoxb-right").auth.test()).toMatchObject({
+        ok: true,
+        team_id: TEST_WORKSPACE.teamId,
+        user_id: TEST_WORKSPACE.botUserId,
+      });
+      await expect(client("xoxb-wrong").auth.test()).rejects.toMatchObject({
+        data: { error: "invalid_auth" },
+      });
+      const bot = await client("xoxb-right").users.info({ user: TEST_WORKSPACE.botUserId });
+      expect(bot.user).toMatchObject({ id: TEST_WORKSPACE.botUserId, is_bot: true });
+    } finally {
+      await standin.close();
+    }
+  });
+});
+
 describe("a real Bolt app between the stand-in and SlackClient", () => {
   let standin: SlackStandin;
   let app: App;

@@ -16,6 +16,8 @@ export const GROUP_APPROVER = "U0GROUPMBR";
 export const APPROVER_GROUP = "S0APPROVRS";
 export const BYSTANDER = "U0BYSTANDR";
 export const SECURITY_CHANNEL = "C0SECURITY";
+/** The one token the test bot's Slack stand-in accepts. */
+export const BOT_TOKEN = "xoxb-test-token";
 
 export interface TestBot {
   bot: Bot;
@@ -38,7 +40,7 @@ export interface TestBotOptions {
 /** The real app in HTTP mode on a fresh database, its Web API client pointed at a Slack stand-in. */
 export async function startTestBot(options: TestBotOptions = {}): Promise<TestBot> {
   const database = await createTestDatabase();
-  const slack = await SlackStandin.start();
+  const slack = await SlackStandin.start({ botToken: BOT_TOKEN });
   slack.setUser(REQUESTER, { tz: "Europe/Berlin", name: "requester" });
   slack.setUser(APPROVER, { tz: "America/New_York", name: "approver" });
   slack.setUserGroup(APPROVER_GROUP, [GROUP_APPROVER]);
@@ -49,7 +51,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     KEYOPS_MASTER_KEY: database.masterKey.exposeBase64(),
     ENCRYPTION_KEY_PRODUCTION: legacyKey.exposeBase64(),
     KEYOPS_ENVIRONMENT: "production",
-    SLACK_BOT_TOKEN: "xoxb-test-token",
+    SLACK_BOT_TOKEN: BOT_TOKEN,
     SLACK_SIGNING_SECRET: signingSecret,
     SLACK_API_URL: slack.url,
     PORT: "0",

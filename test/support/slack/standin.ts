@@ -31,6 +31,8 @@ export interface StandinUser {
 export interface StandinOptions {
   users?: Record<string, StandinUser>;
   userGroups?: Record<string, string[]>;
+  /** The one bot token it accepts; any other answers invalid_auth, as Slack does. Any token when unset. */
+  botToken?: string;
 }
 
 export interface PostedMessage {
@@ -74,6 +76,7 @@ export class SlackStandin {
   private constructor(
     private readonly server: Server,
     readonly origin: string,
+    private readonly botToken: string | undefined,
   ) {}
 
   /** The base URL for the Web API client's slackApiUrl. */
@@ -92,7 +95,7 @@ export class SlackStandin {
     // Port 0: the kernel picks a free one, so there is no race between choosing and binding.
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
-    standin = new SlackStandin(server, `http://127.0.0.1:${port}`);
+    standin = new SlackStandin(server, `http://127.0.0.1:${port}`, options.botToken);
     for (const [id, user] of Object.entries(options.users ?? {})) standin.setUser(id, user);
     for (const [id, members] of Object.entries(options.userGroups ?? {})) standin.setUserGroup(id, members);
     return standin;
@@ -246,9 +249,11 @@ export class SlackStandin {
     const failure = this.failures.get(method)?.shift();
     const answer: Answer = failure
       ? { ok: false, error: failure }
-      : token
-        ? this.answer(method, args)
-        : { ok: false, error: "not_authed" };
+      : !token
+        ? { ok: false, error: "not_authed" }
+        : this.botToken !== undefined && token !== this.botToken
+          ? { ok: false, error: "invalid_auth" }
+          : this.answer(method, args);
     this.record(answer.ok ? call : { ...call, error: answer.error });
     reply(res, 200, answer);
   }
@@ -327,6 +332,7 @@ export class SlackStandin {
         return { ok: true, view };
       }
       case "users.info": {
+        if (a.user === TEST_WORKSPACE.botUserId) return { ok: true, user: botUserJson() };
         const user = this.users.get(String(a.user));
         return user
           ? { ok: true, user: userJson(String(a.user), user) }
@@ -466,6 +472,15 @@ function userJson(id: string, user: StandinUser) {
     tz,
     ...zoneInfo(tz),
     profile: { email, real_name: name, display_name: name },
+  };
+}
+
+/** The bot's own user, as users.info describes it. */
+function botUserJson() {
+  return {
+    ...userJson(TEST_WORKSPACE.botUserId, { name: "keyops" }),
+    is_bot: true,
+    profile: { bot_id: TEST_WORKSPACE.botId, real_name: "keyops", display_name: "keyops" },
   };
 }
 
