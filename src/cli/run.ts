@@ -1,6 +1,8 @@
+import path from "node:path";
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "../config.js";
+import { type Config, ConfigError, loadConfig } from "../config.js";
 import { CryptoError } from "../crypto/errors.js";
+import { classifyFault, type Fault } from "../db/faults.js";
 import { parseEnvironment } from "../environments.js";
 import { UserError } from "../errors.js";
 import { createLogger } from "../logger.js";
@@ -25,7 +27,7 @@ export const COMMANDS: Command[] = [
   demoSeed,
 ];
 
-export const EXIT = { ok: 0, failedRows: 1, usage: 2, internal: 70 } as const;
+export const EXIT = { ok: 0, failedRows: 1, usage: 2, internal: 70, diskFull: 74, resumable: 75 } as const;
 
 export function usage(): string {
   return [
@@ -33,7 +35,8 @@ export function usage(): string {
     ...COMMANDS.flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]),
     "",
     "environments: development (default, or KEYOPS_ENVIRONMENT), staging, production",
-    "exit codes: 0 done, 1 rows failed, 2 bad input, 3 a rotation is running, 4 refused, 130 interrupted, 70 internal error",
+    "exit codes: 0 done, 1 rows failed, 2 bad input, 3 a rotation is running, 4 refused, 130 interrupted,",
+    "  75 database connection lost, refused or timed out (run it again to resume), 74 disk full, 70 internal error",
   ].join("\n");
 }
 
@@ -79,22 +82,24 @@ export async function runCli(
   }
 
   let runtime: Awaited<ReturnType<typeof openRuntime>> | undefined;
+  let config: Config | undefined;
   try {
-    const config = loadConfig(env);
+    const loaded = loadConfig(env);
+    config = loaded;
     const environment = parseEnvironment(
-      (parsed.values.env as string | undefined) ?? config.defaultEnvironment,
+      (parsed.values.env as string | undefined) ?? loaded.defaultEnvironment,
     );
     const log = createLogger(
-      env.KEYOPS_LOG_LEVEL ? config.logLevel : "warn",
+      env.KEYOPS_LOG_LEVEL ? loaded.logLevel : "warn",
       (line) => io.stderr.write(line),
-      config.logFormat,
+      loaded.logFormat,
     );
     return await command.run({
       runtime: async () => {
-        runtime ??= await openRuntime(config, log);
+        runtime ??= await openRuntime(loaded, log);
         return runtime;
       },
-      config,
+      config: loaded,
       io,
       environment,
       json: parsed.values.json === true,
@@ -106,6 +111,9 @@ export async function runCli(
       return fail(`invalid configuration: ${error.problems.join("; ")}`, EXIT.usage);
     if (error instanceof UserError) return fail(error.message, error.exitCode);
     if (error instanceof CryptoError) return fail(error.message, EXIT.usage);
+    const fault = classifyFault(error);
+    if (fault)
+      return fail(describeFault(fault, config), fault.kind === "disk-full" ? EXIT.diskFull : EXIT.resumable);
     if (error instanceof Error && error.name === "AbortError")
       return fail("interrupted; run the same command again to resume", 130);
     return fail(`internal error: ${(error as Error).message ?? String(error)}`, EXIT.internal);
@@ -124,4 +132,28 @@ function describeParseError(error: Error): string {
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option)
     return `option ${option.split(" ")[0]} needs a value`;
   return error.message.split(".")[0] ?? "bad arguments";
+}
+
+const AGAIN = "run the same command again to resume (nothing committed is lost)";
+
+/** One line for a resumable failure: what happened, where, and that running it again resumes. */
+export function describeFault(
+  fault: Fault,
+  config: Pick<Config, "databaseUrl" | "dataDir"> | undefined,
+): string {
+  const detail = fault.detail ? ` (${fault.detail})` : "";
+  switch (fault.kind) {
+    case "disk-full":
+      return config && !config.databaseUrl
+        ? `the disk holding the embedded database is full${detail}: free space where ${path.resolve(config.dataDir)} ` +
+            `(KEYOPS_DATA_DIR) lives or move it to a larger volume, then ${AGAIN}`
+        : `the database server's disk is full${detail}: free space on the volume of the database of ` +
+            `DATABASE_URL (or grow it), then ${AGAIN}`;
+    case "timeout":
+      return `the database did not answer in time${detail}; ${AGAIN}`;
+    case "connection":
+      return /ECONNREFUSED|not reachable|can't reach|starting up/i.test(fault.detail)
+        ? `cannot reach the database${detail}; once it is up, ${AGAIN}`
+        : `lost the connection to the database${detail}; ${AGAIN}`;
+  }
 }

@@ -39,7 +39,10 @@ export async function openCredentials(options: OpenCredentialsOptions = {}): Pro
       max: 2,
       application_name: "keyops-client",
     });
-    pool.on("error", (error) => settings.onWarning(`keyring connection lost: ${error.message}`));
+    const lost = (error: Error) => settings.onWarning(`keyring connection lost: ${error.message}`);
+    // Idle clients report through the pool, checked-out ones through themselves: neither may end the application.
+    pool.on("error", lost);
+    pool.on("connect", (client) => client.on("error", () => undefined));
     source = new KeyringKeySource(pool, settings.environment, settings.keyring.master);
     if (settings.reporting) transport = new DatabaseReportTransport(pool);
   } else {

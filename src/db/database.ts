@@ -3,6 +3,7 @@ import pg from "pg";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import { type EmbeddedServer, startEmbeddedPostgres } from "./embedded.js";
+import { guardPool } from "./faults.js";
 import { migrate } from "./migrate.js";
 import { createPrismaClient, type PrismaClient } from "./prisma.js";
 
@@ -45,8 +46,8 @@ export async function openDatabase(
     max: options.poolSize ?? 10,
     application_name: applicationName,
   });
-  // An idle client losing its connection (server restart) must not crash the process.
-  pool.on("error", (error) => log.warn("database connection lost", { error: error.message }));
+  // A client losing its connection (server restart, terminated backend) must not end the process.
+  guardPool(pool, log, "database");
   try {
     await migrate(pool, log);
   } catch (error) {

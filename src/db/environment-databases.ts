@@ -33,6 +33,8 @@ export async function ensureEnvironmentDatabase(
 ): Promise<string> {
   const name = environmentDatabaseName(environment);
   const admin = new pg.Client({ connectionString: serverUrl });
+  // A lost connection fails the query in flight; the 'error' event must not also end the process.
+  admin.on("error", () => undefined);
   await admin.connect();
   try {
     const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
@@ -47,6 +49,7 @@ export async function ensureEnvironmentDatabase(
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   const client = new pg.Client({ connectionString: url.toString() });
+  client.on("error", () => undefined);
   await client.connect();
   try {
     await client.query(GUIDE_TABLE_SQL);

@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { Logger } from "../logger.js";
+import { guardPool } from "./faults.js";
 
 /**
  * Connections to the databases that hold the environments' encrypted credentials, opened on
@@ -13,8 +14,11 @@ export class TargetDatabases {
   poolFor(url: string): pg.Pool {
     let pool = this.pools.get(url);
     if (!pool) {
-      pool = new pg.Pool({ connectionString: url, max: 5, application_name: "keyops" });
-      pool.on("error", (error) => this.log.warn("target database connection lost", { error: error.message }));
+      pool = guardPool(
+        new pg.Pool({ connectionString: url, max: 5, application_name: "keyops" }),
+        this.log,
+        "target database",
+      );
       this.pools.set(url, pool);
     }
     return pool;

@@ -156,6 +156,19 @@ export const DEFAULT_HANDOVER_TIMEOUT_MS = 15 * 60_000;
 
 export const DEFAULT_BATCH_SIZE = 2000;
 
+/** The connection holding an environment's rotation lock was lost: the run stops, resumable. */
+export class LockLostError extends Error {
+  override name = "LockLostError";
+  constructor(message: string, cause: Error) {
+    super(`${message}: ${cause.message}`, { cause });
+  }
+}
+
+/** True when the client's connection broke (pg marks it not queryable). */
+function lostConnection(client: pg.PoolClient): boolean {
+  return (client as unknown as { _queryable?: boolean })._queryable === false;
+}
+
 /** Runs recorded before targets had names are the default target's. */
 const legacyRunName = (run: RotationRun) => `${run.targetTable}.${run.ciphertextColumn}`;
 
@@ -461,9 +474,12 @@ export class RotationEngine {
     if (rate !== undefined && (!Number.isFinite(rate) || rate <= 0)) {
       throw new UserError("max rows per second must be a positive number");
     }
-    return this.withRotationLock(environment, () =>
-      this.observers.rotation(environment, () => this.runRotation(environment, batchSize, options)),
-    );
+    return this.withRotationLock(environment, (lockLost) => {
+      const signal = options.signal ? AbortSignal.any([options.signal, lockLost]) : lockLost;
+      return this.observers.rotation(environment, () =>
+        this.runRotation(environment, batchSize, { ...options, signal }),
+      );
+    });
   }
 
   private async runRotation(
@@ -758,7 +774,10 @@ export class RotationEngine {
    * One run per environment at a time, across processes: a PostgreSQL session advisory lock,
    * released when the work ends or when the holder's connection dies (a killed process).
    */
-  private async withRotationLock<T>(environment: Environment, work: () => Promise<T>): Promise<T> {
+  private async withRotationLock<T>(
+    environment: Environment,
+    work: (lockLost: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     const client: pg.PoolClient = await this.db.pool.connect();
     const key = rotationLockKey(environment);
     try {
@@ -775,13 +794,23 @@ export class RotationEngine {
           `a rotation of ${environment} is already running${detail}; try again when it has finished`,
         );
       }
+      // The lock lives as long as this connection: once it is lost, another process may take the
+      // environment, so the work stops (and can be resumed) rather than going on unguarded.
+      const lost = new AbortController();
+      const onLost = (error: Error) =>
+        lost.abort(
+          new LockLostError(`lost the database connection holding the rotation of ${environment}`, error),
+        );
+      client.on("error", onLost);
       try {
-        return await work();
+        return await work(lost.signal);
       } finally {
+        client.off("error", onLost);
         await client.query("SELECT pg_advisory_unlock(hashtext($1))", [key]).catch(() => undefined);
       }
     } finally {
-      client.release();
+      // A broken connection is dropped, not returned to the pool.
+      client.release(lostConnection(client));
     }
   }
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import pg from "pg";
 import PgBoss from "pg-boss";
+import { guardPool } from "../db/faults.js";
 import type { Logger } from "../logger.js";
 
 export interface JobQueueOptions {
@@ -94,14 +95,17 @@ export class JobQueue {
       schedule: false,
     });
     boss.on("error", (error: Error) => options.log.warn("job queue error", { error: error.message }));
-    const sendPool = new pg.Pool({
-      connectionString: options.connectionString,
-      application_name: "keyops-jobs-send",
-      max: 2,
-      // Kept open: a singleton send should not wait for a new connection.
-      idleTimeoutMillis: 0,
-    });
-    sendPool.on("error", (error) => options.log.warn("job queue connection error", { error: error.message }));
+    const sendPool = guardPool(
+      new pg.Pool({
+        connectionString: options.connectionString,
+        application_name: "keyops-jobs-send",
+        max: 2,
+        // Kept open: a singleton send should not wait for a new connection.
+        idleTimeoutMillis: 0,
+      }),
+      options.log,
+      "job queue",
+    );
     try {
       await boss.start();
       await sendPool.query("SELECT 1");
