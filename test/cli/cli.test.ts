@@ -498,7 +498,11 @@ describe("keyops: bad configuration is named, never echoed", () => {
     const result = await keyops(["keys", "status"], {
       DATABASE_URL: `postgresql://keyops:${password}@127.0.0.1:${await freePort()}/keyops`,
     });
-    const line = refusedMatching(result, 75, /cannot reach the database \(.*ECONNREFUSED.*\); once it is up, run the same command again/);
+    const line = refusedMatching(
+      result,
+      75,
+      /cannot reach the database \(.*ECONNREFUSED.*\); once it is up, run the same command again/,
+    );
     expect(line).not.toContain(password);
   });
 });
