@@ -6,6 +6,7 @@ import type { BotConfig } from "./bot-config.js";
 import { registerListeners } from "./handlers/index.js";
 import { checkHealth } from "./health.js";
 import { clientReportRoute } from "./http/client-report-route.js";
+import { SERVER_OPTIONS } from "./http/limits.js";
 import { PagerDutyPager, retryWithBackoff } from "./integrations/pagerduty/pagerduty-pager.js";
 import { pagerDutyWebhookRoute } from "./integrations/pagerduty/webhook-route.js";
 import { SlackDirectory } from "./integrations/slack-directory.js";
@@ -137,7 +138,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     await service.resumeInterruptedSteps();
     if (config.metrics.listen)
       metricsServer = await startMetricsServer({ ...config.metrics.listen, metrics, log });
-    const server = await app.start(config.port);
+    const server = await app.start(config.port, SERVER_OPTIONS);
     const address = server && typeof server === "object" && "address" in server ? server.address() : null;
     const port = address && typeof address === "object" ? address.port : config.port;
     log.info("KeyOps is listening", { port, mode: config.slack.appToken ? "socket" : "http" });

@@ -6,7 +6,7 @@ import { parseClientReport, ReportFormatError } from "../client/report.js";
 import { recordClientReport } from "../client/report-store.js";
 import type { Environment } from "../environments.js";
 import type { Logger } from "../logger.js";
-import { answerJson, readBody } from "./json.js";
+import { answerJson, answerTooLarge, readBody } from "./json.js";
 
 /** A report is a few hundred bytes; a thousand versions with failures stays far below this. */
 const MAX_BODY = 64 * 1024;
@@ -50,7 +50,7 @@ async function handle(
   const environment = environmentOf(req.headers.authorization, tokens);
   if (!environment) return answerJson(res, 401, { error: "bad or missing report token" });
   const body = await readBody(req, MAX_BODY);
-  if (body === undefined) return answerJson(res, 413, { error: "body too large" });
+  if (body === undefined) return answerTooLarge(res, MAX_BODY);
   let report: ReturnType<typeof parseClientReport>;
   try {
     report = parseClientReport(JSON.parse(body.toString("utf8")));

@@ -1,6 +1,15 @@
-import { App, type CustomRoute, type ReceiverEvent } from "@slack/bolt";
+import type { Server } from "node:http";
+import {
+  App,
+  type Logger as BoltLogger,
+  type CustomRoute,
+  HTTPReceiver,
+  type ReceiverEvent,
+} from "@slack/bolt";
 import type { BotConfig } from "../bot-config.js";
 import type { HealthReport } from "../health.js";
+import { applyServerTimeouts, MAX_REQUEST_BODY } from "../http/limits.js";
+import { guardSlackEvents } from "../http/slack-events-guard.js";
 import type { Logger } from "../logger.js";
 import { boltLogger } from "./bolt-logger.js";
 import type { Installation } from "./installation.js";
@@ -24,20 +33,30 @@ export interface SlackAppOptions {
 export function createSlackApp(options: SlackAppOptions): { app: App; drain(): Promise<void> } {
   const { slack } = options.config;
   const customRoutes: CustomRoute[] = [healthRoute(options.health), ...(options.routes ?? [])];
+  const logger = boltLogger(options.log, options.config.logLevel);
   const common = {
     token: slack.botToken,
     botId: options.installation.botId,
     botUserId: options.installation.botUserId,
-    signingSecret: slack.signingSecret,
-    logger: boltLogger(options.log, options.config.logLevel),
-    customRoutes,
+    logger,
     // No listener uses Bolt's conversation store; it would cost every request a look-up.
     convoStore: false as const,
     clientOptions: slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {},
   };
   const app = slack.appToken
-    ? new App({ ...common, socketMode: true, appToken: slack.appToken, port: options.config.port })
-    : new App({ ...common, endpoints: "/slack/events" });
+    ? new App({
+        ...common,
+        signingSecret: slack.signingSecret,
+        customRoutes,
+        socketMode: true,
+        appToken: slack.appToken,
+        port: options.config.port,
+      })
+    : new App({
+        ...common,
+        receiver: guardedReceiver(slack.signingSecret, customRoutes, logger, options.log),
+      });
+  if (slack.appToken) hardenSocketModeRoutes(app);
 
   if (options.onAck) timeAcks(app, options.onAck);
 
@@ -53,6 +72,36 @@ export function createSlackApp(options: SlackAppOptions): { app: App; drain(): P
     }
   });
   return { app, drain: async () => void (await Promise.allSettled([...inFlight])) };
+}
+
+const SLACK_EVENTS = "/slack/events";
+
+/** Bolt's HTTP receiver behind the request guard (timestamps, body cap, malformed bodies). */
+function guardedReceiver(
+  signingSecret: string,
+  customRoutes: CustomRoute[],
+  logger: BoltLogger,
+  log: Logger,
+): HTTPReceiver {
+  const receiver = new HTTPReceiver({
+    signingSecret,
+    endpoints: SLACK_EVENTS,
+    customRoutes,
+    logger,
+    bodyLimit: MAX_REQUEST_BODY,
+  });
+  receiver.requestListener = guardSlackEvents(receiver.requestListener, {
+    signingSecret,
+    path: SLACK_EVENTS,
+    log,
+  });
+  return receiver;
+}
+
+/** Socket Mode serves the custom routes on an HTTP server of its own: the same timeouts there. */
+function hardenSocketModeRoutes(app: App): void {
+  const server = (app as unknown as { receiver?: { httpServer?: Server } }).receiver?.httpServer;
+  if (server) applyServerTimeouts(server);
 }
 
 /**

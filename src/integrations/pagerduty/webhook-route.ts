@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { CustomRoute } from "@slack/bolt";
 import { NotFoundError } from "../../errors.js";
-import { answerJson as answer, readBody } from "../../http/json.js";
+import { answerJson as answer, answerTooLarge, readBody } from "../../http/json.js";
+import { MAX_REQUEST_BODY } from "../../http/limits.js";
 import type { Logger } from "../../logger.js";
 import type { PageNews, PagingService } from "../../workflows/paging.js";
 import { parsePagerDutyWebhook, verifyPagerDutySignature, WebhookPayloadError } from "./webhook.js";
 
-const MAX_BODY = 512 * 1024;
 /** PagerDuty waits 5 s; answer before, and let slow Slack updates finish after. */
 const ANSWER_WITHIN_MS = 4000;
 const NEWS: Record<string, PageNews["kind"]> = {
@@ -41,8 +41,8 @@ async function handle(
   { secret, paging, log }: { secret: string | undefined; paging: PagingService; log: Logger },
 ): Promise<void> {
   if (!secret) return answer(res, 404, { error: "PagerDuty webhooks are not configured" });
-  const body = await readBody(req, MAX_BODY);
-  if (body === undefined) return answer(res, 413, { error: "body too large" });
+  const body = await readBody(req, MAX_REQUEST_BODY);
+  if (body === undefined) return answerTooLarge(res, MAX_REQUEST_BODY);
   const signature = req.headers["x-pagerduty-signature"];
   if (!verifyPagerDutySignature(body, Array.isArray(signature) ? signature.join(",") : signature, secret)) {
     return answer(res, 401, { error: "bad or missing signature" });
