@@ -1,3 +1,4 @@
+import { MAX_KEY_VERSION } from "../crypto/ciphertext.js";
 import { UserError } from "../errors.js";
 
 export function parsePositiveInteger(
@@ -11,9 +12,6 @@ export function parsePositiveInteger(
   if (value < 1 || value > max) throw new UserError(`${what} must be from 1 to ${max}`);
   return value;
 }
-
-/** Versions are PostgreSQL integers. */
-export const MAX_KEY_VERSION = 2_147_483_647;
 
 export function parseVersion(text: string | undefined): number {
   const bare = text?.trim().replace(/^v/i, "");

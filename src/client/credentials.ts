@@ -134,7 +134,7 @@ export class Credentials {
 
   /** The guide's check: a round trip with the version that encrypts, and no key problem or mismatch. */
   healthCheckEncryption(): EncryptionHealth {
-    const problems = [...this.#loaded.problems, ...this.#mismatches];
+    const problems = [...this.#loaded.problems, ...this.#mismatches, ...this.#activeProblems()];
     if (problems.length > 0) return { status: "unhealthy", error: problems.join("; ") };
     if (!this.#keyring) return { status: "unhealthy", error: `no keys loaded for ${this.environment}` };
     return this.#keyring.healthCheckEncryption();
@@ -215,8 +215,21 @@ export class Credentials {
   #encryptingVersion(): number | null {
     const held = new Set(this.#loaded.held.map((h) => h.version));
     const fromKeyOps = this.#parts.source.kind === "env" ? this.#keyopsActive : undefined;
-    if (typeof fromKeyOps === "number" && held.has(fromKeyOps)) return fromKeyOps;
+    // Once KeyOps has answered, its answer alone decides: a version it does not name as active is
+    // decrypt-only, compromised or retired there, and nothing is written with it.
+    if (fromKeyOps !== undefined) return fromKeyOps !== null && held.has(fromKeyOps) ? fromKeyOps : null;
     return this.#loaded.active !== null && held.has(this.#loaded.active) ? this.#loaded.active : null;
+  }
+
+  /** Why nothing encrypts although keys are held: KeyOps's active version is not among them. */
+  #activeProblems(): string[] {
+    const active = this.#keyopsActive;
+    if (this.#parts.source.kind !== "env" || typeof active !== "number") return [];
+    if (this.#loaded.held.some((h) => h.version === active)) return [];
+    return [
+      `KeyOps writes version ${active} of ${this.environment}, which this instance does not hold ` +
+        `(add ENCRYPTION_KEY_V${active}); nothing is encrypted with an older version`,
+    ];
   }
 
   async #report(stopping: boolean, timeoutMs?: number): Promise<void> {
@@ -284,7 +297,10 @@ export class Credentials {
   }
 
   #problemSummary(): string {
-    return [...this.#loaded.problems, ...this.#mismatches].join("; ") || "no active version";
+    return (
+      [...this.#loaded.problems, ...this.#mismatches, ...this.#activeProblems()].join("; ") ||
+      "no active version"
+    );
   }
 }
 

@@ -1,3 +1,4 @@
+import { MAX_KEY_VERSION } from "../crypto/ciphertext.js";
 import type { DecryptFailureReason } from "../crypto/errors.js";
 import { ENVIRONMENTS, type Environment } from "../environments.js";
 
@@ -49,7 +50,8 @@ export class ReportFormatError extends Error {
 const REASONS: readonly DecryptFailureReason[] = ["malformed", "unknown-version", "authentication-failed"];
 const INSTANCE_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 const FINGERPRINT = /^[0-9a-f]{8}$/;
-const MAX_VERSION = 2_147_483_647;
+/** The ClientInstance column is a PostgreSQL integer. */
+const MAX_PID = 2_147_483_647;
 
 /** Checks a report received over HTTP field by field: anything unexpected is refused whole. */
 export function parseClientReport(value: unknown): ClientReport {
@@ -86,7 +88,7 @@ export function parseClientReport(value: unknown): ClientReport {
     service: text(o.service, "service", 64),
     source,
     hostname: text(o.hostname, "hostname", 255),
-    pid: integer(o.pid, "pid", 0, MAX_VERSION),
+    pid: integer(o.pid, "pid", 0, MAX_PID),
     startedAt,
     versions,
     encryptsVersion: o.encryptsVersion === null ? null : version(o.encryptsVersion, "encryptsVersion"),
@@ -127,5 +129,5 @@ function integer(value: unknown, what: string, min: number, max: number): number
 }
 
 function version(value: unknown, what: string): number {
-  return integer(value, what, 1, MAX_VERSION);
+  return integer(value, what, 1, MAX_KEY_VERSION);
 }

@@ -3,6 +3,9 @@ import { CiphertextFormatError } from "./errors.js";
 // Written:  v<version>:<iv hex>:<authTag hex>:<ciphertext hex>
 // Legacy:   <iv hex>:<authTag hex>:<ciphertext hex>   (the key management guide's format)
 
+/** Key versions are PostgreSQL integers: no version above this can exist. */
+export const MAX_KEY_VERSION = 2_147_483_647;
+
 export const IV_BYTES = 12;
 export const TAG_BYTES = 16;
 // Older code following the guide often used a 16-byte IV; it is read, never written.
@@ -83,8 +86,8 @@ export function ciphertextVersion(text: string): number | null | undefined {
 }
 
 function checkedVersion(version: number): number {
-  if (!Number.isSafeInteger(version) || version < 1) {
-    throw new CiphertextFormatError("key version must be a positive integer");
+  if (!Number.isSafeInteger(version) || version < 1 || version > MAX_KEY_VERSION) {
+    throw new CiphertextFormatError(`key version must be an integer from 1 to ${MAX_KEY_VERSION}`);
   }
   return version;
 }

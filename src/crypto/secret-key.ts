@@ -1,10 +1,14 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { KeyFormatError } from "./errors.js";
+import { weakKeyReason } from "./key-quality.js";
 
 const KEY_BYTES = 32;
 
 // The key printed as "Example output" in the key management guide: public, so never a real key.
 const GUIDE_EXAMPLE_KEY = Buffer.from("k7Jm9XpL4zR2vN8qYwE5uT3hS6gF1aD0bC4xM7oP2nA=", "base64");
+
+const GENERATE_HINT =
+  "generate one with: node -e \"console.log(require('crypto').randomBytes(32).toString('base64'))\"";
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
@@ -52,6 +56,8 @@ export class SecretKey {
           `${label} is the example key printed in the key management guide; generate a new one`,
         );
       }
+      const weak = weakKeyReason(decoded);
+      if (weak) throw new KeyFormatError(`${label} is not a random key (${weak}); ${GENERATE_HINT}`);
       return SecretKey.fromBytes(decoded);
     } finally {
       decoded.fill(0);

@@ -62,12 +62,17 @@ export function fakeIntegration(index: number): {
   };
 }
 
-/** Fills "PlatformIntegration" with realistic rows encrypted in the legacy format under `legacyKey`. */
+/** How seeded rows are encrypted: a key (the guide's legacy format) or a function that seals a plaintext. */
+export type RowSealer = SecretKey | ((plaintext: string) => string);
+
+/** Fills "PlatformIntegration" with realistic rows, each sealed by `sealer` (a key: the legacy format). */
 export async function seedPlatformIntegrations(
   pool: pg.Pool,
-  legacyKey: SecretKey,
+  sealer: RowSealer,
   options: SeedOptions,
 ): Promise<number> {
+  const seal =
+    typeof sealer === "function" ? sealer : (plaintext: string) => encryptLegacy(sealer, plaintext);
   const batchSize = options.batchSize ?? 5000;
   let done = 0;
   while (done < options.rows) {
@@ -81,7 +86,7 @@ export async function seedPlatformIntegrations(
         rows.map((r) => r.id),
         rows.map((r) => r.platform),
         rows.map((r) => r.displayName),
-        rows.map((r) => encryptLegacy(legacyKey, r.credentials)),
+        rows.map((r) => seal(r.credentials)),
       ],
     );
     done += count;
@@ -90,28 +95,43 @@ export async function seedPlatformIntegrations(
   return done;
 }
 
+export interface DemoSealer {
+  seal: (plaintext: string) => string;
+  version: number;
+  fingerprint: string;
+  /** "legacy" (the guide's `iv:tag:ct`) while the adopted legacy key is active, else "versioned". */
+  format: "legacy" | "versioned";
+}
+
 /**
- * The key the demo writes legacy rows with: the environment's adopted legacy key, or, for an
- * environment with no versions yet, a fresh key adopted as its legacy version 1.
+ * How the demo writes rows: with the environment's active version only, as the application does
+ * (never a compromised, decrypt-only or retired one). While the adopted legacy key is the active
+ * version, in the guide's legacy format (an environment with no versions adopts a fresh key first);
+ * after a rotation, in the versioned format under the new active version.
  */
-export async function demoLegacyKey(keys: KeyStore, environment: Environment): Promise<SecretKey> {
-  let keyring = await keys.loadKeyring(environment);
-  if (keyring.versions.length === 0 && (await keys.list(environment)).length === 0) {
+export async function demoSealer(keys: KeyStore, environment: Environment): Promise<DemoSealer> {
+  if ((await keys.list(environment)).length === 0)
     await keys.adoptLegacyKey(environment, SecretKey.generate());
-    keyring = await keys.loadKeyring(environment);
-  }
-  const legacy = keyring.legacyVersion === null ? undefined : keyring.keyFor(keyring.legacyVersion);
-  const retired = (await keys.list(environment)).find((v) => v.legacy && v.state === "RETIRED");
-  if (!legacy && retired) {
+  const keyring = await keys.loadKeyring(environment);
+  const active = keyring.activeVersion;
+  const entry = keyring.versions.find((v) => v.version === active);
+  if (active === null || !entry) {
     throw new RefusedError(
-      `the legacy version v${retired.version} of ${environment} is retired, and the demo writes the guide's ` +
-        "legacy format with it: seed another environment, or start from a fresh KEYOPS_DATA_DIR",
+      `${environment} has no active key version to write with (keyops keys generate, then keyops keys activate)`,
     );
   }
-  if (!legacy) {
-    throw new RefusedError(
-      `${environment} has no legacy key version to write the guide's format with (set ENCRYPTION_KEY before its first start)`,
-    );
-  }
-  return legacy;
+  const { key, legacy } = entry;
+  return legacy
+    ? {
+        seal: (plaintext) => encryptLegacy(key, plaintext),
+        version: active,
+        fingerprint: key.fingerprint,
+        format: "legacy",
+      }
+    : {
+        seal: (plaintext) => keyring.encrypt(plaintext),
+        version: active,
+        fingerprint: key.fingerprint,
+        format: "versioned",
+      };
 }

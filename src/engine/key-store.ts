@@ -183,20 +183,25 @@ export class KeyStore {
     }
   }
 
-  /** Adopts `key` as the legacy version 1 of an environment that has no versions yet. */
+  /**
+   * Adopts `key` as the legacy version 1 of an environment that has no versions yet. A key that any
+   * environment ever held, in any state (retired and compromised included), is refused for any
+   * other environment or version, forever: see `refuseReusedKey`.
+   */
   async adoptLegacyKey(environment: Environment, key: SecretKey): Promise<KeyVersionInfo | undefined> {
-    const existing = await this.prisma.keyVersion.findMany({ where: { state: { not: "RETIRED" } } });
-    for (const row of existing) {
-      if (row.environment !== environment && this.unwrap(row).equals(key)) {
-        throw new UserError(
-          `the legacy key for ${environment} (fingerprint ${key.fingerprint}) is already a key of ${row.environment}: ` +
-            "use a separate key per environment",
-        );
-      }
-    }
-    const own = existing.filter((row) => row.environment === environment);
+    const own = await this.prisma.keyVersion.findMany({ where: { environment } });
     const legacy = own.find((row) => row.legacy);
-    if (legacy && !this.unwrap(legacy).equals(key)) {
+    if (legacy && this.unwrap(legacy).equals(key)) {
+      if (isCompromised(legacy))
+        this.log.warn("the configured legacy key is compromised: remove it from the configuration", {
+          environment,
+          version: legacy.version,
+          fingerprint: legacy.fingerprint,
+        });
+      return undefined; // adopted already
+    }
+    await this.refuseReusedKey(environment, key);
+    if (legacy) {
       this.log.warn("the configured legacy key differs from the adopted one; keeping the adopted key", {
         environment,
         configured: key.fingerprint,
@@ -212,6 +217,32 @@ export class KeyStore {
       fingerprint: adopted.fingerprint,
     });
     return adopted;
+  }
+
+  /**
+   * Refuses `key` when a stored version of another environment holds it, or a compromised version of
+   * any (a key of this environment's own is never adopted again: adoption needs an environment with
+   * no versions). Rows are never deleted and
+   * keep their wrapped key whatever their state, so this holds forever. The 8-hex fingerprint only
+   * narrows the search (equal keys always share it, different keys may too); each candidate is
+   * unwrapped and compared in constant time, so no raw key or extra hash of one is ever stored.
+   */
+  private async refuseReusedKey(environment: Environment, key: SecretKey): Promise<void> {
+    const candidates = await this.prisma.keyVersion.findMany({
+      where: { fingerprint: key.fingerprint },
+      orderBy: [{ environment: "asc" }, { version: "asc" }],
+    });
+    const holder = candidates.find(
+      (row) => (row.environment !== environment || isCompromised(row)) && this.unwrap(row).equals(key),
+    );
+    if (!holder) return;
+    const where = `version ${holder.version} of ${holder.environment}`;
+    const why = isCompromised(holder)
+      ? `it was ${where}, which is compromised: a leaked key is never used again`
+      : `it is already a key of ${holder.environment}: use a separate key per environment (${where}, ${stateLabel(holder.state)})`;
+    throw new UserError(
+      `the legacy key for ${environment} (fingerprint ${key.fingerprint}) is refused: ${why}`,
+    );
   }
 
   private async insertVersion(
@@ -250,6 +281,11 @@ export class KeyStore {
   private unwrap(row: { environment: string; version: number; wrappedKey: string }): SecretKey {
     return unwrapKey(this.masterKey, row.wrappedKey, dataKeyContext(row.environment, row.version));
   }
+}
+
+/** Compromised now, or ever (a compromised version that was later retired keeps its compromisedAt). */
+function isCompromised(row: Pick<KeyVersion, "state" | "compromisedAt">): boolean {
+  return row.state === "COMPROMISED" || row.compromisedAt !== null;
 }
 
 function stateLabel(state: KeyState): string {

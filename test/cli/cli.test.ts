@@ -247,12 +247,6 @@ describe("keyops on a database: the README's flow", () => {
     );
     refused(await keyops(["keys", "retire", "1"]), 4, "version 1 of development is already retired");
     refused(
-      await keyops(["demo", "seed", "--rows", "5"]),
-      4,
-      "the legacy version v1 of development is retired, and the demo writes the guide's legacy format with it: " +
-        "seed another environment, or start from a fresh KEYOPS_DATA_DIR",
-    );
-    refused(
       await keyops(["keys", "activate", "1"]),
       4,
       "version 1 of development is retired and cannot be activated",

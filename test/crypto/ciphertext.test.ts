@@ -70,7 +70,16 @@ describe("formatCiphertext / parseCiphertext", () => {
     ["version zero", `v0:${hex(12)}:${hex(16)}:${secretish}`, "malformed version prefix"],
     ["uppercase V", `V1:${hex(12)}:${hex(16)}:${secretish}`, "malformed version prefix"],
     ["negative version", `v-1:${hex(12)}:${hex(16)}:${secretish}`, "malformed version prefix"],
-    ["unsafe integer version", `v99999999999999999:${hex(12)}:${hex(16)}:${secretish}`, "positive integer"],
+    [
+      "unsafe integer version",
+      `v99999999999999999:${hex(12)}:${hex(16)}:${secretish}`,
+      "from 1 to 2147483647",
+    ],
+    [
+      "version above MAX_KEY_VERSION",
+      `v2147483648:${hex(12)}:${hex(16)}:${secretish}`,
+      "from 1 to 2147483647",
+    ],
     ["16-byte IV in written format", `v1:${hex(16)}:${hex(16)}:${secretish}`, "IV must be 12 bytes, got 16"],
     ["8-byte legacy IV", `${hex(8)}:${hex(16)}:${secretish}`, "IV must be 12 or 16 bytes, got 8"],
     ["short tag", `v1:${hex(12)}:${hex(12)}:${secretish}`, "auth tag must be 16 bytes, got 12"],

@@ -142,3 +142,58 @@ describe("a hex key", () => {
     expect(message).not.toContain(hex);
   });
 });
+
+describe("SecretKey.fromBase64 refuses keys that are visibly not random (issue 9 #7)", () => {
+  const b64 = (bytes: Buffer) => bytes.toString("base64");
+  const pattern = (unit: number[]) =>
+    Buffer.from(Array.from({ length: 32 }, (_, i) => unit[i % unit.length] as number));
+  // Fifteen values, each once in the first 15 bytes, then in no repeating order.
+  const PALETTE = [0x90, 0x13, 0xf1, 0x02, 0xaa, 0x5c, 0xe7, 0x81, 0x3b, 0xc4, 0x07, 0xfe, 0x66, 0xb9, 0x0d];
+  const cases: [string, Buffer, string][] = [
+    ["all zero", Buffer.alloc(32, 0), "it is one byte repeated"],
+    ["one byte repeated", Buffer.alloc(32, 0x41 + 0x80), "it is one byte repeated"],
+    ["two bytes alternating", pattern([0xde, 0xad]), "it repeats a 2-byte pattern"],
+    [
+      "a 16-byte block twice",
+      Buffer.concat([randomBytes(16)].flatMap((half) => [half, half])),
+      "it repeats a 16-byte pattern",
+    ],
+    [
+      "counting up",
+      Buffer.from(Array.from({ length: 32 }, (_, i) => i)),
+      "its bytes count up or down in equal steps",
+    ],
+    [
+      "counting down by 3",
+      Buffer.from(Array.from({ length: 32 }, (_, i) => (250 - 3 * i + 256) % 256)),
+      "its bytes count up or down in equal steps",
+    ],
+    [
+      "a passphrase",
+      Buffer.from("correct horse battery staple!!!!"),
+      "it is printable text, not random bytes",
+    ],
+    [
+      "fifteen byte values",
+      Buffer.from(Array.from({ length: 32 }, (_, i) => PALETTE[i < 15 ? i : (i * i + i + 1) % 15] as number)),
+      "it has only 15 distinct byte values",
+    ],
+  ];
+
+  it.each(cases)("refuses %s, naming why but never the key", (_name, bytes, why) => {
+    const text = b64(bytes);
+    const error = refusal(text);
+    expect(error.message).toBe(
+      `KEYOPS_MASTER_KEY is not a random key (${why}); generate one with: node -e "console.log(require('crypto').randomBytes(32).toString('base64'))"`,
+    );
+    expect(error.message).not.toContain(text.slice(0, 8));
+    expect(error.message).not.toContain(bytes.toString("hex").slice(0, 8));
+  });
+
+  it("accepts a thousand freshly generated keys", () => {
+    for (let i = 0; i < 1000; i++) {
+      const bytes = randomBytes(32);
+      expect(SecretKey.fromBase64(b64(bytes), LABEL).exposeBytes().equals(bytes)).toBe(true);
+    }
+  });
+});

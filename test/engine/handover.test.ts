@@ -244,3 +244,27 @@ describe("the hand-over gate with keyring-source instances (reports in the datab
     expect((await keys.get("staging", pending.version)).state).toBe("PENDING");
   });
 });
+
+describe("an env instance writes only with KeyOps's active version (issue 9 #6)", () => {
+  it("started after an activation without the new key, it encrypts nothing with the decrypt-only version", async () => {
+    const { keys } = engine();
+    if ((await keys.list("production")).length === 0) await keys.adoptLegacyKey("production", newTestKey());
+    const before = (await keys.list("production")).find((v) => v.state === "ACTIVE");
+    if (!before) throw new Error("production has an active version");
+    const next = await keys.generate("production");
+    await keys.activate("production", next.version); // the store itself: no gate for this instance
+    const late = await envClient(
+      "production",
+      { [`ENCRYPTION_KEY_V${before.version}`]: await keyOf("production", before.version) },
+      "api-late",
+    );
+    expect(late.status().lastReportAt).not.toBeNull(); // KeyOps has answered: v<next> is active
+    expect(late.status().encryptsVersion).toBeNull();
+    expect(() => late.encryptCredentials({ accessToken: "shpat_x" })).toThrow(
+      `KeyOps writes version ${next.version} of production, which this instance does not hold (add ENCRYPTION_KEY_V${next.version})`,
+    );
+    expect(late.healthCheckEncryption()).toMatchObject({ status: "unhealthy" });
+    // What it holds still decrypts: rows under the old version are read until rotated.
+    expect(late.status().versions.map((v) => v.version)).toEqual([before.version]);
+  });
+});

@@ -59,6 +59,23 @@ describe("key store", () => {
     expect(await keys.list("production")).toEqual([]);
   });
 
+  it("refuses a key another environment ever held, retired included (issue 9 #5)", async () => {
+    const keys = await reset();
+    const retiredKey = newTestKey();
+    await keys.adoptLegacyKey("production", retiredKey);
+    await keys.generate("production");
+    await keys.activate("production", 2);
+    await keys.retire("production", 1); // retired, never compromised
+    await expect(keys.adoptLegacyKey("staging", retiredKey)).rejects.toThrow(
+      `the legacy key for staging (fingerprint ${retiredKey.fingerprint}) is refused: it is already a key of production: ` +
+        "use a separate key per environment (version 1 of production, retired)",
+    );
+    expect(await keys.list("staging")).toEqual([]);
+    // Production itself keeps starting with its retired legacy key configured: nothing is adopted again.
+    await keys.bootstrap({ production: retiredKey });
+    expect((await keys.list("production")).map((v) => v.state)).toEqual(["RETIRED", "ACTIVE"]);
+  });
+
   it("refuses to start with a master key that did not wrap the keyring", async () => {
     const keys = await reset();
     await keys.generate("development");

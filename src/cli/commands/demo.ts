@@ -1,4 +1,4 @@
-import { demoLegacyKey, seedPlatformIntegrations } from "../../demo/seed.js";
+import { demoSealer, seedPlatformIntegrations } from "../../demo/seed.js";
 import { RefusedError } from "../../errors.js";
 import { parsePositiveInteger } from "../args.js";
 import { type Command, print } from "../command.js";
@@ -7,7 +7,7 @@ import { createProgressBar } from "../progress-bar.js";
 export const demoSeed: Command = {
   path: ["demo", "seed"],
   usage: "keyops demo seed --rows N [--env E] [--json]",
-  summary: "fill PlatformIntegration with N realistic rows in the legacy format",
+  summary: "fill PlatformIntegration with N realistic rows under the active version",
   options: { rows: { type: "string" } },
   async run(context) {
     const rows = parsePositiveInteger(context.values.rows as string | undefined, "--rows", 10_000_000);
@@ -18,10 +18,10 @@ export const demoSeed: Command = {
         `${context.environment} has no "PlatformIntegration" table to seed (KEYOPS_TARGET_DATABASE_URL_${context.environment.toUpperCase()})`,
       );
     }
-    const key = await demoLegacyKey(engine.keys, context.environment);
+    const sealer = await demoSealer(engine.keys, context.environment);
     const bar = context.json ? undefined : createProgressBar(context.io.stderr);
     const started = performance.now();
-    await seedPlatformIntegrations(pool, key, {
+    await seedPlatformIntegrations(pool, sealer.seal, {
       rows,
       onProgress: (done, total) => {
         const seconds = (performance.now() - started) / 1000;
@@ -38,8 +38,17 @@ export const demoSeed: Command = {
     bar?.finish();
     print(
       context,
-      { environment: context.environment, rows, keyFingerprint: key.fingerprint, format: "legacy" },
-      `seeded ${rows} PlatformIntegration rows for ${context.environment} in the legacy format (key ${key.fingerprint})`,
+      {
+        environment: context.environment,
+        rows,
+        keyVersion: sealer.version,
+        keyFingerprint: sealer.fingerprint,
+        format: sealer.format,
+      },
+      `seeded ${rows} PlatformIntegration rows for ${context.environment} ` +
+        (sealer.format === "legacy"
+          ? `in the legacy format (key ${sealer.fingerprint})`
+          : `under the active version v${sealer.version} (key ${sealer.fingerprint})`),
     );
     return 0;
   },
