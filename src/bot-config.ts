@@ -3,6 +3,7 @@ import { type Config, ConfigError, loadConfig } from "./config.js";
 import { ENVIRONMENTS, type Environment } from "./environments.js";
 import { WORKFLOW_DEFINITIONS } from "./workflows/definitions/index.js";
 import type { PageSeverity } from "./workflows/pager.js";
+import { DEFAULT_TAKEOVER_SECONDS } from "./workflows/step-leases.js";
 
 /** The bot's settings on top of the keyring's (src/config.ts): Slack, approvers, paging. */
 export interface BotConfig extends Config {
@@ -30,6 +31,8 @@ export interface BotConfig extends Config {
   alertFailuresPerHour: number;
   /** How often the alerts are checked against the reports. */
   alertCheckIntervalMs: number;
+  /** A running step whose replica has not heartbeated for this long is taken over by a live one. */
+  takeoverSeconds: number;
   metrics: MetricsConfig;
 }
 
@@ -115,6 +118,7 @@ const schema = z.object({
     .optional(),
   KEYOPS_ALERT_FAILURES_PER_HOUR: z.coerce.number().int().min(0).max(1_000_000).default(5),
   KEYOPS_ALERT_CHECK_SECONDS: z.coerce.number().min(0.1).max(3600).default(30),
+  KEYOPS_TAKEOVER_SECONDS: z.coerce.number().min(1).max(3600).default(DEFAULT_TAKEOVER_SECONDS),
   KEYOPS_METRICS: z
     .string()
     .trim()
@@ -189,6 +193,7 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     alertChannel: s.KEYOPS_ALERT_CHANNEL,
     alertFailuresPerHour: s.KEYOPS_ALERT_FAILURES_PER_HOUR,
     alertCheckIntervalMs: s.KEYOPS_ALERT_CHECK_SECONDS * 1000,
+    takeoverSeconds: s.KEYOPS_TAKEOVER_SECONDS,
     metrics: { token: metricsToken, listen: s.KEYOPS_METRICS_PORT },
     pagerDuty: s.PAGERDUTY_ROUTING_KEY
       ? {

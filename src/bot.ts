@@ -25,6 +25,7 @@ import { SlackPublisher } from "./slack/publisher.js";
 import { NoPager, type Pager } from "./workflows/pager.js";
 import { PagingService } from "./workflows/paging.js";
 import { Roster } from "./workflows/roster.js";
+import { leaseSettings, StepLeases } from "./workflows/step-leases.js";
 import { WorkflowService } from "./workflows/workflow-service.js";
 
 export interface Bot {
@@ -67,7 +68,9 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     const directory = new SlackDirectory(client);
     const publisher = new SlackPublisher(client);
     const roster = new Roster(runtime.db.prisma);
+    const leases = new StepLeases(runtime.db.prisma, leaseSettings(config.takeoverSeconds), log);
     const service = new WorkflowService({
+      leases,
       prisma: runtime.db.prisma,
       engine: runtime.engine,
       roster,
@@ -136,6 +139,12 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     );
     await jobs.work(service, paging, log);
     await service.resumeInterruptedSteps();
+    const stopTakeovers = everyInterval(leases.settings.beatMs, () =>
+      service
+        .takeOverStaleSteps()
+        .then(() => undefined)
+        .catch((error: Error) => log.warn("looking for steps to take over failed", { error: error.message })),
+    );
     if (config.metrics.listen)
       metricsServer = await startMetricsServer({ ...config.metrics.listen, metrics, log });
     const server = await app.start(config.port, SERVER_OPTIONS);
@@ -155,6 +164,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       stop() {
         stopping ??= (async () => {
           await stopAlerts();
+          await stopTakeovers();
           await app
             .stop()
             .catch((error: Error) => log.warn("stopping Slack failed", { error: error.message }));

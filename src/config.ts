@@ -30,6 +30,8 @@ export interface Config {
   clientLiveWithinMs: number;
   /** How long activation waits for every live instance to hold a new version. */
   handoverTimeoutMs: number;
+  /** KEYOPS_MAX_ROWS_PER_SECOND: the rotation's rate limit when a run is not given one; none when unset. */
+  maxRowsPerSecond: number | undefined;
 }
 
 export class ConfigError extends Error {
@@ -56,6 +58,7 @@ const schema = z.object({
     .min(0)
     .max(7 * 86_400)
     .default(900),
+  KEYOPS_MAX_ROWS_PER_SECOND: z.coerce.number().int().min(1).max(10_000_000).optional(),
 });
 
 const legacyKeyVariable = (environment: Environment) => `ENCRYPTION_KEY_${environment.toUpperCase()}`;
@@ -158,5 +161,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logFormat: parsed.data.KEYOPS_LOG_FORMAT,
     clientLiveWithinMs: parsed.data.KEYOPS_CLIENT_LIVE_SECONDS * 1000,
     handoverTimeoutMs: parsed.data.KEYOPS_HANDOVER_TIMEOUT_SECONDS * 1000,
+    maxRowsPerSecond: parsed.data.KEYOPS_MAX_ROWS_PER_SECOND,
   };
 }

@@ -38,6 +38,7 @@ export async function openRuntime(config: Config, log: Logger): Promise<Runtime>
         {
           targets: (environment) => bindings.get(environment) ?? [],
           clients: { liveWithinMs: config.clientLiveWithinMs, handoverTimeoutMs: config.handoverTimeoutMs },
+          ...(config.maxRowsPerSecond ? { maxRowsPerSecond: config.maxRowsPerSecond } : {}),
         },
       ),
       async close() {

@@ -113,15 +113,15 @@ export function guardPool(pool: pg.Pool, log: Logger, what: string): pg.Pool {
   return pool;
 }
 
-/** Waits until the database answers again (the server restarted); false when `signal` ends the wait. */
+/** Waits until `ping` succeeds (the database is back); false after `timeoutMs` or when `signal` ends the wait. */
 export async function waitForDatabase(
-  pool: pg.Pool,
+  ping: () => Promise<unknown>,
   options: { pollMs?: number; timeoutMs: number; signal?: AbortSignal },
 ): Promise<boolean> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     try {
-      await pool.query("SELECT 1");
+      await ping();
       return true;
     } catch {
       if (Date.now() >= deadline || options.signal?.aborted) return false;

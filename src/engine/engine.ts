@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import type { EncryptionHealth, Keyring } from "../crypto/keyring.js";
@@ -132,6 +133,10 @@ export interface KeyringStatus {
 }
 
 export interface EngineOptions {
+  /** How often a running rotation run's owner and heartbeatAt are written (default 5 s). */
+  heartbeatMs?: number;
+  /** The rate limit of a rotation not given one (KEYOPS_MAX_ROWS_PER_SECOND); none by default. */
+  maxRowsPerSecond?: number;
   /**
    * Every target of an environment (the default: `target` in `targetPool(environment)`). An
    * environment with none is refused for rotation and verification, never given another's table.
@@ -155,6 +160,7 @@ export interface ActivateOptions {
 export const DEFAULT_HANDOVER_TIMEOUT_MS = 15 * 60_000;
 
 export const DEFAULT_BATCH_SIZE = 2000;
+export const DEFAULT_RUN_HEARTBEAT_MS = 5000;
 
 /** The connection holding an environment's rotation lock was lost: the run stops, resumable. */
 export class LockLostError extends Error {
@@ -189,6 +195,8 @@ export class RotationEngine {
   readonly observers: EngineObservers;
   private readonly handoverTimeoutMs: number;
   private readonly pollMs: number;
+  private readonly heartbeatMs: number;
+  private readonly defaultMaxRowsPerSecond: number | undefined;
 
   constructor(
     private readonly db: Database,
@@ -205,6 +213,8 @@ export class RotationEngine {
     });
     this.handoverTimeoutMs = options.clients?.handoverTimeoutMs ?? DEFAULT_HANDOVER_TIMEOUT_MS;
     this.pollMs = options.clients?.pollMs ?? 1000;
+    this.heartbeatMs = options.heartbeatMs ?? DEFAULT_RUN_HEARTBEAT_MS;
+    this.defaultMaxRowsPerSecond = options.maxRowsPerSecond;
     this.bindings = options.targets ?? ((environment) => [{ target, pool: targetPool(environment) }]);
   }
 
@@ -470,14 +480,18 @@ export class RotationEngine {
     if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > MAX_BATCH_SIZE) {
       throw new UserError(`batch size must be an integer from 1 to ${MAX_BATCH_SIZE}`);
     }
-    const rate = options.maxRowsPerSecond;
+    const rate = options.maxRowsPerSecond ?? this.defaultMaxRowsPerSecond;
     if (rate !== undefined && (!Number.isFinite(rate) || rate <= 0)) {
       throw new UserError("max rows per second must be a positive number");
     }
     return this.withRotationLock(environment, (lockLost) => {
       const signal = options.signal ? AbortSignal.any([options.signal, lockLost]) : lockLost;
       return this.observers.rotation(environment, () =>
-        this.runRotation(environment, batchSize, { ...options, signal }),
+        this.runRotation(environment, batchSize, {
+          ...options,
+          signal,
+          ...(rate !== undefined ? { maxRowsPerSecond: rate } : {}),
+        }),
       );
     });
   }
@@ -514,6 +528,44 @@ export class RotationEngine {
       runs = await this.startRuns(environment, targets, befores, batchSize, options);
     }
 
+    const stopBeating = this.beat(runs.map((r) => r.id));
+    try {
+      return await this.finishRuns(environment, targets, runs, resumed, started, options);
+    } finally {
+      await stopBeating();
+    }
+  }
+
+  /**
+   * Says that this process still runs these runs (owner, heartbeatAt) until the returned function
+   * is called; a beat lost to a database outage is only late.
+   */
+  private beat(runIds: number[]): () => Promise<void> {
+    const owner = `${hostname()}:${process.pid}`;
+    const once = () =>
+      this.db.pool
+        .query(`UPDATE "RotationRun" SET "owner" = $1, "heartbeatAt" = now() WHERE id = ANY($2::int[])`, [
+          owner,
+          runIds,
+        ])
+        .catch((error: Error) => this.log.debug("run heartbeat failed", { error: error.message }));
+    const first = once();
+    const timer = setInterval(once, this.heartbeatMs);
+    timer.unref();
+    return async () => {
+      clearInterval(timer);
+      await first;
+    };
+  }
+
+  private async finishRuns(
+    environment: Environment,
+    targets: Awaited<ReturnType<RotationEngine["resolvedTargets"]>>,
+    runs: RotationRun[],
+    resumed: boolean,
+    started: number,
+    options: RotateOptions,
+  ): Promise<RotationReport> {
     const keyring = await this.keys.loadKeyring(environment);
     const active = keyring.activeVersion;
     if (active === null) throw new RefusedError(`${environment} has no active key version`);

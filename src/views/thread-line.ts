@@ -78,6 +78,8 @@ export function describeEvent(e: TimelineEvent, stepTitle: string | undefined, s
       return `started ${step}`;
     case "step.retried":
       return `retried ${step}`;
+    case "step.taken-over":
+      return `took over ${step} from ${text(d.from)}, silent for ${text(d.silentSeconds)} s (stopped or lost the database); resuming from its checkpoint`;
     case "step.succeeded":
       return `${step} finished${d.summary ? `: ${text(d.summary)}` : ""}`;
     case "step.failed":

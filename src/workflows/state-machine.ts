@@ -29,6 +29,8 @@ export type WorkflowCommand =
       type: "record";
       action: AuditAction;
       actor: string;
+      /** The step it is about, if any (a step taken over by another replica). */
+      stepKey?: string;
       detail?: AuditEntry["detail"];
       page?: PageSnapshot;
     };
@@ -74,7 +76,12 @@ export function transition(
 
   if (command.type === "record") {
     if (command.page) w.page = command.page;
-    record({ actor: command.actor, action: command.action, detail: command.detail ?? {} });
+    record({
+      actor: command.actor,
+      action: command.action,
+      ...(command.stepKey ? { stepKey: command.stepKey } : {}),
+      detail: command.detail ?? {},
+    });
     return { workflow: bump(w), audit, effects };
   }
   if (command.type === "progress") {

@@ -246,6 +246,8 @@ export type AuditAction =
   | "step.succeeded"
   | "step.failed"
   | "step.retried"
+  /** A live replica took over a running step whose replica stopped beating (died, or lost the database). */
+  | "step.taken-over"
   | "approval.requested"
   | "approval.approved"
   | "approval.rejected"

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { classifyFault, waitForDatabase } from "../db/faults.js";
 import type { PrismaClient } from "../db/prisma.js";
 import type { RotationEngine } from "../engine/engine.js";
 import type { Progress } from "../engine/progress.js";
@@ -21,6 +22,7 @@ import {
   type WorkflowEffect,
 } from "./state-machine.js";
 import { STEP_RUNNERS, StepFailure } from "./step-actions.js";
+import type { StepLeases } from "./step-leases.js";
 import type {
   CommandDefaults,
   ParsedCommand,
@@ -52,10 +54,17 @@ export interface WorkflowServiceOptions {
   /** Environments every developer can read, rotated on every offboarding. */
   sharedEnvironments: readonly Environment[];
   log: Logger;
+  /** Who runs which automated step, with heartbeats (the bot's replicas); none: no takeover. */
+  leases?: StepLeases;
   /** At most one progress re-render per this many milliseconds. */
   progressIntervalMs?: number;
   now?: () => Date;
 }
+
+/** A step interrupted by database faults is run again this often before its job fails. */
+const FAULT_RETRIES = 20;
+/** How long one wait for the database lasts before the step is tried again anyway. */
+const FAULT_WAIT_MS = 5 * 60_000;
 
 export interface StartRequest {
   kind: string;
@@ -213,18 +222,85 @@ export class WorkflowService {
     return readTimeline(this.o.prisma, workflowId);
   }
 
-  /** The durable job's body: runs an automated step that is RUNNING, once; its result when it succeeded. */
+  /**
+   * The durable job's body: runs an automated step that is RUNNING, once; its result when it
+   * succeeded. The step is claimed first (another live replica running it: nothing to do) and
+   * heartbeated while it runs. A database fault (lost or refused connection, timeout, disk full)
+   * does not fail the step: it waits for the database and runs it again, which resumes a
+   * rotation from its checkpoint.
+   */
   async runStep(
     workflowId: string,
     stepKey: string,
     { lastAttempt } = { lastAttempt: true },
   ): Promise<StepResult | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.runClaimedStep(workflowId, stepKey, lastAttempt);
+      } catch (error) {
+        const fault = classifyFault(error);
+        if (!fault || error instanceof BusyError || attempt >= FAULT_RETRIES) throw error;
+        this.o.log.warn("workflow step interrupted by a database fault; resuming once the database answers", {
+          workflowId,
+          stepKey,
+          fault: fault.kind,
+          error: fault.detail,
+          attempt,
+        });
+        await waitForDatabase(() => this.o.prisma.$queryRaw`SELECT 1`, { timeoutMs: FAULT_WAIT_MS });
+      }
+    }
+  }
+
+  private async runClaimedStep(
+    workflowId: string,
+    stepKey: string,
+    lastAttempt: boolean,
+  ): Promise<StepResult | undefined> {
     const w = await this.get(workflowId);
     const step = w.steps.find((s) => s.key === stepKey);
     if (step?.status !== "RUNNING" || !step.action) return undefined;
+    const claim = this.o.leases ? await this.o.leases.claim(workflowId, stepKey) : { claimed: true as const };
+    if (!claim.claimed) {
+      this.o.log.info("workflow step is being run by another live replica", { workflowId, stepKey });
+      return undefined;
+    }
+    const letGo = this.o.leases?.hold(workflowId, stepKey);
+    try {
+      if ("takenOverFrom" in claim && claim.takenOverFrom) {
+        this.o.log.warn("took over a workflow step whose replica stopped beating", {
+          workflowId,
+          stepKey,
+          from: claim.takenOverFrom.runner,
+        });
+        await this.apply(workflowId, {
+          type: "record",
+          action: "step.taken-over",
+          actor: BOT_ACTOR,
+          stepKey,
+          detail: {
+            from: claim.takenOverFrom.runner,
+            by: this.o.leases?.runner ?? null,
+            silentSeconds: claim.takenOverFrom.silentSeconds,
+          },
+        });
+      }
+      return await this.executeStep(w, stepKey, step.action, lastAttempt);
+    } finally {
+      await letGo?.();
+    }
+  }
+
+  private async executeStep(
+    w: WorkflowSnapshot,
+    stepKey: string,
+    action: NonNullable<WorkflowSnapshot["steps"][number]["action"]>,
+    lastAttempt: boolean,
+  ): Promise<StepResult | undefined> {
+    const workflowId = w.id;
     let result: StepResult;
     try {
-      result = await STEP_RUNNERS[step.action](w, {
+      result = await STEP_RUNNERS[action](w, {
         engine: this.o.engine,
         roster: this.o.roster,
         prisma: this.o.prisma,
@@ -235,6 +311,8 @@ export class WorkflowService {
     } catch (error) {
       // Another process holds the environment's rotation (a resumed job, the CLI): try again later.
       if (error instanceof BusyError && !lastAttempt) throw error;
+      // The database went away: resumable, never a failed step (see runStep).
+      if (classifyFault(error) && !(error instanceof StepFailure)) throw error;
       const message =
         error instanceof StepFailure || error instanceof UserError
           ? error.message
@@ -252,6 +330,25 @@ export class WorkflowService {
     }
     await this.apply(workflowId, { type: "step-succeeded", stepKey, result });
     return result;
+  }
+
+  /**
+   * Every replica, every few seconds: a RUNNING step whose runner stopped beating (its replica
+   * died or lost the database) gets a new job, which any live replica claims and resumes. One job
+   * per silent runner across replicas (the job's key names the last beat).
+   */
+  async takeOverStaleSteps(): Promise<number> {
+    if (!this.o.leases) return 0;
+    const stale = await this.o.leases.stale();
+    for (const s of stale) {
+      this.o.log.warn("a workflow step's replica stopped beating; queueing a takeover", {
+        workflowId: s.workflowId,
+        stepKey: s.stepKey,
+        runner: s.runner,
+      });
+      await this.o.jobs.runStep(s.workflowId, s.stepKey, `takeover-${s.heartbeatAt.getTime()}`);
+    }
+    return stale.length;
   }
 
   /**

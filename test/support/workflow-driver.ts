@@ -17,12 +17,17 @@ interface Block {
   elements?: ActionElement[];
 }
 
+/** What the driver needs of an app: the Slack stand-in, a signed client, and reads of workflows. */
+export type DrivenApp = Pick<TestBot, "slack" | "client"> & {
+  bot: { service: Pick<TestBot["bot"]["service"], "get" | "openWorkflows"> };
+};
+
 /** Drives one workflow through its Slack message the way people do: by clicking what is shown. */
 export class WorkflowDriver {
   private callsBeforeClick = 0;
 
   private constructor(
-    private readonly app: TestBot,
+    private readonly app: DrivenApp,
     readonly workflowId: string,
     readonly messageTs: string,
     readonly channel: string,
@@ -30,7 +35,7 @@ export class WorkflowDriver {
 
   /** Sends a slash command as `userId` and attaches to the workflow message it posts. */
   static async start(
-    app: TestBot,
+    app: DrivenApp,
     command: string,
     text: string,
     userId: string,
