@@ -4,6 +4,7 @@ import { WebClient } from "@slack/web-api";
 import { ClientAlerts } from "./alerts/client-alerts.js";
 import type { BotConfig } from "./bot-config.js";
 import { registerListeners } from "./handlers/index.js";
+import { ModalSeal } from "./handlers/modal-seal.js";
 import { checkHealth } from "./health.js";
 import { clientReportRoute } from "./http/client-report-route.js";
 import { SERVER_OPTIONS } from "./http/limits.js";
@@ -22,6 +23,7 @@ import { createSlackApp } from "./slack/app.js";
 import { boltLogger } from "./slack/bolt-logger.js";
 import { checkBotToken } from "./slack/installation.js";
 import { SlackPublisher } from "./slack/publisher.js";
+import { AUDITED_TRANSACTION, appendAuditEvents } from "./workflows/audit-log.js";
 import { NoPager, type Pager } from "./workflows/pager.js";
 import { PagingService } from "./workflows/paging.js";
 import { Roster } from "./workflows/roster.js";
@@ -124,6 +126,11 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       engine: runtime.engine,
       roster,
       allowedChannels: config.allowedChannels,
+      installation,
+      seal: new ModalSeal(config.slack.signingSecret),
+      audit: async (entry) => {
+        await runtime.db.prisma.$transaction((tx) => appendAuditEvents(tx, [entry]), AUDITED_TRANSACTION);
+      },
       log,
     });
     const alerts = new ClientAlerts({

@@ -51,6 +51,38 @@ export function stepRefFromBlockId(blockId: string): StepRef {
   return decodeStepRef(blockId.slice(STEP_BLOCK_PREFIX.length));
 }
 
+/** Buttons whose value is the workflow's id itself (the rest carry a step ref). */
+const WORKFLOW_VALUED: ReadonlySet<string> = new Set([
+  ACTION.cancel,
+  ACTION.pageAcknowledge,
+  ACTION.pageResolve,
+  ACTION.pageAgain,
+]);
+const STEP_VALUED: ReadonlySet<string> = new Set([
+  ACTION.done,
+  ACTION.skip,
+  ACTION.run,
+  ACTION.approve,
+  ACTION.reject,
+  ACTION.retry,
+]);
+
+/** The workflow an element of ours names (by its action_id's format); undefined for anything else. */
+export function workflowIdOfAction(action: {
+  action_id: string;
+  block_id?: string;
+  value?: string;
+}): string | undefined {
+  try {
+    if (WORKFLOW_VALUED.has(action.action_id)) return action.value || undefined;
+    if (STEP_VALUED.has(action.action_id)) return decodeStepRef(action.value ?? "").workflowId;
+    if (action.action_id === ACTION.assign) return stepRefFromBlockId(action.block_id ?? "").workflowId;
+  } catch (error) {
+    if (!(error instanceof MalformedRefError)) throw error;
+  }
+  return undefined;
+}
+
 export interface ModalMetadata {
   workflowId: string;
   stepKey?: string;

@@ -5,6 +5,33 @@ import type { CommandDefaults, Severity } from "./types.js";
 
 const MAX_TEXT = 2000;
 
+/**
+ * Refuses text holding control characters (NUL, escapes; tab and newlines are fine) or Unicode
+ * text-direction marks, embeddings, overrides and isolates (which make text read otherwise than it is).
+ */
+export function refuseUnsafeCharacters(text: string, what: string): void {
+  for (const character of text) {
+    const code = character.codePointAt(0) ?? 0;
+    if (!isUnsafe(code)) continue;
+    const name = `U+${code.toString(16).toUpperCase().padStart(4, "0")}`;
+    throw new UserError(
+      `${what} holds a control or text-direction character (${name}); type it again without it. Nothing was changed.`,
+    );
+  }
+}
+
+function isUnsafe(code: number): boolean {
+  if (code < 0x20) return code !== 0x09 && code !== 0x0a && code !== 0x0d;
+  if (code >= 0x7f && code <= 0x9f) return true;
+  return (
+    code === 0x061c ||
+    code === 0x200e ||
+    code === 0x200f ||
+    (code >= 0x2028 && code <= 0x202e) ||
+    (code >= 0x2066 && code <= 0x2069)
+  );
+}
+
 /** "[environment] [free text]": an empty text means the default environment. */
 export function parseEnvironmentAndText(
   text: string,

@@ -174,7 +174,9 @@ describe("bad input gets a clear ephemeral reply and changes nothing", () => {
         app().slack.waitFor((c) => c.method === "chat.postEphemeral" && c.args.user === user, "a reply"),
     };
     const reply = await rotation.ephemeralTo(APPROVER);
-    expect(reply.args.text).toBe("that workflow no longer exists");
+    expect(reply.args.text).toBe(
+      "This button or form is not one of ours, or has expired. Nothing was changed.",
+    );
   });
 
   it("/key-compromised with no text opens the incident form, and its submission declares the incident", async () => {

@@ -9,6 +9,7 @@ import {
   stepBlockId,
   stepRefFromBlockId,
   VIEW,
+  workflowIdOfAction,
 } from "../../src/views/ids.js";
 
 describe("ids and refs", () => {
@@ -70,5 +71,30 @@ describe("ids and refs", () => {
     ]) {
       expect(() => decodeMetadata(bad), String(bad)).toThrow(MalformedRefError);
     }
+  });
+
+  it("names the workflow of every action id of ours, and none for anything else", () => {
+    const ref = encodeStepRef({ workflowId: "w-1", stepKey: "approval" });
+    for (const actionId of [
+      ACTION.done,
+      ACTION.skip,
+      ACTION.run,
+      ACTION.approve,
+      ACTION.reject,
+      ACTION.retry,
+    ])
+      expect(workflowIdOfAction({ action_id: actionId, value: ref })).toBe("w-1");
+    for (const actionId of [ACTION.cancel, ACTION.pageAcknowledge, ACTION.pageResolve, ACTION.pageAgain])
+      expect(workflowIdOfAction({ action_id: actionId, value: "w-2" })).toBe("w-2");
+    expect(
+      workflowIdOfAction({
+        action_id: ACTION.assign,
+        block_id: stepBlockId({ workflowId: "w-3", stepKey: "s" }),
+      }),
+    ).toBe("w-3");
+    expect(Object.values(ACTION).length).toBe(11);
+    expect(workflowIdOfAction({ action_id: ACTION.done, value: "no-separator" })).toBeUndefined();
+    expect(workflowIdOfAction({ action_id: ACTION.cancel })).toBeUndefined();
+    expect(workflowIdOfAction({ action_id: "someone_elses", value: ref })).toBeUndefined();
   });
 });

@@ -1,10 +1,11 @@
 import type { App, BlockAction, ButtonAction, UsersSelectAction } from "@slack/bolt";
+import type { ModalView } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
 import { ACTION, decodeStepRef, type StepRef, stepRefFromBlockId } from "../../views/ids.js";
 import { cancelWorkflowModal, rejectApprovalModal, skipStepModal } from "../../views/modals.js";
 import type { WorkflowCommand } from "../../workflows/state-machine.js";
 import type { HandlerDeps } from "../deps.js";
-import { replyFor, tellUser } from "../replies.js";
+import { openSealedModal } from "../modal-seal.js";
 
 type StepCommand = (ref: StepRef, actor: string) => WorkflowCommand;
 
@@ -18,18 +19,18 @@ const STEP_COMMANDS: Record<string, StepCommand> = {
 
 export function register(app: App, deps: HandlerDeps): void {
   for (const [actionId, toCommand] of Object.entries(STEP_COMMANDS)) {
-    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client }) => {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action }) => {
       await ack();
-      await applyFromMessage(deps, client, body, () => {
+      await applyFromMessage(deps, body, () => {
         const ref = decodeStepRef(action.value ?? "");
         return { workflowId: ref.workflowId, command: toCommand(ref, body.user.id) };
       });
     });
   }
 
-  app.action<BlockAction<UsersSelectAction>>(ACTION.assign, async ({ ack, body, action, client }) => {
+  app.action<BlockAction<UsersSelectAction>>(ACTION.assign, async ({ ack, body, action }) => {
     await ack();
-    await applyFromMessage(deps, client, body, () => {
+    await applyFromMessage(deps, body, () => {
       const ref = stepRefFromBlockId(action.block_id);
       return {
         workflowId: ref.workflowId,
@@ -49,20 +50,9 @@ export function register(app: App, deps: HandlerDeps): void {
     [ACTION.pageAgain]: deps.paging.pageAgain,
   };
   for (const [actionId, act] of Object.entries(PAGE_BUTTONS)) {
-    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action, client }) => {
+    app.action<BlockAction<ButtonAction>>(actionId, async ({ ack, body, action }) => {
       await ack();
-      const channel = body.channel?.id ?? body.container?.channel_id;
-      try {
-        await act.call(deps.paging, action.value ?? "", body.user.id, `action:${body.trigger_id}`);
-      } catch (error) {
-        if (channel)
-          await tellUser(
-            client,
-            deps.log,
-            { channel, user: body.user.id },
-            replyFor(error, deps.log, "page"),
-          );
-      }
+      await act.call(deps.paging, action.value ?? "", body.user.id, `action:${body.trigger_id}`);
     });
   }
 
@@ -94,33 +84,26 @@ export function register(app: App, deps: HandlerDeps): void {
 
 async function applyFromMessage(
   deps: HandlerDeps,
-  client: WebClient,
   body: BlockAction,
   parse: () => { workflowId: string; command: WorkflowCommand },
 ): Promise<void> {
-  const channel = body.channel?.id ?? body.container?.channel_id;
-  try {
-    const { workflowId, command } = parse();
-    await deps.service.apply(workflowId, command, `action:${body.trigger_id}`);
-  } catch (error) {
-    if (channel)
-      await tellUser(client, deps.log, { channel, user: body.user.id }, replyFor(error, deps.log, "action"));
-  }
+  const { workflowId, command } = parse();
+  await deps.service.apply(workflowId, command, `action:${body.trigger_id}`);
 }
 
 async function openReasonModal(
   deps: HandlerDeps,
   client: WebClient,
   body: BlockAction,
-  build: (channelId: string) => Promise<Parameters<WebClient["views"]["open"]>[0]["view"]>,
+  build: (channelId: string) => Promise<ModalView>,
 ): Promise<void> {
   const channel = body.channel?.id ?? body.container?.channel_id ?? "";
-  try {
-    await client.views.open({ trigger_id: body.trigger_id, view: await build(channel) });
-  } catch (error) {
-    if (channel)
-      await tellUser(client, deps.log, { channel, user: body.user.id }, replyFor(error, deps.log, "action"));
-  }
+  await openSealedModal(
+    client,
+    deps.seal,
+    { triggerId: body.trigger_id, userId: body.user.id },
+    await build(channel),
+  );
 }
 
 function stepTitle(steps: { key: string; title: string }[], key: string): string {

@@ -3,17 +3,19 @@ import { declareIncidentModal } from "../../views/modals.js";
 import { WORKFLOW_DEFINITIONS } from "../../workflows/definitions/index.js";
 import { backgroundQueue } from "../background.js";
 import type { HandlerDeps } from "../deps.js";
-import { commandsOnlyIn } from "../permissions.js";
-import { replyFor, tellUser } from "../replies.js";
+import { openSealedModal } from "../modal-seal.js";
+import { replyFor } from "../replies.js";
 import { registerKeyopsCommand } from "./keyops.js";
 
-/** One listener per workflow definition's command, plus /keyops. */
+/**
+ * One listener per workflow definition's command, plus /keyops. The request guard has checked the
+ * workspace, the channel and the text already, and answers any error thrown here.
+ */
 export function register(app: App, deps: HandlerDeps): void {
-  const onlyInAllowedChannels = commandsOnlyIn(deps.allowedChannels);
   const inBackground = backgroundQueue(4);
 
   for (const definition of WORKFLOW_DEFINITIONS) {
-    app.command(definition.command, onlyInAllowedChannels, async ({ command, ack, client }) => {
+    app.command(definition.command, async ({ command, ack, client }) => {
       let parsed: ReturnType<HandlerDeps["service"]["parseCommand"]>;
       try {
         parsed = deps.service.parseCommand(definition.kind, command.text);
@@ -22,31 +24,28 @@ export function register(app: App, deps: HandlerDeps): void {
         return;
       }
       await ack();
-      const at = { channel: command.channel_id, user: command.user_id };
-      try {
-        if ("form" in parsed) {
-          await client.views.open({
-            trigger_id: command.trigger_id,
-            view: declareIncidentModal({
-              defaultEnvironment: deps.service.commandDefaults.environment,
-              channelId: command.channel_id,
-            }),
-          });
-          return;
-        }
-        const { created, workflow } = await inBackground(() =>
-          deps.service.start({
-            kind: definition.kind,
-            inputs: parsed.inputs,
-            requestedBy: command.user_id,
+      if ("form" in parsed) {
+        await openSealedModal(
+          client,
+          deps.seal,
+          { triggerId: command.trigger_id, userId: command.user_id },
+          declareIncidentModal({
+            defaultEnvironment: deps.service.commandDefaults.environment,
             channelId: command.channel_id,
-            requestKey: `command:${command.trigger_id}`,
           }),
         );
-        if (!created) deps.log.info("repeated command ignored", { workflow: workflow.number });
-      } catch (error) {
-        await tellUser(client, deps.log, at, replyFor(error, deps.log, definition.command));
+        return;
       }
+      const { created, workflow } = await inBackground(() =>
+        deps.service.start({
+          kind: definition.kind,
+          inputs: parsed.inputs,
+          requestedBy: command.user_id,
+          channelId: command.channel_id,
+          requestKey: `command:${command.trigger_id}`,
+        }),
+      );
+      if (!created) deps.log.info("repeated command ignored", { workflow: workflow.number });
     });
   }
 

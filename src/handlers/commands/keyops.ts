@@ -3,7 +3,6 @@ import { renderAccessList } from "../../views/access.js";
 import { renderHelp } from "../../views/help.js";
 import { renderStatus } from "../../views/status.js";
 import type { HandlerDeps } from "../deps.js";
-import { replyFor, tellUser } from "../replies.js";
 import { loadStatusData } from "../status-data.js";
 
 const MENTION = /^<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>$/;
@@ -19,27 +18,17 @@ export function registerKeyopsCommand(app: App, deps: HandlerDeps): void {
       case "help":
         await ack({ response_type: "ephemeral", blocks: renderHelp(), text: "KeyOps commands" });
         return;
-      case "status": {
+      case "status":
         await ack();
-        try {
-          await client.chat.postEphemeral({
-            ...at,
-            text: "KeyOps status",
-            blocks: renderStatus(await loadStatusData(deps), new Date()),
-          });
-        } catch (error) {
-          await tellUser(client, deps.log, at, replyFor(error, deps.log, "/keyops status"));
-        }
+        await client.chat.postEphemeral({
+          ...at,
+          text: "KeyOps status",
+          blocks: renderStatus(await loadStatusData(deps), new Date()),
+        });
         return;
-      }
       case "access":
         await ack();
-        try {
-          const reply = await access(deps, command.user_id, args);
-          await client.chat.postEphemeral({ ...at, text: reply });
-        } catch (error) {
-          await tellUser(client, deps.log, at, replyFor(error, deps.log, "/keyops access"));
-        }
+        await client.chat.postEphemeral({ ...at, text: await access(deps, command.user_id, args) });
         return;
       default:
         await ack({

@@ -45,6 +45,9 @@ export type BlockActionOptions = Actor & {
   /** Makes it a users_select action instead of a button. */
   selectedUser?: string;
   triggerId?: string;
+  /** Another workspace than the stand-in's (a forged or misrouted request). */
+  teamId?: string;
+  enterpriseId?: string;
 };
 
 export interface ViewSubmissionOptions {
@@ -55,6 +58,7 @@ export interface ViewSubmissionOptions {
   values: Record<string, Record<string, unknown>>;
   viewId?: string;
   triggerId?: string;
+  teamId?: string;
 }
 
 export interface SignedRequest {
@@ -118,8 +122,8 @@ export class SlackClient {
         user: user(a.userId),
         api_app_id: appId,
         token: "deprecated-verification-token",
-        team: { id: teamId, domain: teamDomain },
-        enterprise: null,
+        team: { id: a.teamId ?? teamId, domain: teamDomain },
+        enterprise: a.enterpriseId ? { id: a.enterpriseId, name: "enterprise" } : null,
         is_enterprise_install: false,
         channel: { id: a.channelId, name: "security" },
         container: { type: "message", message_ts: a.messageTs, channel_id: a.channelId, is_ephemeral: false },
@@ -138,7 +142,7 @@ export class SlackClient {
       user: user(a.userId),
       api_app_id: appId,
       token: "deprecated-verification-token",
-      team: { id: teamId, domain: teamDomain },
+      team: { id: a.teamId ?? teamId, domain: teamDomain },
       enterprise: null,
       is_enterprise_install: false,
       trigger_id: a.triggerId ?? newTriggerId(),
