@@ -1,4 +1,5 @@
 import type { ActionsBlock, Button, KnownBlock } from "@slack/types";
+import { type WorkflowVerb, workflowVerbsNow } from "../workflows/authority.js";
 import type { WorkflowSnapshot } from "../workflows/types.js";
 import { button, context } from "./blocks.js";
 import { mention, person, slackDate, userText } from "./format.js";
@@ -8,10 +9,15 @@ export const PAGE_BLOCK_ID = "page";
 const MAX_ON_CALL_SHOWN = 20;
 const ERROR_MAX = 500;
 
+const PAGE_BUTTONS: Record<Exclude<WorkflowVerb, "cancel">, (workflowId: string) => Button> = {
+  "page-acknowledge": (id) => button("Acknowledge", ACTION.pageAcknowledge, id, "primary"),
+  "page-resolve": (id) => button("Resolve page", ACTION.pageResolve, id),
+  "page-again": (id) => button("Page again", ACTION.pageAgain, id, "primary"),
+};
+
 /** The paging line under the header and, while the workflow is open, the buttons that fit it. */
 export function pageBlocks(w: WorkflowSnapshot): KnownBlock[] {
   const page = w.page;
-  const buttons: Button[] = [];
   let text: string;
   switch (page.status) {
     case "off":
@@ -24,27 +30,24 @@ export function pageBlocks(w: WorkflowSnapshot): KnownBlock[] {
       break;
     case "triggered":
       text = `📟 Paged via PagerDuty${onCall(page.onCall)}`;
-      buttons.push(
-        button("Acknowledge", ACTION.pageAcknowledge, w.id, "primary"),
-        button("Resolve page", ACTION.pageResolve, w.id),
-      );
       break;
     case "acknowledged":
       text =
         `✋ Acknowledged${page.by ? ` by ${person(page.by)}` : ""}` +
         `${page.at ? ` at ${slackDate(page.at, "{time}")}` : ""}${onCall(page.onCall)}`;
-      buttons.push(button("Resolve page", ACTION.pageResolve, w.id));
       break;
     case "resolved":
       text = `✔️ Page resolved${page.by ? ` by ${person(page.by)}` : ""}`;
       break;
     case "failed":
       text = `⚠️ Paging failed${page.error ? `: ${userText(page.error, ERROR_MAX)}` : ""}`;
-      buttons.push(button("Page again", ACTION.pageAgain, w.id, "primary"));
       break;
   }
+  const buttons = workflowVerbsNow(w).flatMap((verb) =>
+    verb === "cancel" ? [] : [PAGE_BUTTONS[verb](w.id)],
+  );
   const blocks: KnownBlock[] = [context(text)];
-  if (w.status === "OPEN" && buttons.length > 0) blocks.push(pageActions(buttons));
+  if (buttons.length > 0) blocks.push(pageActions(buttons));
   return blocks;
 }
 

@@ -1,4 +1,5 @@
-import type { ActionsBlock } from "@slack/types";
+import type { ActionsBlock, Button } from "@slack/types";
+import { type StepVerb, stepVerbsNow } from "../workflows/authority.js";
 import type { StepSnapshot, StepStatus, WorkflowSnapshot } from "../workflows/types.js";
 import { button } from "./blocks.js";
 import { actorLabel, escapeText, mention, plural, slackDate, truncateMrkdwn, userText } from "./format.js";
@@ -71,46 +72,37 @@ function finishedBy(step: StepSnapshot): string {
   return "";
 }
 
-/**
- * Whether a step can be acted on now: not finished, not running, and every step it needs DONE
- * (a step without needs is always open).
- */
-export function isActionable(w: WorkflowSnapshot, step: StepSnapshot): boolean {
-  if (w.status !== "OPEN" || isClosed(step) || step.status === "RUNNING") return false;
-  return (step.needs ?? []).every((key) => w.steps.find((s) => s.key === key)?.status === "DONE");
-}
+/** The button of each step verb (assign is a users_select, added apart). */
+const STEP_BUTTONS: Record<Exclude<StepVerb, "assign">, (step: StepSnapshot, value: string) => Button> = {
+  approve: (_step, value) => button("Approve", ACTION.approve, value, "primary"),
+  reject: (_step, value) => button("Reject…", ACTION.reject, value, "danger"),
+  retry: (_step, value) => button("Retry", ACTION.retry, value, "primary"),
+  run: (step, value) => button(step.runLabel ?? "Run", ACTION.run, value, "primary"),
+  complete: (_step, value) => button("Done", ACTION.done, value, "primary"),
+  skip: (_step, value) => button("Skip…", ACTION.skip, value),
+};
 
 /**
- * The buttons that fit a step now, in one actions block named after the step (a users_select has
- * no value, so the block id is what tells the handler which step was assigned).
+ * The buttons of what can be done with a step now (authority.ts decides), in one actions block
+ * named after the step (a users_select has no value, so the block id tells the handler which step).
  */
 export function stepActions(w: WorkflowSnapshot, step: StepSnapshot): ActionsBlock | undefined {
-  if (!isActionable(w, step)) return undefined;
+  const verbs = stepVerbsNow(w, step);
+  if (verbs.length === 0) return undefined;
   const ref = { workflowId: w.id, stepKey: step.key };
   const blockId = stepBlockId(ref);
   // Only a definition with an absurd key gets here; no buttons beats a message Slack refuses.
   if (blockId.length > LIMITS.id) return undefined;
   const value = encodeStepRef(ref);
-  const elements: ActionsBlock["elements"] = [];
-  if (step.requiresApproval) {
-    elements.push(
-      button("Approve", ACTION.approve, value, "primary"),
-      button("Reject…", ACTION.reject, value, "danger"),
-    );
-  } else if (step.action && step.automatic) {
-    if (step.status === "FAILED") elements.push(button("Retry", ACTION.retry, value, "primary"));
-  } else {
-    if (step.status === "FAILED") elements.push(button("Retry", ACTION.retry, value, "primary"));
-    else if (step.action) elements.push(button(step.runLabel ?? "Run", ACTION.run, value, "primary"));
-    else elements.push(button("Done", ACTION.done, value, "primary"));
-    if (step.skippable !== false) elements.push(button("Skip…", ACTION.skip, value));
-    elements.push({
-      type: "users_select",
-      action_id: ACTION.assign,
-      placeholder: { type: "plain_text", text: "Assign…" },
-      ...(step.assignee ? { initial_user: step.assignee } : {}),
-    });
-  }
-  if (elements.length === 0) return undefined;
+  const elements: ActionsBlock["elements"] = verbs.map((verb) =>
+    verb === "assign"
+      ? {
+          type: "users_select",
+          action_id: ACTION.assign,
+          placeholder: { type: "plain_text", text: "Assign…" },
+          ...(step.assignee ? { initial_user: step.assignee } : {}),
+        }
+      : STEP_BUTTONS[verb](step, value),
+  );
   return { type: "actions", block_id: blockId, elements };
 }

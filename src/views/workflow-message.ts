@@ -1,4 +1,5 @@
 import type { ActionsBlock, Button, KnownBlock } from "@slack/types";
+import { workflowVerbsNow } from "../workflows/authority.js";
 import type { WorkflowSnapshot } from "../workflows/types.js";
 import { button, divider, fieldsSection, header, section } from "./blocks.js";
 import { actorLabel, humanDuration, mention, plural, slackDate, truncateMrkdwn, userText } from "./format.js";
@@ -181,6 +182,7 @@ function headlinesOnly(entries: StepEntry[], budget: number): KnownBlock[] {
 
 function footer(w: WorkflowSnapshot, now: Date): KnownBlock[] {
   if (w.status === "OPEN") {
+    if (!workflowVerbsNow(w).includes("cancel")) return [];
     const cancel: Button = {
       ...button("Cancel workflow…", ACTION.cancel, w.id, "danger"),
       confirm: {

@@ -4,9 +4,9 @@ import { definitionOf } from "./definitions/index.js";
 import type { Directory } from "./directory.js";
 import type { ChangeEvent, PageRequest, Pager, PageSeverity } from "./pager.js";
 import type { WorkflowJobs, WorkflowPublisher } from "./ports.js";
-import { BOT_ACTOR } from "./state-machine.js";
+import { BOT_ACTOR, type PageChange } from "./state-machine.js";
 import { digestWords } from "./step-actions.js";
-import type { AuditAction, PageSnapshot, WorkflowSnapshot } from "./types.js";
+import type { WorkflowSnapshot } from "./types.js";
 import type { WorkflowService } from "./workflow-service.js";
 
 export interface PagingOptions {
@@ -66,42 +66,20 @@ export class PagingService {
         () => this.o.pager.trigger(request),
         (error, attempt) => {
           const note = `${error.message} (try ${attempt} of ${this.o.retry.attempts})`;
-          shown = shown.then(() =>
-            this.record(
-              w.id,
-              "page.failed",
-              BOT_ACTOR,
-              { ...w.page, status: "paging", error: note },
-              { error: note },
-            ),
-          );
+          shown = shown.then(async () => {
+            await this.change(w.id, BOT_ACTOR, { kind: "retrying", error: note });
+          });
         },
       );
     } catch (error) {
       await shown;
       const message = `${(error as Error).message}; gave up after ${this.o.retry.attempts} tries`;
-      await this.record(
-        w.id,
-        "page.failed",
-        BOT_ACTOR,
-        { ...w.page, status: "failed", error: message },
-        {
-          error: message,
-        },
-      );
+      await this.change(w.id, BOT_ACTOR, { kind: "gave-up", error: message });
       return;
     }
     await shown;
     const onCall = await this.onCallSlackUsers();
-    await this.record(
-      w.id,
-      "page.triggered",
-      BOT_ACTOR,
-      { status: "triggered", onCall },
-      {
-        onCall: onCall.join(" "),
-      },
-    );
+    await this.change(w.id, BOT_ACTOR, { kind: "triggered", onCall });
     await this.o.jobs.remindUnacknowledged(w.id, new Date(Date.now() + this.o.acknowledgeWithinMs));
   }
 
@@ -113,80 +91,45 @@ export class PagingService {
       () => this.o.pager.resolve(w.id),
       () => {},
     );
-    await this.record(w.id, "page.resolved", BOT_ACTOR, { ...w.page, status: "resolved" });
+    await this.change(w.id, BOT_ACTOR, { kind: "resolved" });
   }
 
+  /** The Acknowledge button: refused (and audited) before PagerDuty is asked, if it may not be done. */
   async acknowledgeFromSlack(workflowId: string, actor: string, requestKey: string): Promise<void> {
-    const w = await this.o.service.get(workflowId);
-    if (w.page.status !== "triggered") throw new UserError(this.notWaiting(w.page));
-    await this.send(() => this.o.pager.acknowledge(w.id), "acknowledgement");
-    await this.record(
-      w.id,
-      "page.acknowledged",
-      actor,
-      { ...w.page, status: "acknowledged", by: actor, at: new Date() },
-      {},
-      requestKey,
-    );
+    const command = { type: "page-acknowledge", actor } as const;
+    await this.o.service.check(workflowId, command);
+    await this.send(() => this.o.pager.acknowledge(workflowId), "acknowledgement");
+    await this.o.service.apply(workflowId, command, requestKey);
   }
 
   async resolveFromSlack(workflowId: string, actor: string, requestKey: string): Promise<void> {
-    const w = await this.o.service.get(workflowId);
-    if (w.page.status !== "triggered" && w.page.status !== "acknowledged")
-      throw new UserError(this.notWaiting(w.page));
-    await this.send(() => this.o.pager.resolve(w.id), "resolve");
-    await this.record(w.id, "page.resolved", actor, { ...w.page, status: "resolved" }, {}, requestKey);
+    const command = { type: "page-resolve", actor } as const;
+    await this.o.service.check(workflowId, command);
+    await this.send(() => this.o.pager.resolve(workflowId), "resolve");
+    await this.o.service.apply(workflowId, command, requestKey);
   }
 
+  /** Page again: the state machine's page effect queues the page job. */
   async pageAgain(workflowId: string, actor: string, requestKey: string): Promise<void> {
-    const w = await this.o.service.get(workflowId);
-    if (w.page.status !== "failed") throw new UserError("the page has not failed: nothing to page again");
-    await this.record(
-      w.id,
-      "page.triggered",
-      actor,
-      { ...w.page, status: "triggered", error: "retrying at your request" },
-      {},
-      requestKey,
-    );
-    await this.o.jobs.page(w.id, "trigger");
+    await this.o.service.apply(workflowId, { type: "page-again", actor }, requestKey);
   }
 
   /** A webhook's news, applied once: KeyOps's own actions echoed back change nothing. */
   async news(news: PageNews, deliveryKey?: string): Promise<"applied" | "unchanged"> {
-    const w = await this.o.service.get(news.workflowId);
-    const page = w.page;
+    // KeyOps's own acknowledge or resolve, echoed back, changes nothing.
+    if (news.fromKeyOps && (news.kind === "acknowledged" || news.kind === "resolved")) return "unchanged";
     const by = news.by ?? "PagerDuty";
-    if (news.kind === "acknowledged") {
-      if (page.status === "acknowledged" || page.status === "resolved" || news.fromKeyOps) return "unchanged";
-      await this.record(
-        w.id,
-        "page.acknowledged",
-        "pagerduty",
-        { ...page, status: "acknowledged", by, at: new Date() },
-        { by },
-      );
-    } else if (news.kind === "resolved") {
-      if (page.status === "resolved" || news.fromKeyOps) return "unchanged";
-      await this.record(
-        w.id,
-        "page.resolved",
-        "pagerduty",
-        { ...page, status: "resolved", by, at: new Date() },
-        { by },
-      );
-    } else {
-      const to = (news.to ?? []).join(", ");
-      await this.record(
-        w.id,
-        `page.${news.kind}`,
-        "pagerduty",
-        page,
-        { by, ...(to ? { to } : {}) },
-        deliveryKey,
-      );
-    }
-    return "applied";
+    const to = (news.to ?? []).join(", ");
+    const change: PageChange =
+      news.kind === "acknowledged" || news.kind === "resolved"
+        ? { kind: news.kind, by }
+        : { kind: news.kind, by, ...(to ? { to } : {}) };
+    const changed = await this.o.service.apply(
+      news.workflowId,
+      { type: "page-change", actor: "pagerduty", change },
+      deliveryKey,
+    );
+    return changed ? "applied" : "unchanged";
   }
 
   /**
@@ -252,12 +195,9 @@ export class PagingService {
 
   /** The reminder job: on-call mentioned in the thread while the page waits; then the next one. */
   async remindUnacknowledged(workflowId: string): Promise<void> {
-    const w = await this.o.service.get(workflowId);
-    if (w.status !== "OPEN" || w.page.status !== "triggered") return;
-    await this.record(w.id, "page.unacknowledged", BOT_ACTOR, w.page, {
-      onCall: w.page.onCall.join(" "),
-    });
-    await this.o.jobs.remindUnacknowledged(w.id, new Date(Date.now() + this.o.acknowledgeWithinMs));
+    const changed = await this.change(workflowId, BOT_ACTOR, { kind: "unacknowledged" });
+    if (changed)
+      await this.o.jobs.remindUnacknowledged(workflowId, new Date(Date.now() + this.o.acknowledgeWithinMs));
   }
 
   private async request(w: WorkflowSnapshot): Promise<PageRequest> {
@@ -298,21 +238,7 @@ export class PagingService {
     }
   }
 
-  private notWaiting(page: PageSnapshot): string {
-    if (page.status === "off") return "paging is off (PagerDuty is not configured)";
-    if (page.status === "acknowledged") return "the page is already acknowledged";
-    if (page.status === "resolved") return "the page is already resolved";
-    return "the page has not reached PagerDuty yet";
-  }
-
-  private async record(
-    workflowId: string,
-    action: AuditAction,
-    actor: string,
-    page: PageSnapshot,
-    detail: Record<string, string> = {},
-    requestKey?: string,
-  ): Promise<void> {
-    await this.o.service.apply(workflowId, { type: "record", action, actor, detail, page }, requestKey);
+  private change(workflowId: string, actor: string, change: PageChange) {
+    return this.o.service.apply(workflowId, { type: "page-change", actor, change });
   }
 }

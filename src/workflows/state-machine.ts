@@ -1,8 +1,8 @@
 import { RefusedError } from "../errors.js";
 import type { AuditEntry } from "./audit-log.js";
+import { type Attempt, refusal, stepOf, type Verb } from "./authority.js";
 import type {
   AuditAction,
-  PageSnapshot,
   RotationProgress,
   StepAction,
   StepResult,
@@ -24,7 +24,13 @@ export type WorkflowCommand =
   | { type: "step-failed"; stepKey: string; error: string; result?: StepResult }
   | { type: "progress"; rotation: RotationProgress }
   | { type: "cancel"; actor: string; reason: string }
-  /** An event that changes no step: paging news, a deadline reminder. Allowed after the end too. */
+  /** A person's page buttons (after PagerDuty took the acknowledgement or resolve). */
+  | { type: "page-acknowledge"; actor: string }
+  | { type: "page-resolve"; actor: string }
+  | { type: "page-again"; actor: string }
+  /** What the page job or PagerDuty reports, applied to the page as it is now. Allowed after the end too. */
+  | { type: "page-change"; actor: string; change: PageChange }
+  /** An event that changes no step: a deadline reminder. Allowed after the end too. */
   | {
       type: "record";
       action: AuditAction;
@@ -32,8 +38,22 @@ export type WorkflowCommand =
       /** The step it is about, if any (a step taken over by another replica). */
       stepKey?: string;
       detail?: AuditEntry["detail"];
-      page?: PageSnapshot;
     };
+
+/** A change to the page, from KeyOps's own paging or from PagerDuty's webhooks. */
+export type PageChange =
+  /** A try failed; another follows. */
+  | { kind: "retrying"; error: string }
+  /** The last try failed. */
+  | { kind: "gave-up"; error: string }
+  /** PagerDuty took the page; these people are on call. */
+  | { kind: "triggered"; onCall: string[] }
+  | { kind: "acknowledged"; by: string }
+  /** `by` absent: KeyOps resolved it because the workflow ended. */
+  | { kind: "resolved"; by?: string }
+  | { kind: "escalated" | "reassigned"; by: string; to?: string }
+  /** Nobody acknowledged within the reminder interval. */
+  | { kind: "unacknowledged" };
 
 export type WorkflowEffect =
   /** Run an automated step now (outside the transaction), then report step-succeeded/failed. */
@@ -41,12 +61,16 @@ export type WorkflowEffect =
   /** Ask the configured approvers, in the thread. */
   | { type: "request-approval"; stepKey: string }
   /** The workflow ended: resolve its page. */
-  | { type: "close-page" };
+  | { type: "close-page" }
+  /** Page on-call (again). */
+  | { type: "page" };
 
 export interface Permissions {
   /** The actor is a configured approver (directly or through a user group). */
   isApprover: boolean;
 }
+
+export { PermissionRefusedError } from "./authority.js";
 
 export interface Transition {
   workflow: WorkflowSnapshot;
@@ -56,11 +80,6 @@ export interface Transition {
 
 export const BOT_ACTOR = "keyops";
 export const MIN_REASON_LENGTH = 3;
-
-/** Refused because of who asked, not what: the attempt itself is audited. */
-export class PermissionRefusedError extends RefusedError {
-  override name = "PermissionRefusedError";
-}
 
 export function transition(
   current: WorkflowSnapshot,
@@ -75,13 +94,18 @@ export function transition(
     audit.push({ ...entry, workflowId: w.id, at: now });
 
   if (command.type === "record") {
-    if (command.page) w.page = command.page;
     record({
       actor: command.actor,
       action: command.action,
       ...(command.stepKey ? { stepKey: command.stepKey } : {}),
       detail: command.detail ?? {},
     });
+    return { workflow: bump(w), audit, effects };
+  }
+  if (command.type === "page-change") {
+    const action = applyPageChange(w, command.change, now);
+    if (!action) return { workflow: current, audit, effects };
+    record({ actor: command.actor, action, detail: changeDetail(w, command.change) });
     return { workflow: bump(w), audit, effects };
   }
   if (command.type === "progress") {
@@ -91,27 +115,51 @@ export function transition(
     w.rotation = command.rotation;
     return { workflow: bump(w), audit, effects };
   }
-  if (w.status !== "OPEN") {
-    throw new RefusedError(`#${w.number} is already ${w.status === "RESOLVED" ? "resolved" : "cancelled"}`);
+  if (command.type === "step-succeeded" || command.type === "step-failed") {
+    if (w.status !== "OPEN") {
+      throw new RefusedError(`#${w.number} is already ${w.status === "RESOLVED" ? "resolved" : "cancelled"}`);
+    }
+    const step = stepOf(w, command.stepKey);
+    if (step.status !== "RUNNING") return { workflow: current, audit, effects };
+    if (step.action === "rotate") w.rotation = undefined;
+    if (command.type === "step-succeeded") {
+      finish(step, "DONE", BOT_ACTOR, now);
+      step.result = command.result;
+      step.error = undefined;
+      record({
+        actor: BOT_ACTOR,
+        action: "step.succeeded",
+        stepKey: step.key,
+        detail: { summary: command.result.lines.join("; ") },
+      });
+    } else {
+      step.status = "FAILED";
+      step.error = command.error;
+      if (command.result) step.result = command.result;
+      record({
+        actor: BOT_ACTOR,
+        action: "step.failed",
+        stepKey: step.key,
+        detail: { error: command.error },
+      });
+    }
+    advance(w, now, record, effects);
+    return { workflow: bump(w), audit, effects };
   }
+
+  // Everything else is a person's: one rule says whether it may be done now, and by them.
+  const refused = refusal(w, attemptOf(command), permissions.isApprover);
+  if (refused) throw refused;
 
   switch (command.type) {
     case "complete": {
-      const step = openStep(w, command.stepKey);
-      if (step.action || step.requiresApproval) {
-        throw new RefusedError(`*${step.title}* is not marked done by hand`);
-      }
-      requireNeeds(w, step);
-      requireAssignee(step, command.actor);
+      const step = stepOf(w, command.stepKey);
       finish(step, "DONE", command.actor, now);
       record({ actor: command.actor, action: "step.done", stepKey: step.key });
       break;
     }
     case "skip": {
-      const step = openStep(w, command.stepKey);
-      if (step.skippable === false) throw new RefusedError(`*${step.title}* cannot be skipped`);
-      if (step.status === "RUNNING") throw new RefusedError(`*${step.title}* is running`);
-      requireAssignee(step, command.actor);
+      const step = stepOf(w, command.stepKey);
       const reason = requireReason(command.reason);
       finish(step, "SKIPPED", command.actor, now);
       step.skipReason = reason;
@@ -119,7 +167,7 @@ export function transition(
       break;
     }
     case "assign": {
-      const step = openStep(w, command.stepKey);
+      const step = stepOf(w, command.stepKey);
       step.assignee = command.assignee;
       record({
         actor: command.actor,
@@ -131,17 +179,7 @@ export function transition(
     }
     case "run":
     case "retry": {
-      const step = openStep(w, command.stepKey);
-      if (!step.action) throw new RefusedError(`*${step.title}* has nothing to run`);
-      if (command.type === "run" && step.automatic) {
-        throw new RefusedError(`*${step.title}* starts by itself when its turn comes`);
-      }
-      if (command.type === "retry" && step.status !== "FAILED") {
-        throw new RefusedError(`*${step.title}* has not failed`);
-      }
-      if (step.status === "RUNNING") throw new RefusedError(`*${step.title}* is already running`);
-      requireNeeds(w, step);
-      requireAssignee(step, command.actor);
+      const step = stepOf(w, command.stepKey);
       start(step, effects);
       record({
         actor: command.actor,
@@ -152,17 +190,7 @@ export function transition(
     }
     case "approve":
     case "reject": {
-      const step = openStep(w, command.stepKey);
-      if (!step.requiresApproval) throw new RefusedError(`*${step.title}* needs no approval`);
-      requireNeeds(w, step);
-      if (command.actor === w.requestedBy) {
-        throw new PermissionRefusedError(
-          "you requested this workflow: a second person must approve it (two-person rule)",
-        );
-      }
-      if (!permissions.isApprover) {
-        throw new PermissionRefusedError("only a configured approver can approve or reject");
-      }
+      const step = stepOf(w, command.stepKey);
       if (command.type === "approve") {
         finish(step, "DONE", command.actor, now);
         step.approval = { decision: "APPROVED", by: command.actor, at: now };
@@ -182,43 +210,7 @@ export function transition(
       }
       break;
     }
-    case "step-succeeded": {
-      const step = stepOf(w, command.stepKey);
-      if (step.status !== "RUNNING") return { workflow: current, audit, effects };
-      finish(step, "DONE", BOT_ACTOR, now);
-      step.result = command.result;
-      step.error = undefined;
-      if (step.action === "rotate") w.rotation = undefined;
-      record({
-        actor: BOT_ACTOR,
-        action: "step.succeeded",
-        stepKey: step.key,
-        detail: { summary: command.result.lines.join("; ") },
-      });
-      break;
-    }
-    case "step-failed": {
-      const step = stepOf(w, command.stepKey);
-      if (step.status !== "RUNNING") return { workflow: current, audit, effects };
-      step.status = "FAILED";
-      step.error = command.error;
-      if (command.result) step.result = command.result;
-      if (step.action === "rotate") w.rotation = undefined;
-      record({
-        actor: BOT_ACTOR,
-        action: "step.failed",
-        stepKey: step.key,
-        detail: { error: command.error },
-      });
-      break;
-    }
     case "cancel": {
-      if (w.steps.some((s) => s.action === "rotate" && s.status === "RUNNING")) {
-        throw new RefusedError("a rotation is running: it cannot be stopped half-way; cancel after it ends");
-      }
-      if (command.actor !== w.requestedBy && !permissions.isApprover) {
-        throw new PermissionRefusedError("only the requester or an approver can cancel it");
-      }
       const reason = requireReason(command.reason);
       w.status = "CANCELLED";
       w.closedAt = now;
@@ -228,6 +220,19 @@ export function transition(
       effects.push({ type: "close-page" });
       return { workflow: bump(w), audit, effects };
     }
+    case "page-acknowledge":
+      w.page = { ...w.page, status: "acknowledged", by: command.actor, at: now };
+      record({ actor: command.actor, action: "page.acknowledged" });
+      return { workflow: bump(w), audit, effects };
+    case "page-resolve":
+      w.page = { ...w.page, status: "resolved" };
+      record({ actor: command.actor, action: "page.resolved" });
+      return { workflow: bump(w), audit, effects };
+    case "page-again":
+      w.page = { ...w.page, status: "triggered", error: "retrying at your request" };
+      record({ actor: command.actor, action: "page.triggered" });
+      effects.push({ type: "page" });
+      return { workflow: bump(w), audit, effects };
   }
 
   advance(w, now, record, effects);
@@ -265,6 +270,68 @@ export function advance(
   }
 }
 
+/** The page after `change`, and the audit action it is recorded as; undefined when it changes nothing. */
+function applyPageChange(w: WorkflowSnapshot, change: PageChange, now: Date): AuditAction | undefined {
+  const page = w.page;
+  const settled = page.status === "acknowledged" || page.status === "resolved";
+  switch (change.kind) {
+    case "retrying":
+      if (settled) return undefined;
+      w.page = { ...page, status: "paging", error: change.error };
+      return "page.failed";
+    case "gave-up":
+      if (settled) return undefined;
+      w.page = { ...page, status: "failed", error: change.error };
+      return "page.failed";
+    case "triggered":
+      // PagerDuty's webhook may have told of an acknowledgement before this commits: it stays.
+      w.page = settled ? { ...page, onCall: change.onCall } : { status: "triggered", onCall: change.onCall };
+      return "page.triggered";
+    case "acknowledged":
+      if (settled) return undefined;
+      w.page = { ...page, status: "acknowledged", by: change.by, at: now };
+      return "page.acknowledged";
+    case "resolved":
+      if (page.status === "resolved" || page.status === "off") return undefined;
+      w.page = { ...page, status: "resolved", ...(change.by ? { by: change.by, at: now } : {}) };
+      return "page.resolved";
+    case "escalated":
+    case "reassigned":
+      return `page.${change.kind}`;
+    case "unacknowledged":
+      return w.status === "OPEN" && page.status === "triggered" ? "page.unacknowledged" : undefined;
+  }
+}
+
+function changeDetail(w: WorkflowSnapshot, change: PageChange): AuditEntry["detail"] {
+  switch (change.kind) {
+    case "retrying":
+    case "gave-up":
+      return { error: change.error };
+    case "triggered":
+      return { onCall: change.onCall.join(" ") };
+    case "acknowledged":
+      return { by: change.by };
+    case "resolved":
+      return change.by ? { by: change.by } : {};
+    case "escalated":
+    case "reassigned":
+      return { by: change.by, ...(change.to ? { to: change.to } : {}) };
+    case "unacknowledged":
+      return { onCall: w.page.onCall.join(" ") };
+  }
+}
+
+function attemptOf(command: WorkflowCommand & { actor: string }): Attempt {
+  const verb = command.type as Verb;
+  return {
+    verb,
+    actor: command.actor,
+    ...("stepKey" in command ? { stepKey: command.stepKey } : {}),
+    ...("assignee" in command ? { assignee: command.assignee } : {}),
+  };
+}
+
 export function needsDone(w: WorkflowSnapshot, step: StepSnapshot): boolean {
   return (step.needs ?? []).every((key) => stepOf(w, key).status === "DONE");
 }
@@ -279,33 +346,6 @@ function finish(step: StepSnapshot, status: "DONE" | "SKIPPED", actor: string, n
   step.status = status;
   step.finishedBy = actor;
   step.finishedAt = now;
-}
-
-function stepOf(w: WorkflowSnapshot, key: string): StepSnapshot {
-  const step = w.steps.find((s) => s.key === key);
-  if (!step) throw new RefusedError(`#${w.number} has no step "${key}"`);
-  return step;
-}
-
-function openStep(w: WorkflowSnapshot, key: string): StepSnapshot {
-  const step = stepOf(w, key);
-  if (step.status === "DONE" || step.status === "SKIPPED") {
-    throw new RefusedError(`*${step.title}* is already ${step.status === "DONE" ? "done" : "skipped"}`);
-  }
-  return step;
-}
-
-function requireNeeds(w: WorkflowSnapshot, step: StepSnapshot): void {
-  const waiting = (step.needs ?? []).map((key) => stepOf(w, key)).filter((s) => s.status !== "DONE");
-  if (waiting.length > 0) {
-    throw new RefusedError(`*${step.title}* waits for ${waiting.map((s) => `*${s.title}*`).join(", ")}`);
-  }
-}
-
-function requireAssignee(step: StepSnapshot, actor: string): void {
-  if (step.assignee && step.assignee !== actor) {
-    throw new PermissionRefusedError(`*${step.title}* is assigned to <@${step.assignee}>, not to you`);
-  }
 }
 
 function requireReason(reason: string): string {

@@ -156,8 +156,9 @@ export class WorkflowService {
   }
 
   /**
-   * Applies one command. With a requestKey (Slack's trigger_id), a request already handled
-   * changes nothing and returns null. Refusals throw a UserError; permission refusals are audited.
+   * Applies one command to the locked row. Returns null when nothing changed: a request already
+   * handled (its requestKey, Slack's trigger_id, seen before) or a command with nothing to do.
+   * Refusals throw a UserError; permission refusals are audited.
    */
   async apply(
     workflowId: string,
@@ -190,7 +191,22 @@ export class WorkflowService {
     const { transition: t, events } = outcome;
     if (events.length > 0 || command.type === "progress") await this.publish(t.workflow, events);
     await this.runEffects(t.workflow, t.effects);
-    return t.workflow;
+    return events.length > 0 || command.type === "progress" ? t.workflow : null;
+  }
+
+  /**
+   * Whether `command` would be accepted now, before something outside is asked (PagerDuty): throws
+   * its refusal, audited when it is a permission refusal. apply() decides again on the locked row.
+   */
+  async check(workflowId: string, command: WorkflowCommand & { actor: string }): Promise<void> {
+    const w = await this.get(workflowId);
+    try {
+      transition(w, command, { isApprover: await this.isApprover(command.actor) }, this.now());
+    } catch (error) {
+      if (error instanceof PermissionRefusedError)
+        await this.auditRefusal(workflowId, command.actor, command, error);
+      throw error;
+    }
   }
 
   /**
@@ -431,6 +447,7 @@ export class WorkflowService {
         else if (effect.type === "request-approval") await this.o.publisher.note(w, this.approvalRequest(w));
         else if (effect.type === "close-page" && this.o.pagingEnabled)
           await this.o.jobs.page(w.id, "resolve");
+        else if (effect.type === "page" && this.o.pagingEnabled) await this.o.jobs.page(w.id, "trigger");
       } catch (error) {
         this.o.log.error("workflow effect failed", {
           workflowId: w.id,

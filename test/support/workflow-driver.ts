@@ -90,6 +90,59 @@ export class WorkflowDriver {
     });
   }
 
+  /** Clicks a button that asks for a reason (Skip…, Reject…, Cancel…) and submits the modal it opens. */
+  async clickWithReason(
+    userId: string,
+    stepKey: string,
+    actionId: string,
+    reason: string,
+  ): Promise<SlackResponse> {
+    await this.click(userId, stepKey, actionId);
+    const opened = await eventually("the reason modal", async () =>
+      this.app.slack.calls.slice(this.callsBeforeClick).find((c) => c.method === "views.open" && !c.error),
+    );
+    const view = opened.args.view as { callback_id: string; private_metadata?: string };
+    return this.app.client.viewSubmission({
+      userId,
+      callbackId: view.callback_id,
+      privateMetadata: view.private_metadata ?? "",
+      values: { reason: { reason: { type: "plain_text_input", value: reason } } },
+    });
+  }
+
+  /** Picks `assignee` in the step's Assign… menu, as `userId`. */
+  async assign(userId: string, stepKey: string, assignee: string): Promise<SlackResponse> {
+    this.callsBeforeClick = this.app.slack.calls.length;
+    const element = this.findAction(stepKey, "step_assign");
+    expect(element, `step_assign on ${stepKey}`).toBeDefined();
+    return this.app.client.blockAction({
+      userId,
+      channelId: this.channel,
+      messageTs: this.messageTs,
+      actionId: "step_assign",
+      blockId: element?.blockId ?? "",
+      selectedUser: assignee,
+    });
+  }
+
+  /** A signed action the message does not offer (a forged or stale payload). */
+  async forge(
+    userId: string,
+    stepKey: string,
+    actionId: string,
+    extra: { value?: string; selectedUser?: string } = {},
+  ) {
+    this.callsBeforeClick = this.app.slack.calls.length;
+    return this.app.client.blockAction({
+      userId,
+      channelId: this.channel,
+      messageTs: this.messageTs,
+      actionId,
+      blockId: `step|${this.workflowId}|${stepKey}`,
+      ...extra,
+    });
+  }
+
   findAction(stepKey: string, actionId: string): { blockId: string; value?: string } | undefined {
     const blocks = (this.message().blocks ?? []) as Block[];
     for (const block of blocks) {

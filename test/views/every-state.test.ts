@@ -13,7 +13,9 @@ import { renderPostmortem } from "../../src/views/postmortem.js";
 import { renderHome, renderStatus } from "../../src/views/status.js";
 import { renderThreadLine } from "../../src/views/thread-line.js";
 import { renderWorkflowMessage } from "../../src/views/workflow-message.js";
+import { PermissionRefusedError, type Role, rolesOf } from "../../src/workflows/authority.js";
 import { WORKFLOW_DEFINITIONS } from "../../src/workflows/definitions/index.js";
+import { transition, type WorkflowCommand } from "../../src/workflows/state-machine.js";
 import type {
   AuditAction,
   PageSnapshot,
@@ -259,6 +261,117 @@ describe("every workflow message in every state stays within Block Kit's limits"
     const biggest = states.filter((s) => s.name.includes("40 platforms"));
     expect(biggest.length).toBeGreaterThan(100);
     for (const { w } of biggest) expect(renderWorkflowMessage(w, NOW).blocks.length).toBeLessThanOrEqual(50);
+  });
+});
+
+/**
+ * The README's "Who may do what", written out apart from authority.ts: which personas may press
+ * each button (on an unassigned step; an assigned step is finished only by its assignee).
+ */
+const MAY: Record<string, (roles: ReadonlySet<Role>, assigned: boolean) => boolean> = {
+  complete: (r, assigned) => !assigned || r.has("assignee"),
+  skip: (r, assigned) => !assigned || r.has("assignee"),
+  run: (r, assigned) => !assigned || r.has("assignee"),
+  retry: (r, assigned) => !assigned || r.has("assignee"),
+  approve: (r) => r.has("approver") && !r.has("requester"),
+  reject: (r) => r.has("approver") && !r.has("requester"),
+  "assign-other": (r) => r.has("requester") || r.has("approver") || r.has("assignee"),
+  "assign-self": (r, assigned) => !assigned || r.has("requester") || r.has("approver") || r.has("assignee"),
+  cancel: (r) => r.has("requester") || r.has("approver"),
+  "page-acknowledge": (r) => r.has("on-call") || r.has("approver") || r.has("requester"),
+  "page-again": (r) => r.has("on-call") || r.has("approver") || r.has("requester"),
+  "page-resolve": (r) => r.has("approver"),
+};
+
+const BUTTON_COMMANDS: Record<string, (actor: string, stepKey: string) => WorkflowCommand> = {
+  step_done: (actor, stepKey) => ({ type: "complete", actor, stepKey }),
+  step_run: (actor, stepKey) => ({ type: "run", actor, stepKey }),
+  step_retry: (actor, stepKey) => ({ type: "retry", actor, stepKey }),
+  step_approve: (actor, stepKey) => ({ type: "approve", actor, stepKey }),
+  step_reject: (actor, stepKey) => ({ type: "reject", actor, stepKey, reason: "not now" }),
+  step_skip: (actor, stepKey) => ({ type: "skip", actor, stepKey, reason: "not needed" }),
+  page_acknowledge: (actor) => ({ type: "page-acknowledge", actor }),
+  page_resolve: (actor) => ({ type: "page-resolve", actor }),
+  page_again: (actor) => ({ type: "page-again", actor }),
+  workflow_cancel: (actor) => ({ type: "cancel", actor, reason: "a drill" }),
+};
+
+function buttonCommand(actionId: string, actor: string, stepKey: string) {
+  const toCommand = BUTTON_COMMANDS[actionId];
+  if (!toCommand) throw new Error(`a button this test does not know: ${actionId}`);
+  const command = toCommand(actor, stepKey);
+  return { command, rule: command.type };
+}
+
+describe("every button shown is one transition() accepts, for the people it is meant for", () => {
+  const APPROVER_ID = "U0APPROVER";
+  const BYSTANDER_ID = "U0BYSTANDR";
+
+  it("in every state, for requester, approver, on call, assignee, subject and bystander", () => {
+    let checked = 0;
+    for (const { name, w } of everyState()) {
+      // Forty platforms are forty more of the same sub-steps: the two-platform states stand for them.
+      if (w.status !== "OPEN" || name.includes("40 platforms")) continue;
+      // Unreachable: nobody offboards themselves, and no step is assigned to the person leaving.
+      const subject = w.inputs.subjectUserId;
+      if (subject === w.requestedBy || w.steps.some((s) => s.assignee === subject)) continue;
+      const { blocks } = renderWorkflowMessage(w, NOW);
+      const actions = (blocks as { type: string; block_id?: string; elements?: { action_id?: string }[] }[])
+        .filter((b) => b.type === "actions")
+        .flatMap((b) =>
+          (b.elements ?? []).map((e) => ({ blockId: b.block_id ?? "", actionId: e.action_id ?? "" })),
+        );
+      for (const { blockId, actionId } of actions) {
+        const stepKey = blockId.startsWith("step|") ? (blockId.split("|")[2] ?? "") : "";
+        const step = w.steps.find((s) => s.key === stepKey);
+        const personas = [
+          { who: "requester", id: w.requestedBy, isApprover: false },
+          { who: "approver", id: APPROVER_ID, isApprover: true },
+          ...w.page.onCall.slice(0, 1).map((id) => ({ who: "on call", id, isApprover: false })),
+          ...(step?.assignee ? [{ who: "assignee", id: step.assignee, isApprover: false }] : []),
+          ...(w.inputs.subjectUserId
+            ? [{ who: "subject", id: w.inputs.subjectUserId, isApprover: false }]
+            : []),
+          { who: "bystander", id: BYSTANDER_ID, isApprover: false },
+        ];
+        let acceptedFor = 0;
+        for (const persona of personas) {
+          const roles = rolesOf(w, persona.id, persona.isApprover, step);
+          const assigned = step?.assignee !== undefined;
+          const variants: { command: WorkflowCommand; rule: string }[] =
+            actionId === "step_assign"
+              ? [
+                  {
+                    command: { type: "assign", actor: persona.id, stepKey, assignee: persona.id },
+                    rule: "assign-self",
+                  },
+                  {
+                    command: { type: "assign", actor: persona.id, stepKey, assignee: "U0COLLEAGU" },
+                    rule: "assign-other",
+                  },
+                ]
+              : [buttonCommand(actionId, persona.id, stepKey)];
+          for (const { command, rule } of variants) {
+            const may = !roles.has("subject") && (MAY[rule]?.(roles, assigned) ?? false);
+            const context = `${name}: ${actionId} on ${stepKey || blockId} by the ${persona.who}`;
+            if (may) {
+              expect(
+                () => transition(w, command, { isApprover: persona.isApprover }, NOW),
+                context,
+              ).not.toThrow();
+              acceptedFor += 1;
+            } else {
+              expect(() => transition(w, command, { isApprover: persona.isApprover }, NOW), context).toThrow(
+                PermissionRefusedError,
+              );
+            }
+            checked += 1;
+          }
+        }
+        expect(acceptedFor, `${name}: ${actionId} on ${stepKey || blockId} is for nobody`).toBeGreaterThan(0);
+      }
+    }
+    expect(checked).toBeGreaterThan(10_000);
   });
 });
 

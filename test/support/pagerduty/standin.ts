@@ -61,6 +61,12 @@ export interface FailOptions {
   body?: string;
 }
 
+interface Hold {
+  match: (request: ReceivedRequest) => boolean;
+  arrived: () => void;
+  gate: Promise<void>;
+}
+
 type Mishap = { kind: "fail"; options: FailOptions } | { kind: "hang" };
 
 /**
@@ -72,6 +78,7 @@ export class PagerDutyStandin {
   private readonly received: ReceivedRequest[] = [];
   private readonly mishaps: Mishap[] = [];
   private onCallEntries: OnCallEntry[] = [];
+  private readonly holds: Hold[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -138,6 +145,23 @@ export class PagerDutyStandin {
     for (let i = 0; i < count; i++) this.mishaps.push({ kind: "hang" });
   }
 
+  /**
+   * The next request `match` accepts waits, unanswered, until `release()`: a race made to happen.
+   * `reached` settles when that request has arrived.
+   */
+  holdNext(match: (request: ReceivedRequest) => boolean): { reached: Promise<void>; release(): void } {
+    let arrived = () => {};
+    let release = () => {};
+    const reached = new Promise<void>((resolve) => {
+      arrived = resolve;
+    });
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.holds.push({ match, arrived, gate });
+    return { reached, release };
+  }
+
   async close(): Promise<void> {
     this.agent.destroy();
     this.server.closeAllConnections();
@@ -156,6 +180,12 @@ export class PagerDutyStandin {
       answer: "hung",
     };
     this.received.push(record);
+    const hold = this.holds.findIndex((h) => h.match(record));
+    if (hold >= 0) {
+      const [held] = this.holds.splice(hold, 1);
+      held?.arrived();
+      await held?.gate;
+    }
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       record.answer = status;
       const text = typeof body === "string" ? body : JSON.stringify(body);
