@@ -52,7 +52,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const { log } = options;
   const dataDir = path.resolve(options.dataDir);
   try {
-    await mkdir(dataDir, { recursive: true });
+    // Created private (it holds master.key and the server's password); an existing directory keeps
+    // the mode its owner gave it: nothing here ever loosens it.
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
   } catch (error) {
     throw new UserError(
       `cannot create the data directory ${dataDir} (${(error as NodeJS.ErrnoException).code}): set KEYOPS_DATA_DIR`,

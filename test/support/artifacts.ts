@@ -14,12 +14,14 @@ export function recordOutput(text: string | Uint8Array): void {
   appendFileSync(path.join(OUTPUT_DIR, `${process.pid}.log`), text);
 }
 
+/** Keys are recorded readable by this user only, and deleted once the run's scans are done. */
 export function recordKey(key: SecretKey): void {
-  mkdirSync(KEYS_DIR, { recursive: true });
+  mkdirSync(KEYS_DIR, { recursive: true, mode: 0o700 });
   const bytes = key.exposeBytes();
   appendFileSync(
     path.join(KEYS_DIR, `${process.pid}.txt`),
     `${key.fingerprint} ${bytes.toString("base64")} ${bytes.toString("hex")}\n`,
+    { mode: 0o600 },
   );
 }
 

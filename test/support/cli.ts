@@ -13,7 +13,8 @@ export interface CliResult {
 }
 
 /**
- * The child's environment: PATH and HOME of this process, then `env` over them. Nothing else is
+ * The child's environment: PATH, HOME and TMPDIR (the run's own temporary directory, checked at the
+ * end for what was left there) of this process, then `env` over them. Nothing else is
  * inherited (no DATABASE_URL, no KEYOPS_*), so a test states every setting the command sees; an
  * `undefined` value leaves the variable out.
  */
@@ -21,6 +22,7 @@ export function keyopsEnv(env: Record<string, string | undefined>): Record<strin
   const merged: Record<string, string | undefined> = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
+    TMPDIR: process.env.TMPDIR,
     ...env,
   };
   return Object.fromEntries(

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
@@ -6,7 +6,7 @@ import { type EmbeddedServer, removeEmbeddedDataDir, startEmbeddedPostgres } fro
 import { silentLogger } from "../../src/logger.js";
 import { freePort } from "../../src/net.js";
 import { ARTIFACTS_DIR, KEYS_DIR, OUTPUT_DIR } from "./artifacts.js";
-import { countRecordedKeys, findLeaks } from "./secret-scan.js";
+import { countRecordedKeys, findLeaks, findTempLeftovers } from "./secret-scan.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -34,12 +34,30 @@ export default async function setup(project: TestProject) {
     adminUrl = server.url;
   }
   project.provide("adminDatabaseUrl", adminUrl);
+  // The run's own temporary directory (workers and the CLI children they spawn inherit TMPDIR):
+  // what the suite leaves there is checked at the end, and other runs on the machine do not mix in.
+  const systemTemp = os.tmpdir();
+  const runTemp = await mkdtemp(path.join(systemTemp, "keyops-test-tmp-"));
+  await chmod(runTemp, 0o711); // the embedded server's user may pass through, no one may list it
+  process.env.TMPDIR = runTemp;
 
   return async () => {
     await server?.stop();
     // As root the cluster of this private (0700) directory is kept in /var/lib/keyops/clusters: gone too.
     if (dataDir) await removeEmbeddedDataDir(dataDir);
+    process.env.TMPDIR = systemTemp;
+    const leftovers = findTempLeftovers(runTemp, KEYS_DIR);
+    await rm(runTemp, { recursive: true, force: true });
     const leaks = findLeaks(KEYS_DIR, OUTPUT_DIR);
+    const keysChecked = countRecordedKeys(KEYS_DIR);
+    // The throw-away keys were needed for the scans only: nothing readable is left behind.
+    await rm(KEYS_DIR, { recursive: true, force: true });
+    if (leftovers.length > 0) {
+      process.stderr.write(
+        `temp check FAILED: the suite left secrets in the temporary directory: ${leftovers.join("; ")}\n`,
+      );
+      process.exitCode = 1;
+    }
     if (leaks.length > 0) {
       const where = leaks.map((l) => `${l.fingerprint} (${l.encoding}) in ${l.file}`).join("; ");
       // Vitest reports an error thrown here but still exits 0: fail the run explicitly.
@@ -48,7 +66,7 @@ export default async function setup(project: TestProject) {
       return;
     }
     process.stdout.write(
-      `secret scan: ${countRecordedKeys(KEYS_DIR)} keys checked against everything the suite printed, none found\n`,
+      `secret scan: ${keysChecked} keys checked against everything the suite printed, none found\n`,
     );
   };
 }
