@@ -22,6 +22,11 @@ export class SlackPublisher implements WorkflowPublisher {
     return response.ts;
   }
 
+  async retract(w: WorkflowSnapshot): Promise<void> {
+    if (!w.messageTs) return;
+    await this.client.chat.delete({ channel: w.channelId, ts: w.messageTs });
+  }
+
   async update(w: WorkflowSnapshot): Promise<void> {
     if (!w.messageTs) return;
     await this.client.chat.update({

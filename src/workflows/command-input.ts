@@ -50,7 +50,10 @@ export function defaultSeverity(environment: Environment): Severity {
 }
 
 /** "<@U123|name> [yyyy-mm-dd]" as Slack escapes a mention (manifest: should_escape). */
-export function parseOffboard(text: string): { subjectUserId: string; lastDay?: string } {
+/** A last day further ahead than this is a typo, not a plan (and would schedule reminders for it). */
+const LAST_DAY_MAX_AHEAD = { years: 1 } as const;
+
+export function parseOffboard(text: string, now = new Date()): { subjectUserId: string; lastDay?: string } {
   const match = /^\s*<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>\s*(.*)$/.exec(text);
   if (!match) throw new UserError("say who is leaving: /offboard @person [last day as yyyy-mm-dd]");
   const subjectUserId = match[1] as string;
@@ -59,6 +62,12 @@ export function parseOffboard(text: string): { subjectUserId: string; lastDay?: 
   const day = DateTime.fromISO(rest, { zone: "UTC" });
   if (!/^\d{4}-\d{2}-\d{2}$/.test(rest) || !day.isValid) {
     throw new UserError(`"${rest.slice(0, 40)}" is not a date: give the last day as yyyy-mm-dd`);
+  }
+  const latest = DateTime.fromJSDate(now, { zone: "UTC" }).plus(LAST_DAY_MAX_AHEAD).plus({ days: 1 });
+  if (day > latest) {
+    throw new UserError(
+      `${rest} is more than a year ahead: give a last day within the next year (yyyy-mm-dd). Nothing was changed.`,
+    );
   }
   return { subjectUserId, lastDay: rest };
 }

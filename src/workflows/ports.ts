@@ -4,6 +4,8 @@ import type { TimelineEvent, WorkflowSnapshot } from "./types.js";
 export interface WorkflowPublisher {
   /** Posts the workflow's message; returns its ts. */
   post(w: WorkflowSnapshot): Promise<string>;
+  /** Deletes the message again (a start that did not commit). */
+  retract(w: WorkflowSnapshot): Promise<void>;
   /** Re-renders the message in place. */
   update(w: WorkflowSnapshot): Promise<void>;
   /** One thread line per audit event. */

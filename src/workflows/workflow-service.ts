@@ -130,14 +130,21 @@ export class WorkflowService {
       },
       this.now(),
     );
+    // One transaction from the row to its message: a start that fails anywhere (Slack refuses the
+    // post, the database) leaves no workflow, no audit event and no message behind.
     let created: WorkflowSnapshot;
     let events: TimelineEvent[];
+    let posted: WorkflowSnapshot | undefined;
     try {
       [created, events] = await this.o.prisma.$transaction(async (tx) => {
         const w = await insertWorkflow(tx, begun.workflow, platformCounts, request.requestKey);
+        w.messageTs = await this.o.publisher.post(w);
+        posted = w;
+        await tx.workflow.update({ where: { id: w.id }, data: { messageTs: w.messageTs } });
         return [w, await appendAuditEvents(tx, begun.audit)] as const;
       }, AUDITED_TRANSACTION);
     } catch (error) {
+      if (posted) await this.retract(posted);
       if (isUniqueViolation(error)) {
         const raced = await findWorkflowByRequest(this.o.prisma, request.requestKey);
         if (raced) return { workflow: raced, created: false };
@@ -145,9 +152,6 @@ export class WorkflowService {
       throw error;
     }
 
-    const messageTs = await this.o.publisher.post(created);
-    await this.o.prisma.workflow.update({ where: { id: created.id }, data: { messageTs } });
-    created.messageTs = messageTs;
     await this.o.publisher.log(created, events);
     if (created.deadlineAt) await this.o.jobs.remindAt(created.id, created.deadlineAt);
     if (this.o.pagingEnabled) await this.o.jobs.page(created.id, "trigger");
@@ -397,6 +401,16 @@ export class WorkflowService {
       actor: BOT_ACTOR,
       detail: { due: w.deadlineAt.toISOString() },
     });
+  }
+
+  /** Takes back the message of a start that did not commit; a failure here is only logged. */
+  private async retract(w: WorkflowSnapshot): Promise<void> {
+    await this.o.publisher.retract(w).catch((error: Error) =>
+      this.o.log.error("removing the message of a failed start failed", {
+        workflowId: w.id,
+        error: error.message,
+      }),
+    );
   }
 
   async isApprover(userId: string): Promise<boolean> {

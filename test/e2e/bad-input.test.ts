@@ -1,5 +1,7 @@
+import { DateTime } from "luxon";
 import { describe, expect, it } from "vitest";
 import { APPROVER, BYSTANDER, REQUESTER, SECURITY_CHANNEL, useTestBot } from "../support/bot.js";
+import { TEST_WORKSPACE } from "../support/slack/standin.js";
 import { WorkflowDriver } from "../support/workflow-driver.js";
 
 const app = useTestBot({
@@ -41,6 +43,7 @@ describe("bad input gets a clear ephemeral reply and changes nothing", () => {
   it("offboarding yourself, or someone with no key access, is refused in an ephemeral message", async () => {
     const { slack } = app();
     const replies = () => slack.callsOf("chat.postEphemeral").map((c) => String(c.args.text));
+    slack.setUser("U0NOACCESS", { name: "no access" });
     await app().client.command("/offboard", `<@${REQUESTER}|me>`, {
       userId: REQUESTER,
       channelId: SECURITY_CHANNEL,
@@ -58,6 +61,58 @@ describe("bad input gets a clear ephemeral reply and changes nothing", () => {
       "a refusal",
     );
     expect(replies().every((text) => !text.includes("Error") && !text.includes("    at "))).toBe(true);
+  });
+
+  it("/offboard with a last day more than a year ahead is refused at once, leaving nothing", async () => {
+    const before = await workflows();
+    expect(await commandReply("/offboard", "<@U0LEAVER|leaver> 9999-12-31")).toEqual({
+      response_type: "ephemeral",
+      text: "9999-12-31 is more than a year ahead: give a last day within the next year (yyyy-mm-dd). Nothing was changed.",
+    });
+    const nextYear = DateTime.utc().plus({ years: 1, days: 3 }).toISODate();
+    expect((await commandReply("/offboard", `<@U0LEAVER|leaver> ${nextYear}`)).text).toMatch(
+      /more than a year ahead/,
+    );
+    expect(await workflows()).toBe(before);
+  });
+
+  it("/offboard of KeyOps itself, another bot or someone Slack does not know is refused", async () => {
+    const { slack } = app();
+    const before = await workflows();
+    const refusal = async (text: string, expected: string) => {
+      slack.clear();
+      expect(await commandReply("/offboard", text)).toEqual({});
+      const reply = await slack.waitFor("chat.postEphemeral", `the refusal of ${text}`);
+      expect(reply.args).toMatchObject({ user: REQUESTER, channel: SECURITY_CHANNEL, text: expected });
+    };
+    await refusal(
+      `<@${TEST_WORKSPACE.botUserId}|keyops>`,
+      `<@${TEST_WORKSPACE.botUserId}> is KeyOps itself, not a person. Nothing was changed.`,
+    );
+    await refusal(
+      "<@U0NOBODYXX|ghost>",
+      "Slack does not know U0NOBODYXX: name a person in this workspace. Nothing was changed.",
+    );
+    expect(await workflows()).toBe(before);
+  });
+
+  it("a start that fails after its row was written leaves nothing behind: no workflow, audit event or message", async () => {
+    const { slack, database } = app();
+    const before = { workflows: await workflows(), events: await database.db.prisma.auditEvent.count() };
+    const messages = slack.messages(SECURITY_CHANNEL).length;
+    slack.clear();
+    slack.failNext("chat.postMessage", "not_in_channel");
+    expect(await commandReply("/key-rotate", "staging no message")).toEqual({});
+    const reply = await slack.waitFor("chat.postEphemeral", "the reply");
+    expect(reply.args.text).toBe(
+      "Something went wrong on our side; it has been logged. Nothing was changed.",
+    );
+    expect(await workflows()).toBe(before.workflows);
+    expect(await database.db.prisma.auditEvent.count()).toBe(before.events);
+    expect(slack.messages(SECURITY_CHANNEL)).toHaveLength(messages);
+    // Once Slack takes the message again, the same command starts its workflow.
+    await WorkflowDriver.start(app(), "/key-rotate", "staging no message", REQUESTER);
+    expect(await workflows()).toBe(before.workflows + 1);
   });
 
   it("commands outside the configured channels are refused", async () => {
@@ -215,6 +270,7 @@ describe("bad input gets a clear ephemeral reply and changes nothing", () => {
         JSON.stringify(c.args.blocks ?? "").includes("staging key in a CI log"),
       "the incident message",
     );
-    expect(await workflows()).toBe(before + 1);
+    // The message is posted inside the start's transaction: the row commits just after it.
+    await expect.poll(workflows).toBe(before + 1);
   });
 });

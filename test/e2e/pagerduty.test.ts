@@ -39,6 +39,7 @@ beforeAll(async () => {
     },
   });
   app.slack.setUser(ONCALL, { email: "ona@example.com", name: "ona" });
+  app.slack.setUser("U0LEAVERXX", { name: "leaver" });
 });
 
 afterAll(async () => {

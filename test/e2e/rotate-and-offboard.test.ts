@@ -66,6 +66,7 @@ describe("/key-rotate", () => {
 describe("/offboard", () => {
   it("rotates what the person could read, before a deadline it shows and reminds of", async () => {
     const { client, slack, bot, database } = app();
+    slack.setUser(LEAVER, { name: "leaver" });
     // Only an approver may change the roster.
     await client.command("/keyops", `access grant <@${LEAVER}|leaver> production`, {
       userId: BYSTANDER,

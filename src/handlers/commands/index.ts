@@ -6,6 +6,7 @@ import type { HandlerDeps } from "../deps.js";
 import { openSealedModal } from "../modal-seal.js";
 import { replyFor } from "../replies.js";
 import { registerKeyopsCommand } from "./keyops.js";
+import { checkNamedPerson } from "./named-person.js";
 
 /**
  * One listener per workflow definition's command, plus /keyops. The request guard has checked the
@@ -36,6 +37,8 @@ export function register(app: App, deps: HandlerDeps): void {
         );
         return;
       }
+      if (parsed.inputs.subjectUserId)
+        await checkNamedPerson(client, deps.installation.botUserId, parsed.inputs.subjectUserId);
       const { created, workflow } = await inBackground(() =>
         deps.service.start({
           kind: definition.kind,
