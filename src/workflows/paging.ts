@@ -36,6 +36,8 @@ export interface PageNews {
   to?: string[];
   /** KeyOps itself acted (its own acknowledge or resolve echoed back). */
   fromKeyOps: boolean;
+  /** When it happened in PagerDuty (the event's occurred_at). */
+  occurredAt?: Date;
 }
 
 /**
@@ -120,10 +122,11 @@ export class PagingService {
     if (news.fromKeyOps && (news.kind === "acknowledged" || news.kind === "resolved")) return "unchanged";
     const by = news.by ?? "PagerDuty";
     const to = (news.to ?? []).join(", ");
+    const at = news.occurredAt ? { at: news.occurredAt } : {};
     const change: PageChange =
       news.kind === "acknowledged" || news.kind === "resolved"
-        ? { kind: news.kind, by }
-        : { kind: news.kind, by, ...(to ? { to } : {}) };
+        ? { kind: news.kind, by, ...at }
+        : { kind: news.kind, by, ...(to ? { to } : {}), ...at };
     const changed = await this.o.service.apply(
       news.workflowId,
       { type: "page-change", actor: "pagerduty", change },

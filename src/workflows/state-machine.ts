@@ -48,10 +48,11 @@ export type PageChange =
   | { kind: "gave-up"; error: string }
   /** PagerDuty took the page; these people are on call. */
   | { kind: "triggered"; onCall: string[] }
-  | { kind: "acknowledged"; by: string }
+  /** `at`: when it happened in PagerDuty (a webhook's occurred_at); news older than the page is ignored. */
+  | { kind: "acknowledged"; by: string; at?: Date }
   /** `by` absent: KeyOps resolved it because the workflow ended. */
-  | { kind: "resolved"; by?: string }
-  | { kind: "escalated" | "reassigned"; by: string; to?: string }
+  | { kind: "resolved"; by?: string; at?: Date }
+  | { kind: "escalated" | "reassigned"; by: string; to?: string; at?: Date }
   /** Nobody acknowledged within the reminder interval. */
   | { kind: "unacknowledged" };
 
@@ -273,6 +274,7 @@ export function advance(
 /** The page after `change`, and the audit action it is recorded as; undefined when it changes nothing. */
 function applyPageChange(w: WorkflowSnapshot, change: PageChange, now: Date): AuditAction | undefined {
   const page = w.page;
+  if ("at" in change && change.at && isOlderThanPage(change.at, w)) return undefined;
   const settled = page.status === "acknowledged" || page.status === "resolved";
   switch (change.kind) {
     case "retrying":
@@ -289,11 +291,11 @@ function applyPageChange(w: WorkflowSnapshot, change: PageChange, now: Date): Au
       return "page.triggered";
     case "acknowledged":
       if (settled) return undefined;
-      w.page = { ...page, status: "acknowledged", by: change.by, at: now };
+      w.page = { ...page, status: "acknowledged", by: change.by, at: change.at ?? now };
       return "page.acknowledged";
     case "resolved":
       if (page.status === "resolved" || page.status === "off") return undefined;
-      w.page = { ...page, status: "resolved", ...(change.by ? { by: change.by, at: now } : {}) };
+      w.page = { ...page, status: "resolved", ...(change.by ? { by: change.by, at: change.at ?? now } : {}) };
       return "page.resolved";
     case "escalated":
     case "reassigned":
@@ -301,6 +303,11 @@ function applyPageChange(w: WorkflowSnapshot, change: PageChange, now: Date): Au
     case "unacknowledged":
       return w.status === "OPEN" && page.status === "triggered" ? "page.unacknowledged" : undefined;
   }
+}
+
+/** News from before the workflow began, or from before the page's last recorded change. */
+function isOlderThanPage(at: Date, w: WorkflowSnapshot): boolean {
+  return at < w.createdAt || (w.page.at !== undefined && at < w.page.at);
 }
 
 function changeDetail(w: WorkflowSnapshot, change: PageChange): AuditEntry["detail"] {

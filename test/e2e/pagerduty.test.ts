@@ -210,6 +210,76 @@ describe("paging on-call through PagerDuty", () => {
     expect(reminders()).toBe(seen);
   });
 
+  it("webhooks: the same event under another delivery id or none applies once; news older than the page is ignored", async () => {
+    const rotation = await WorkflowDriver.start(app, "/key-rotate", "staging webhooks", REQUESTER);
+    await eventually("the page", async () => (await rotation.state()).page.status === "triggered");
+    const sign = (body: string) => signPagerDutyWebhook(WEBHOOK_SECRET, body);
+    const actions = async (action: string) =>
+      (await app.bot.service.timeline(rotation.workflowId)).filter((e) => e.action === action).length;
+
+    const escalated = webhookBody({
+      eventType: "incident.escalated",
+      incidentKey: rotation.workflowId,
+      agentName: "PagerDuty",
+      assignees: ["Bo Backup"],
+      eventId: "01EVENTESCALATED",
+    });
+    const deliveries: Record<string, string>[] = [{ "x-webhook-id": "d-10" }, { "x-webhook-id": "d-11" }, {}];
+    for (const headers of deliveries) {
+      expect(
+        (await deliver(escalated, { "x-pagerduty-signature": sign(escalated), ...headers })).status,
+      ).toBe(200);
+    }
+    await expect.poll(() => actions("page.escalated")).toBe(1);
+
+    // An acknowledgement from 2020, signed and new: older than the workflow, so ignored.
+    const ancient = webhookBody({
+      eventType: "incident.acknowledged",
+      incidentKey: rotation.workflowId,
+      agentName: "Old Timer",
+      occurredAt: "2020-01-01T00:00:00Z",
+    });
+    expect((await deliver(ancient, { "x-pagerduty-signature": sign(ancient) })).status).toBe(200);
+
+    const ackedAt = new Date();
+    const acknowledged = webhookBody({
+      eventType: "incident.acknowledged",
+      incidentKey: rotation.workflowId,
+      agentName: "Ona Call",
+      occurredAt: ackedAt.toISOString(),
+    });
+    await deliver(acknowledged, { "x-pagerduty-signature": sign(acknowledged) });
+    expect((await rotation.state()).page).toMatchObject({
+      status: "acknowledged",
+      by: "Ona Call",
+      at: ackedAt,
+    });
+    // A resolve that happened before that acknowledgement, delivered after it: older than the page.
+    const earlier = webhookBody({
+      eventType: "incident.resolved",
+      incidentKey: rotation.workflowId,
+      agentName: "Ona Call",
+      occurredAt: new Date(ackedAt.getTime() - 60_000).toISOString(),
+    });
+    await deliver(earlier, { "x-pagerduty-signature": sign(earlier) });
+    const later = webhookBody({
+      eventType: "incident.resolved",
+      incidentKey: rotation.workflowId,
+      agentName: "Ona Call",
+      occurredAt: new Date(ackedAt.getTime() + 1000).toISOString(),
+    });
+    await deliver(later, { "x-pagerduty-signature": sign(later) });
+    // Had the earlier one been taken, the page would carry its time and the later one be ignored.
+    await expect
+      .poll(async () => (await rotation.state()).page)
+      .toMatchObject({
+        status: "resolved",
+        at: new Date(ackedAt.getTime() + 1000),
+      });
+    expect(await actions("page.resolved")).toBe(1);
+    expect(await actions("page.escalated")).toBe(1);
+  });
+
   it("PagerDuty down: the checklist goes on, the message says paging failed, Page again pages", async () => {
     pd.failNext(3, { status: 500 });
     const rotation = await WorkflowDriver.start(

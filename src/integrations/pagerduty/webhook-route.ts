@@ -64,16 +64,17 @@ async function handle(
   if (!kind) return answer(res, 202, { ignored: event.eventType });
   if (!WORKFLOW_ID.test(event.incident.incidentKey))
     return answer(res, 202, { ignored: "not a KeyOps incident" });
-  const deliveryId = req.headers["x-webhook-id"];
+  const occurredAt = event.occurredAt ? new Date(event.occurredAt) : undefined;
   const news: PageNews = {
     workflowId: event.incident.incidentKey,
     kind,
     ...(event.agent?.name ? { by: event.agent.name } : {}),
     ...(event.incident.assignees ? { to: event.incident.assignees } : {}),
     fromKeyOps: event.agent?.type === "service_reference",
+    ...(occurredAt && !Number.isNaN(occurredAt.getTime()) ? { occurredAt } : {}),
   };
   const work = paging
-    .news(news, typeof deliveryId === "string" && deliveryId ? `pd-webhook:${deliveryId}` : undefined)
+    .news(news, deliveryKey(event.eventId, req.headers["x-webhook-id"]))
     .then((result) => ({ result }))
     .catch((error: unknown) => {
       if (error instanceof NotFoundError) return { result: "unknown incident" };
@@ -85,4 +86,16 @@ async function handle(
   const outcome = await Promise.race([work, late]);
   work.catch((error: Error) => log.error("PagerDuty webhook processing failed", { error: error.message }));
   answer(res, outcome.result === "unknown incident" ? 202 : 200, outcome);
+}
+
+/**
+ * What makes a delivery the same as one handled before: the event's own id (the same event sent
+ * again, under another X-Webhook-Id or none), else the delivery's X-Webhook-Id.
+ */
+function deliveryKey(
+  eventId: string | undefined,
+  webhookId: string | string[] | undefined,
+): string | undefined {
+  if (eventId) return `pd-event:${eventId}`;
+  return typeof webhookId === "string" && webhookId ? `pd-webhook:${webhookId}` : undefined;
 }

@@ -446,6 +446,8 @@ export interface WebhookBodyOptions {
   title?: string;
   assignees?: string[];
   occurredAt?: string;
+  /** event.id; a new one each time when omitted. */
+  eventId?: string;
 }
 
 /** A v3 webhook body shaped like PagerDuty's, as the raw JSON text it signs. */
@@ -468,7 +470,7 @@ export function webhookBody(options: WebhookBodyOptions): string {
   const agentType = options.agentType ?? "user_reference";
   return JSON.stringify({
     event: {
-      id: randomUUID(),
+      id: options.eventId ?? randomUUID(),
       event_type: options.eventType,
       resource_type: "incident",
       occurred_at: options.occurredAt ?? new Date().toISOString(),
