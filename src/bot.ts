@@ -10,7 +10,7 @@ import { clientReportRoute } from "./http/client-report-route.js";
 import { SERVER_OPTIONS } from "./http/limits.js";
 import { PagerDutyPager, retryWithBackoff } from "./integrations/pagerduty/pagerduty-pager.js";
 import { pagerDutyWebhookRoute } from "./integrations/pagerduty/webhook-route.js";
-import { SlackDirectory } from "./integrations/slack-directory.js";
+import { approverIds, SlackDirectory } from "./integrations/slack-directory.js";
 import { JobQueue } from "./jobs/job-queue.js";
 import { QueuedWorkflowJobs } from "./jobs/workflow-jobs.js";
 import type { Logger } from "./logger.js";
@@ -23,11 +23,13 @@ import { createSlackApp } from "./slack/app.js";
 import { boltLogger } from "./slack/bolt-logger.js";
 import { checkBotToken } from "./slack/installation.js";
 import { SlackPublisher } from "./slack/publisher.js";
+import { Approvers } from "./workflows/approvers.js";
 import { AUDITED_TRANSACTION, appendAuditEvents } from "./workflows/audit-log.js";
 import { NoPager, type Pager } from "./workflows/pager.js";
 import { PagingService } from "./workflows/paging.js";
 import { Roster } from "./workflows/roster.js";
 import { leaseSettings, StepLeases } from "./workflows/step-leases.js";
+import { StepRunner } from "./workflows/step-runner.js";
 import { WorkflowService } from "./workflows/workflow-service.js";
 
 export interface Bot {
@@ -72,7 +74,6 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     const roster = new Roster(runtime.db.prisma);
     const leases = new StepLeases(runtime.db.prisma, leaseSettings(config.takeoverSeconds), log);
     const service = new WorkflowService({
-      leases,
       prisma: runtime.db.prisma,
       engine: runtime.engine,
       roster,
@@ -80,9 +81,19 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       directory,
       publisher,
       jobs,
-      approvers: config.approvers,
+      approvers: new Approvers(approverIds(config.approvers), directory),
       defaultEnvironment: config.defaultEnvironment,
       sharedEnvironments: config.sharedEnvironments,
+      log,
+    });
+    const steps = new StepRunner({
+      service,
+      engine: runtime.engine,
+      roster,
+      prisma: runtime.db.prisma,
+      publisher,
+      jobs,
+      leases,
       log,
       ...(overrides.progressIntervalMs !== undefined
         ? { progressIntervalMs: overrides.progressIntervalMs }
@@ -144,10 +155,10 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     const stopAlerts = everyInterval(config.alertCheckIntervalMs, () =>
       alerts.check().catch((error: Error) => log.warn("alert check failed", { error: error.message })),
     );
-    await jobs.work(service, paging, log);
-    await service.resumeInterruptedSteps();
+    await jobs.work(steps, service, paging, log);
+    await steps.resumeInterruptedSteps();
     const stopTakeovers = everyInterval(leases.settings.beatMs, () =>
-      service
+      steps
         .takeOverStaleSteps()
         .then(() => undefined)
         .catch((error: Error) => log.warn("looking for steps to take over failed", { error: error.message })),

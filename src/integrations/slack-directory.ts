@@ -1,7 +1,13 @@
 import type { WebClient } from "@slack/web-api";
+import type { ApproverIds } from "../workflows/approvers.js";
 import type { Directory } from "../workflows/directory.js";
 
 const GROUP_CACHE_MS = 60_000;
+
+/** KEYOPS_APPROVERS split by Slack's id formats: user groups are S…, people U… or W…. */
+export function approverIds(ids: readonly string[]): ApproverIds {
+  return { users: ids.filter((id) => !id.startsWith("S")), groups: ids.filter((id) => id.startsWith("S")) };
+}
 
 /** People and groups from Slack's Web API; group members are cached for a minute. */
 export class SlackDirectory implements Directory {

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Logger } from "../logger.js";
 import type { PagingService } from "../workflows/paging.js";
 import type { WorkflowJobs } from "../workflows/ports.js";
+import type { StepRunner } from "../workflows/step-runner.js";
 import type { WorkflowService } from "../workflows/workflow-service.js";
 import type { JobQueue } from "./job-queue.js";
 
@@ -92,12 +93,12 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
   }
 
   /** The workers of this replica. */
-  async work(service: WorkflowService, paging: PagingService, log: Logger): Promise<void> {
+  async work(steps: StepRunner, service: WorkflowService, paging: PagingService, log: Logger): Promise<void> {
     await this.queue.register<StepJob>(
       STEP_QUEUE,
       async ({ workflowId, stepKey }, job) => {
         log.info("running workflow step", { workflowId, stepKey });
-        const result = await service.runStep(workflowId, stepKey, {
+        const result = await steps.runStep(workflowId, stepKey, {
           lastAttempt: job.retryCount >= STEP_RETRIES,
         });
         // A rotation step that succeeded: each environment's run on PagerDuty's timeline. Never

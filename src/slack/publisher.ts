@@ -1,7 +1,9 @@
 import type { WebClient } from "@slack/web-api";
+import { renderApprovalRequest } from "../views/approval-request.js";
 import { renderPostmortem } from "../views/postmortem.js";
 import { renderThreadLine } from "../views/thread-line.js";
 import { renderWorkflowMessage } from "../views/workflow-message.js";
+import type { ApproverIds } from "../workflows/approvers.js";
 import type { WorkflowPublisher } from "../workflows/ports.js";
 import type { TimelineEvent, WorkflowSnapshot } from "../workflows/types.js";
 
@@ -56,6 +58,10 @@ export class SlackPublisher implements WorkflowPublisher {
       text,
       unfurl_links: false,
     });
+  }
+
+  async requestApproval(w: WorkflowSnapshot, approvers: ApproverIds): Promise<void> {
+    await this.note(w, renderApprovalRequest(w, approvers));
   }
 
   async permalink(w: WorkflowSnapshot): Promise<string | undefined> {

@@ -1,3 +1,4 @@
+import type { ApproverIds } from "./approvers.js";
 import type { TimelineEvent, WorkflowSnapshot } from "./types.js";
 
 /** Where a workflow is shown: the Slack message, its thread and files there (src/slack/publisher.ts). */
@@ -10,8 +11,10 @@ export interface WorkflowPublisher {
   update(w: WorkflowSnapshot): Promise<void>;
   /** One thread line per audit event. */
   log(w: WorkflowSnapshot, events: TimelineEvent[]): Promise<void>;
-  /** A longer note in the thread (approval requests, audit query results). */
+  /** A longer note in the thread (audit query results). */
   note(w: WorkflowSnapshot, text: string): Promise<void>;
+  /** Asks the approvers, in the thread, for the approval the workflow waits for. */
+  requestApproval(w: WorkflowSnapshot, approvers: ApproverIds): Promise<void>;
   /** A link to the workflow's message, for PagerDuty's incident. */
   permalink(w: WorkflowSnapshot): Promise<string | undefined>;
   /** The markdown post-mortem as a file in the thread. */
