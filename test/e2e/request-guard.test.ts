@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { APPROVER, BYSTANDER, REQUESTER, SECURITY_CHANNEL, useTestBot } from "../support/bot.js";
 import { WorkflowDriver } from "../support/workflow-driver.js";
 
@@ -165,9 +165,21 @@ describe("requests are bound to their workspace, channel, message and form", () 
     const shown = (response: { json(): unknown }) =>
       JSON.stringify((response.json() as { response_action?: string; view?: unknown }).view);
 
-    const forged = await submit(JSON.stringify({ workflowId: "", channelId: "C0ATTACKER" }));
+    const logged: string[] = [];
+    const stderr = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+      logged.push(String(chunk));
+      return true;
+    });
+    let forged: Awaited<ReturnType<typeof submit>>;
+    try {
+      forged = await submit(JSON.stringify({ workflowId: "", channelId: "C0ATTACKER" }));
+    } finally {
+      stderr.mockRestore();
+    }
     expect(forged.json()).toMatchObject({ response_action: "update" });
     expect(shown(forged)).toContain(NOT_OURS);
+    // Logged as well as shown.
+    expect(logged.join("")).toMatch(/a modal's metadata did not open.*declare_incident/);
 
     await command("", { command: "/key-compromised" });
     const sealed = (await slack.openedView("declare_incident")).privateMetadata;
