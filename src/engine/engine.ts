@@ -35,6 +35,7 @@ import {
   handoverState,
 } from "./handover.js";
 import type { KeyStore, KeyVersionInfo } from "./key-store.js";
+import { countInKeysetChunks, estimatedRows } from "./keyset-count.js";
 import { EngineObservers } from "./observer.js";
 import type { ProgressListener } from "./progress.js";
 import { reencryptRows, type StoredRow } from "./reencrypt.js";
@@ -464,11 +465,18 @@ export class RotationEngine {
   ): Promise<VerifyReport & { targets: TargetVerifyReport[] }> {
     const targets = await this.resolvedTargets(environment);
     const keyring = await this.keys.loadKeyring(environment);
-    const reports: TargetVerifyReport[] = [];
-    for (const t of targets) {
-      reports.push({ ...(await verifyTarget(t.pool, keyring, t.resolved, onProgress)), target: t.name });
+    const workers = await this.startWorkers(keyring, await this.estimatedRows(targets));
+    try {
+      const reports: TargetVerifyReport[] = [];
+      for (const t of targets) {
+        const decrypt = workers?.for(t.resolved).decrypt;
+        const report = await verifyTarget(t.pool, keyring, t.resolved, onProgress, "verify", decrypt);
+        reports.push({ ...report, target: t.name });
+      }
+      return combineVerifyReports(environment, keyring.activeVersion, reports);
+    } finally {
+      await workers?.close();
     }
-    return combineVerifyReports(environment, keyring.activeVersion, reports);
   }
 
   /**
@@ -505,10 +513,53 @@ export class RotationEngine {
     const prisma = this.db.prisma;
     const targets = await this.resolvedTargets(environment);
 
-    let runs = await prisma.rotationRun.findMany({
+    const runs = await prisma.rotationRun.findMany({
       where: { environment, status: "RUNNING" },
       orderBy: { id: "asc" },
     });
+    const resumed = runs.length > 0;
+    const rowsExpected = resumed
+      ? runs.reduce((sum, r) => sum + r.rowsTotal, 0)
+      : await this.estimatedRows(targets);
+    const workers = await this.startWorkers(await this.keys.loadKeyring(environment), rowsExpected, options);
+    try {
+      return await this.rotateWith(environment, batchSize, options, started, targets, runs, workers);
+    } finally {
+      await workers?.close();
+    }
+  }
+
+  /**
+   * Crypto threads for a large table (or as many as asked): one pool for a whole rotation, its
+   * verifications included; none for a small table, where starting them costs more than they save.
+   */
+  private async startWorkers(
+    keyring: Keyring,
+    rows: number,
+    options: Pick<RotateOptions, "cryptoWorkers"> = {},
+  ): Promise<ReencryptWorkers | undefined> {
+    const count = options.cryptoWorkers ?? (rows >= WORKER_THRESHOLD ? defaultWorkerCount() : 0);
+    return count > 0 ? ReencryptWorkers.start(keyring, count) : undefined;
+  }
+
+  /** The targets' rows as the planner's statistics know them (exactly counted when never analysed). */
+  private async estimatedRows(targets: { pool: pg.Pool; resolved: ResolvedTarget }[]): Promise<number> {
+    let rows = 0;
+    for (const t of targets) rows += await estimatedRows(t.pool, t.resolved);
+    return rows;
+  }
+
+  private async rotateWith(
+    environment: Environment,
+    batchSize: number,
+    options: RotateOptions,
+    started: number,
+    targets: Awaited<ReturnType<RotationEngine["resolvedTargets"]>>,
+    found: RotationRun[],
+    workers: ReencryptWorkers | undefined,
+  ): Promise<RotationReport> {
+    const prisma = this.db.prisma;
+    let runs = found;
     const resumed = runs.length > 0;
     if (resumed) {
       await prisma.rotationRun.updateMany({
@@ -523,7 +574,10 @@ export class RotationEngine {
       const keyring = await this.keys.loadKeyring(environment);
       const befores: VerifyReport[] = [];
       for (const t of targets) {
-        befores.push(await verifyTarget(t.pool, keyring, t.resolved, options.onProgress, "verify-before"));
+        const decrypt = workers?.for(t.resolved).decrypt;
+        befores.push(
+          await verifyTarget(t.pool, keyring, t.resolved, options.onProgress, "verify-before", decrypt),
+        );
       }
       runs = await this.startRuns(environment, targets, befores, batchSize, options);
     }
@@ -567,6 +621,7 @@ export class RotationEngine {
     options: RotateOptions,
   ): Promise<RotationReport> {
     const keyring = await this.keys.loadKeyring(environment);
+    workers?.useKeyring(keyring);
     const active = keyring.activeVersion;
     if (active === null) throw new RefusedError(`${environment} has no active key version`);
     const parts: TargetRotationReport[] = [];
@@ -577,7 +632,7 @@ export class RotationEngine {
           `run #${run.id} of ${environment} is for "${run.targetName}", which is no longer a configured target`,
         );
       }
-      parts.push(await this.runTarget(environment, t, run, active, keyring, options));
+      parts.push(await this.runTarget(environment, t, run, active, keyring, options, workers));
     }
     const durationMs = Math.round(performance.now() - started);
     const toFingerprint = (await this.keys.get(environment, active)).fingerprint;
@@ -635,6 +690,7 @@ export class RotationEngine {
     active: number,
     keyring: Keyring,
     options: RotateOptions,
+    workers: ReencryptWorkers | undefined,
   ): Promise<TargetRotationReport> {
     const prisma = this.db.prisma;
     if (active !== run.toVersion) {
@@ -647,11 +703,9 @@ export class RotationEngine {
     }
     const target = t.resolved;
     const reencryptStarted = performance.now();
-    const workerCount =
-      options.cryptoWorkers ?? (run.rowsTotal >= WORKER_THRESHOLD ? defaultWorkerCount() : 0);
-    const workers = workerCount > 0 ? ReencryptWorkers.start(keyring, target, workerCount) : undefined;
+    const crypto = workers?.for(target);
     const transform =
-      workers?.transform ?? (async (rows: StoredRow[]) => reencryptRows(keyring, target, rows));
+      crypto?.transform ?? (async (rows: StoredRow[]) => reencryptRows(keyring, target, rows));
     await reencryptTarget(
       { target: t.pool, runs: this.db.pool },
       transform,
@@ -663,15 +717,23 @@ export class RotationEngine {
         maxRowsPerSecond: options.maxRowsPerSecond ?? run.maxRowsPerSecond ?? undefined,
         cursor: run.cursor,
         pass: run.pass,
+        expectedRows: Math.max(0, run.rowsTotal - run.rowsDone),
         onProgress: options.onProgress,
         signal: options.signal,
         beforeSweep: () => this.awaitWriters(environment, active, options),
         onBatch: (rows) => this.observers.rows(environment, target, rows),
       },
       this.log,
-    ).finally(() => workers?.close());
+    );
     const reencryptMs = Math.round(performance.now() - reencryptStarted);
-    const after = await verifyTarget(t.pool, keyring, target, options.onProgress, "verify-after");
+    const after = await verifyTarget(
+      t.pool,
+      keyring,
+      target,
+      options.onProgress,
+      "verify-after",
+      crypto?.decrypt,
+    );
     const status: RotationStatus =
       after.failed > 0 || after.notOnActive > 0 ? "FAILED_WITH_ROWS" : "SUCCEEDED";
     const finished = await prisma.rotationRun.update({
@@ -797,12 +859,12 @@ export class RotationEngine {
   private async writesSince(pool: pg.Pool, target: ResolvedTarget, since: Date): Promise<number | null> {
     if (!target.writtenAtColumn) return null;
     // The column is timestamp without time zone holding UTC (as Prisma writes it).
-    const { rows } = await pool.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ${target.sqlTable}
-        WHERE ${quoteIdent(target.writtenAtColumn)} > ($1::timestamptz AT TIME ZONE 'UTC')`,
+    return countInKeysetChunks(
+      pool,
+      target,
+      `t.${quoteIdent(target.writtenAtColumn)} > ($3::timestamptz AT TIME ZONE 'UTC')`,
       [since.toISOString()],
     );
-    return Number(rows[0]?.n ?? 0);
   }
 
   /** Whether a live process holds this environment's rotation right now. */

@@ -35,6 +35,11 @@ export class ProgressMeter {
     this.listener?.(this.snapshot());
   }
 
+  /** A progress event saying what the phase waits for (e.g. "waiting on 2 locked rows"). */
+  notify(note: string): void {
+    this.listener?.({ ...this.snapshot(), note });
+  }
+
   snapshot(): Progress {
     const seconds = (performance.now() - this.startedAt) / 1000;
     const rate = seconds > 0 ? this.done / seconds : 0;

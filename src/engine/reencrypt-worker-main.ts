@@ -1,32 +1,51 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { Keyring, type KeyState } from "../crypto/keyring.js";
 import { SecretKey } from "../crypto/secret-key.js";
-import { reencryptCiphertexts } from "./reencrypt.js";
-import type { WorkerKeyring } from "./reencrypt-workers.js";
+import { decryptCiphertexts, reencryptCiphertexts } from "./reencrypt.js";
+import type { WorkerKeyring, WorkerRequest } from "./reencrypt-workers.js";
 
-const data = workerData as WorkerKeyring;
-const keyring = new Keyring(
-  data.environment,
-  data.versions.map((v) => ({
-    version: v.version,
-    state: v.state as KeyState,
-    legacy: v.legacy,
-    key: SecretKey.fromBytes(Buffer.from(v.key.buffer, v.key.byteOffset, v.key.byteLength)),
-  })),
-);
+function keyringOf(data: WorkerKeyring): Keyring {
+  const keyring = new Keyring(
+    data.environment,
+    data.versions.map((v) => ({
+      version: v.version,
+      state: v.state as KeyState,
+      legacy: v.legacy,
+      key: SecretKey.fromBytes(Buffer.from(v.key.buffer, v.key.byteOffset, v.key.byteLength)),
+    })),
+  );
+  // SecretKey copied the bytes: wipe the transferred ones.
+  for (const v of data.versions) v.key.fill(0);
+  return keyring;
+}
 
-parentPort?.on(
-  "message",
-  ({ id, ids, ciphertexts }: { id: number; ids: string[]; ciphertexts: string[] }) => {
-    try {
-      parentPort?.postMessage({
-        id,
-        ciphertexts: reencryptCiphertexts(keyring, data.target, ids, ciphertexts),
-      });
-    } catch (error) {
-      parentPort?.postMessage({ id, error: (error as Error).message });
+let keyring = keyringOf(workerData as WorkerKeyring);
+
+parentPort?.on("message", (request: WorkerRequest) => {
+  try {
+    if (request.op === "keyring") {
+      keyring = keyringOf(request.keyring);
+      return;
     }
-  },
-);
-// SecretKey copied the bytes: wipe the transferred ones.
-for (const v of data.versions) v.key.fill(0);
+    if (request.op === "decrypt") {
+      const { plaintexts, lengths } = decryptCiphertexts(
+        keyring,
+        request.target,
+        request.ids,
+        request.ciphertexts,
+      );
+      parentPort?.postMessage({ id: request.id, plaintexts, lengths }, [
+        plaintexts.buffer as ArrayBuffer,
+        lengths.buffer as ArrayBuffer,
+      ]);
+      return;
+    }
+    parentPort?.postMessage({
+      id: request.id,
+      ciphertexts: reencryptCiphertexts(keyring, request.target, request.ids, request.ciphertexts),
+    });
+  } catch (error) {
+    if (request.op !== "keyring")
+      parentPort?.postMessage({ id: request.id, error: (error as Error).message });
+  }
+});

@@ -69,3 +69,43 @@ export function reencryptRows(
     ),
   );
 }
+
+/** A batch's plaintexts, concatenated, with each row's length (-1: it does not decrypt). */
+export interface DecryptedBatch {
+  plaintexts: Uint8Array;
+  lengths: Int32Array;
+}
+
+/**
+ * Decrypts each ciphertext under whichever version wrote it. The plaintexts come back in one
+ * buffer of its own (transferable to another thread, and wiped by whoever reads it).
+ */
+export function decryptCiphertexts(
+  keyring: Keyring,
+  target: Target,
+  ids: readonly string[],
+  ciphertexts: readonly (string | null)[],
+): DecryptedBatch {
+  const lengths = new Int32Array(ids.length);
+  const parts: Buffer[] = [];
+  let size = 0;
+  for (let i = 0; i < ids.length; i++) {
+    try {
+      const plaintext = keyring.decrypt(ciphertexts[i] ?? "", associatedData(target, ids[i] as string));
+      parts.push(plaintext);
+      lengths[i] = plaintext.length;
+      size += plaintext.length;
+    } catch {
+      lengths[i] = -1;
+    }
+  }
+  // Not Buffer.concat: a small result would share Node's buffer pool, which must not be transferred.
+  const plaintexts = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    plaintexts.set(part, offset);
+    offset += part.length;
+    part.fill(0);
+  }
+  return { plaintexts, lengths };
+}

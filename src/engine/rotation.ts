@@ -1,6 +1,8 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { versionPrefix } from "../crypto/ciphertext.js";
 import type { Logger } from "../logger.js";
+import { countInKeysetChunks } from "./keyset-count.js";
 import { type ProgressListener, ProgressMeter, RateLimiter } from "./progress.js";
 import type { ReencryptedBatch, ReencryptedRow, StoredRow } from "./reencrypt.js";
 import type { BatchTransform } from "./reencrypt-workers.js";
@@ -24,6 +26,13 @@ export interface ReencryptOptions {
   beforeSweep?: () => Promise<void>;
   /** After each committed batch: the rows it moved onto the active version (the engine's observers). */
   onBatch?: (rows: number) => void;
+  /**
+   * How long a pass waits for rows the application holds locked before leaving them (verify then
+   * names them and the same command resumes); default 10 minutes.
+   */
+  lockWaitMs?: number;
+  /** The rows left to rotate as the run knows them, for progress (else counted first). */
+  expectedRows?: number;
 }
 
 /** Where the target's rows live, and where the run's checkpoint is kept (the KeyOps database). */
@@ -45,6 +54,13 @@ const MAX_PASSES = 5;
 const CONFLICT_RETRIES = 3;
 /** Batches read ahead of the one being written (bounds memory to this many batches). */
 const READ_AHEAD = 3;
+/**
+ * A batch's UPDATE waits at most this long for a row the application holds locked (a lock it
+ * waits on would also hold up the application's writes to the rows of the batch it already
+ * changed); the batch is then written again skipping the locked rows, which a later look retries.
+ */
+const BATCH_LOCK_TIMEOUT_MS = 100;
+const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;
 
 interface PreparedBatch {
   cursor: string;
@@ -73,16 +89,19 @@ export async function reencryptTarget(
   const runs = pools.target === pools.runs ? null : pools.runs;
   const meter = new ProgressMeter(
     "reencrypt",
-    await countNotOnActive(pool, target, onActive),
+    options.expectedRows ?? (await countNotOnActive(pool, target, onActive)),
     options.onProgress,
   );
   const reader = await pool.connect();
   const writer = await pool.connect();
+  const write: BatchWriter = { writer, runs, transform, target, runId: options.runId, onActive };
   try {
+    await writer.query(`SET lock_timeout = '${BATCH_LOCK_TIMEOUT_MS}ms'`);
     let cursor = options.cursor;
     const firstPass = options.pass;
     for (let pass = firstPass; pass <= MAX_PASSES; pass++) {
       let passWrites = 0;
+      const locked = new Set<string>();
       for await (const prepared of readAhead(
         reader,
         transform,
@@ -95,23 +114,24 @@ export async function reencryptTarget(
         await limiter.take(prepared.read, options.signal);
         // Sweeps meet the first pass's undecryptable rows again: count them once.
         const failed = pass === 1 ? prepared.batch.undecryptable : [];
-        const written = await writeBatch(
-          writer,
-          runs,
-          transform,
-          target,
-          options.runId,
-          prepared,
-          pass,
-          failed,
-          onActive,
-        );
+        const written =
+          prepared.read === 0
+            ? { updated: 0, conflicts: 0, locked: [] }
+            : await writeBatch(write, prepared.batch.rows, prepared.cursor, pass, failed);
         outcome.reencrypted += written.updated;
         options.onBatch?.(written.updated);
         outcome.conflicts += written.conflicts;
         outcome.undecryptable += failed.length;
         passWrites += written.updated;
+        for (const id of written.locked) locked.add(id);
         meter.add(prepared.read);
+        cursor = prepared.cursor;
+      }
+      if (locked.size > 0) {
+        const retried = await rotateLockedRows(write, locked, cursor, pass, meter, options);
+        outcome.reencrypted += retried.updated;
+        outcome.conflicts += retried.conflicts;
+        passWrites += retried.updated;
       }
       log.debug("re-encryption pass finished", { runId: options.runId, pass, rows: passWrites });
       if (pass === firstPass) await options.beforeSweep?.();
@@ -129,7 +149,54 @@ export async function reencryptTarget(
     return outcome;
   } finally {
     reader.release();
-    writer.release();
+    await writer.query("RESET lock_timeout").then(
+      () => writer.release(),
+      (error: Error) => writer.release(error),
+    );
+  }
+}
+
+/**
+ * Rows the application held locked when their batch was written: looked at again until they are
+ * rotated (or the application wrote them under the active version), waiting with a progress note
+ * while they stay locked, up to `lockWaitMs`; what is left then is named by verify.
+ */
+async function rotateLockedRows(
+  write: BatchWriter,
+  locked: Set<string>,
+  cursor: string | null,
+  pass: number,
+  meter: ProgressMeter,
+  options: ReencryptOptions,
+): Promise<{ updated: number; conflicts: number }> {
+  const { writer, transform, target, onActive } = write;
+  const deadline = performance.now() + (options.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS);
+  const total = { updated: 0, conflicts: 0 };
+  let waitMs = 50;
+  let ids = [...locked];
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const { rows } = await writer.query<StoredRow>(
+      `SELECT ${target.sqlId}::text AS id, ${target.sqlCiphertext} AS ciphertext
+         FROM ${target.sqlTable}
+        WHERE ${target.sqlId} = ANY($1::${target.idType}[]) AND ${target.sqlCiphertext} NOT LIKE $2`,
+      [ids, onActive],
+    );
+    if (rows.length === 0) return total;
+    const batch = await transform(rows);
+    const written = await writeBatch(write, batch.rows, cursor, pass, [], { skipLocked: true });
+    total.updated += written.updated;
+    options.onBatch?.(written.updated);
+    total.conflicts += written.conflicts;
+    ids = written.locked;
+    if (ids.length === 0) return total;
+    if (performance.now() >= deadline) {
+      meter.notify(`left ${ids.length} locked ${ids.length === 1 ? "row" : "rows"} for a later run`);
+      return total;
+    }
+    meter.notify(`waiting on ${ids.length} locked ${ids.length === 1 ? "row" : "rows"}`);
+    await sleep(waitMs, undefined, options.signal ? { signal: options.signal } : {});
+    waitMs = Math.min(2000, waitMs * 2);
   }
 }
 
@@ -152,25 +219,34 @@ async function* readAhead(
   const enqueue = () => {
     const read = lastRead.then(async () => {
       if (exhausted) return null;
-      const { rows } = await reader.query<StoredRow>({
-        // "t." matters: a bare ORDER BY "id" would sort by the output column (the id as text)
-        // and break keyset order for numeric ids.
-        text: `SELECT t.${target.sqlId}::text AS id, t.${target.sqlCiphertext} AS ciphertext
+      // A window of batchSize rows in keyset order, whatever they hold: a sweep over rows that
+      // are mostly rotated reads as short statements as the first pass. "t." matters: a bare
+      // ORDER BY "id" would sort by the output column (the id as text) and break keyset order
+      // for numeric ids.
+      const { rows: window } = await reader.query<{ id: string; ciphertext: string | null }>({
+        text: `SELECT t.${target.sqlId}::text AS id,
+                      CASE WHEN t.${target.sqlCiphertext} NOT LIKE $2 THEN t.${target.sqlCiphertext} END AS ciphertext
                  FROM ${target.sqlTable} AS t
                 WHERE ($1::text IS NULL OR t.${target.sqlId} > $1::${target.idType})
-                  AND t.${target.sqlCiphertext} NOT LIKE $2
                 ORDER BY t.${target.sqlId}
                 LIMIT $3`,
         values: [cursor, onActive, batchSize],
       });
-      if (rows.length < batchSize) exhausted = true;
-      if (rows.length === 0) return null;
-      cursor = (rows.at(-1) as StoredRow).id;
+      if (window.length < batchSize) exhausted = true;
+      if (window.length === 0) return null;
+      cursor = (window.at(-1) as StoredRow).id;
+      const rows = window.filter((row): row is StoredRow => row.ciphertext !== null);
       return { rows, cursor };
     });
     lastRead = read.catch(() => undefined);
     const prepared = read.then(async (got) =>
-      got ? { cursor: got.cursor, read: got.rows.length, batch: await transform(got.rows) } : null,
+      got
+        ? {
+            cursor: got.cursor,
+            read: got.rows.length,
+            batch: got.rows.length > 0 ? await transform(got.rows) : { rows: [], undecryptable: [] },
+          }
+        : null,
     );
     prepared.catch(() => undefined); // awaited in order below; this only avoids an early unhandled rejection
     queue.push(prepared);
@@ -188,12 +264,9 @@ async function* readAhead(
   }
 }
 
-async function countNotOnActive(pool: pg.Pool, target: ResolvedTarget, onActive: string): Promise<number> {
-  const { rows } = await pool.query<{ n: string }>(
-    `SELECT count(*) AS n FROM ${target.sqlTable} WHERE ${target.sqlCiphertext} NOT LIKE $1`,
-    [onActive],
-  );
-  return Number(rows[0]?.n ?? 0);
+/** Rows not yet under the active version (in keyset chunks: no statement grows with the table). */
+function countNotOnActive(pool: pg.Pool, target: ResolvedTarget, onActive: string): Promise<number> {
+  return countInKeysetChunks(pool, target, `t.${target.sqlCiphertext} NOT LIKE $3`, [onActive]);
 }
 
 const FAILED_IDS_KEPT = 100;
@@ -214,111 +287,168 @@ function checkpointSql(p: {
            WHERE id = ${p.runId}`;
 }
 
+/** What writing a batch needs: the connections, the crypto, the target and the run. */
+interface BatchWriter {
+  writer: pg.PoolClient;
+  /** The KeyOps database when the target lives elsewhere; null when they are one database. */
+  runs: pg.Pool | null;
+  transform: BatchTransform;
+  target: ResolvedTarget;
+  runId: number;
+  onActive: string;
+}
+
+interface Written {
+  updated: number;
+  conflicts: number;
+  /** Rows the application held locked: left as they are, for a later look. */
+  locked: string[];
+}
+
+const isLockTimeout = (error: unknown) => (error as { code?: string }).code === "55P03";
+
 /**
  * The batch's compare-and-swap UPDATE and the run's checkpoint: one statement when the target
  * lives in the KeyOps database (atomic). With the target in another database the checkpoint
  * follows the batch's commit; a crash between the two only makes the resumed run re-read rows
  * that its filter then skips (they are already under the active version). A row the application
  * changed since it was read is not overwritten; those rows are re-read under a row lock and
- * retried if still on an old version, in a short transaction of their own.
+ * retried if still on an old version, in a short transaction of their own. The UPDATE waits on
+ * a row lock only briefly (the writer's lock_timeout); it is then written again without the rows
+ * that are locked (SKIP LOCKED), which are returned for a later look.
  */
 async function writeBatch(
-  writer: pg.PoolClient,
-  runs: pg.Pool | null,
-  transform: BatchTransform,
-  target: ResolvedTarget,
-  runId: number,
-  prepared: PreparedBatch,
+  write: BatchWriter,
+  rows: ReencryptedRow[],
+  cursor: string | null,
   pass: number,
   failed: string[],
-  onActive: string,
-): Promise<{ updated: number; conflicts: number }> {
-  const rows = prepared.batch.rows;
-  let swapped: { id: string }[];
-  if (runs === null) {
-    const checkpoint = checkpointSql({
-      runId: "$4",
-      cursor: "$5",
-      pass: "$6",
-      done: "(SELECT count(*) FROM swapped)",
-      failed: "$7",
-    });
-    swapped = (
-      await writer.query<{ id: string }>(
-        `WITH swapped AS (${compareAndSwapSql(target)}), checkpoint AS (${checkpoint}) SELECT id FROM swapped`,
-        [...casParameters(rows), runId, prepared.cursor, pass, failed],
-      )
+  options: { skipLocked?: boolean } = {},
+): Promise<Written> {
+  const { writer, runs, target, runId } = write;
+  const swap = async (skipLocked: boolean) => {
+    const cas = compareAndSwapCtes(target, skipLocked);
+    if (runs === null) {
+      const checkpoint = checkpointSql({
+        runId: "$4",
+        cursor: "$5",
+        pass: "$6",
+        done: "(SELECT count(*) FROM swapped)",
+        failed: "$7",
+      });
+      return (
+        await writer.query<{ id: string }>(
+          `WITH ${cas}, checkpoint AS (${checkpoint}) SELECT id FROM swapped`,
+          [...casParameters(rows), runId, cursor, pass, failed],
+        )
+      ).rows;
+    }
+    const swapped = (
+      await writer.query<{ id: string }>(`WITH ${cas} SELECT id FROM swapped`, casParameters(rows))
     ).rows;
-  } else {
-    swapped = (await writer.query<{ id: string }>(compareAndSwapSql(target), casParameters(rows))).rows;
     await runs.query(checkpointSql({ runId: "$1", cursor: "$2", pass: "$3", done: "$4", failed: "$5" }), [
       runId,
-      prepared.cursor,
+      cursor,
       pass,
       swapped.length,
       failed,
     ]);
+    return swapped;
+  };
+  let swapped: { id: string }[];
+  try {
+    swapped = await swap(options.skipLocked ?? false);
+  } catch (error) {
+    if (options.skipLocked || !isLockTimeout(error)) throw error;
+    swapped = await swap(true);
   }
-  if (swapped.length === rows.length) return { updated: rows.length, conflicts: 0 };
+  if (swapped.length === rows.length) return { updated: rows.length, conflicts: 0, locked: [] };
   const done = new Set(swapped.map((row) => row.id));
   const lost = rows.filter((row) => !done.has(row.id));
-
-  const retried = await retryLost(writer, runs, transform, target, runId, lost, onActive);
-  return { updated: swapped.length + retried, conflicts: lost.length };
+  const retried = await retryLost(write, lost);
+  return { ...retried, updated: swapped.length + retried.updated };
 }
 
-async function retryLost(
-  writer: pg.PoolClient,
-  runs: pg.Pool | null,
-  transform: BatchTransform,
-  target: ResolvedTarget,
-  runId: number,
-  lost: ReencryptedRow[],
-  onActive: string,
-): Promise<number> {
+/**
+ * Rows whose swap did not happen: changed by the application since they were read, or locked
+ * by it. The changed ones still on an old version are re-read under a row lock and swapped; the
+ * locked ones are skipped (SKIP LOCKED) and returned.
+ */
+async function retryLost(write: BatchWriter, lost: ReencryptedRow[]): Promise<Written & { updated: number }> {
+  const { writer, runs, transform, target, runId, onActive } = write;
   await writer.query("BEGIN");
   try {
     let updated = 0;
-    let todo = lost;
+    let todo = lost.map((row) => row.id);
+    const seen = new Set<string>();
     for (let attempt = 0; attempt < CONFLICT_RETRIES && todo.length > 0; attempt++) {
       const { rows: current } = await writer.query<StoredRow>(
         `SELECT ${target.sqlId}::text AS id, ${target.sqlCiphertext} AS ciphertext
            FROM ${target.sqlTable}
           WHERE ${target.sqlId} = ANY($1::${target.idType}[]) AND ${target.sqlCiphertext} NOT LIKE $2
-          FOR UPDATE`,
-        [todo.map((row) => row.id), onActive],
+          ORDER BY ${target.sqlId}
+          FOR UPDATE SKIP LOCKED`,
+        [todo, onActive],
       );
-      if (current.length === 0) break; // the application already wrote them under the active version
+      if (current.length === 0) break; // written under the active version, or locked
+      for (const row of current) seen.add(row.id);
       const again = await transform(current);
       const { rows: swapped } = await writer.query<{ id: string }>(
-        compareAndSwapSql(target),
+        `WITH ${compareAndSwapCtes(target, false)} SELECT id FROM swapped`,
         casParameters(again.rows),
       );
       updated += swapped.length;
       const done = new Set(swapped.map((row) => row.id));
-      todo = again.rows.filter((row) => !done.has(row.id));
+      todo = again.rows.filter((row) => !done.has(row.id)).map((row) => row.id);
     }
+    const unseen = lost.map((row) => row.id).filter((id) => !seen.has(id));
+    // Not returned under SKIP LOCKED yet still on an old version: someone holds them locked.
+    const locked =
+      unseen.length === 0
+        ? []
+        : (
+            await writer.query<{ id: string }>(
+              `SELECT ${target.sqlId}::text AS id FROM ${target.sqlTable}
+                WHERE ${target.sqlId} = ANY($1::${target.idType}[]) AND ${target.sqlCiphertext} NOT LIKE $2`,
+              [unseen, onActive],
+            )
+          ).rows.map((row) => row.id);
+    const conflicts = lost.length - locked.length;
     const countSql = `UPDATE "RotationRun" SET "rowsDone" = "rowsDone" + $2, "rowsConflicted" = "rowsConflicted" + $3,
                              "updatedAt" = now() WHERE id = $1`;
-    const counts = [runId, updated, lost.length];
+    const counts = [runId, updated, conflicts];
     // In the KeyOps database the counts commit with the rows; elsewhere they follow the commit.
     if (runs === null) await writer.query(countSql, counts);
     await writer.query("COMMIT");
     if (runs !== null) await runs.query(countSql, counts);
-    return updated;
+    return { updated, conflicts, locked };
   } catch (error) {
     await writer.query("ROLLBACK").catch(() => undefined);
     throw error;
   }
 }
 
-/** Parameters $1..$3: ids, the ciphertexts as read, their replacements. */
-function compareAndSwapSql(target: ResolvedTarget): string {
-  return `UPDATE ${target.sqlTable} AS t
-             SET ${target.sqlCiphertext} = v.new_ciphertext
-            FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, old_ciphertext, new_ciphertext)
-           WHERE t.${target.sqlId} = v.id::${target.idType} AND t.${target.sqlCiphertext} = v.old_ciphertext
-       RETURNING t.${target.sqlId}::text AS id`;
+/**
+ * The compare-and-swap as CTEs ending in `swapped` (ids written). Parameters $1..$3: ids, the
+ * ciphertexts as read, their replacements. With `skipLocked` the rows are locked first, in id
+ * order, skipping those another transaction holds.
+ */
+function compareAndSwapCtes(target: ResolvedTarget, skipLocked: boolean): string {
+  const v = `v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, old_ciphertext, new_ciphertext))`;
+  const matches = `t.${target.sqlId} = v.id::${target.idType} AND t.${target.sqlCiphertext} = v.old_ciphertext`;
+  if (!skipLocked) {
+    return `${v}, swapped AS (
+      UPDATE ${target.sqlTable} AS t SET ${target.sqlCiphertext} = v.new_ciphertext FROM v
+       WHERE ${matches}
+   RETURNING t.${target.sqlId}::text AS id)`;
+  }
+  return `${v}, free AS (
+      SELECT t.${target.sqlId} AS key FROM ${target.sqlTable} AS t JOIN v ON ${matches}
+       ORDER BY t.${target.sqlId} FOR UPDATE OF t SKIP LOCKED),
+    swapped AS (
+      UPDATE ${target.sqlTable} AS t SET ${target.sqlCiphertext} = v.new_ciphertext FROM v, free
+       WHERE ${matches} AND t.${target.sqlId} = free.key
+   RETURNING t.${target.sqlId}::text AS id)`;
 }
 
 function casParameters(rows: ReencryptedRow[]): [string[], string[], string[]] {
