@@ -584,7 +584,7 @@ export class RotationEngine {
 
     const stopBeating = this.beat(runs.map((r) => r.id));
     try {
-      return await this.finishRuns(environment, targets, runs, resumed, started, options);
+      return await this.finishRuns(environment, targets, runs, resumed, started, options, workers);
     } finally {
       await stopBeating();
     }
@@ -619,6 +619,7 @@ export class RotationEngine {
     resumed: boolean,
     started: number,
     options: RotateOptions,
+    workers: ReencryptWorkers | undefined,
   ): Promise<RotationReport> {
     const keyring = await this.keys.loadKeyring(environment);
     workers?.useKeyring(keyring);
