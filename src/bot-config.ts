@@ -48,7 +48,6 @@ export interface PagerDutyConfig {
   routingKey: string;
   apiToken: string | undefined;
   escalationPolicyId: string | undefined;
-  fromEmail: string | undefined;
   webhookSecret: string | undefined;
   eventsHost: string;
   apiHost: string;
@@ -140,7 +139,6 @@ const schema = z.object({
   PAGERDUTY_ROUTING_KEY: z.string().trim().min(1).optional(),
   PAGERDUTY_API_TOKEN: z.string().trim().min(1).optional(),
   PAGERDUTY_ESCALATION_POLICY_ID: z.string().trim().min(1).optional(),
-  PAGERDUTY_FROM_EMAIL: z.email({ error: "must be an email address" }).optional(),
   PAGERDUTY_WEBHOOK_SECRET: z.string().trim().min(1).optional(),
   PAGERDUTY_EVENTS_HOST: host.default("events.pagerduty.com"),
   PAGERDUTY_API_HOST: host.default("api.pagerduty.com"),
@@ -200,7 +198,6 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
           routingKey: s.PAGERDUTY_ROUTING_KEY,
           apiToken: s.PAGERDUTY_API_TOKEN,
           escalationPolicyId: s.PAGERDUTY_ESCALATION_POLICY_ID,
-          fromEmail: s.PAGERDUTY_FROM_EMAIL,
           webhookSecret: s.PAGERDUTY_WEBHOOK_SECRET,
           eventsHost: s.PAGERDUTY_EVENTS_HOST,
           apiHost: s.PAGERDUTY_API_HOST,

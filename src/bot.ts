@@ -211,7 +211,6 @@ function createPager(config: BotConfig, log: Logger, agent: Agent | undefined): 
       routingKey: pd.routingKey,
       apiToken: pd.apiToken,
       escalationPolicyId: pd.escalationPolicyId,
-      fromEmail: pd.fromEmail,
       eventsHost: pd.eventsHost,
       apiHost: pd.apiHost,
       timeoutMs: pd.timeoutMs,

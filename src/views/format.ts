@@ -1,14 +1,8 @@
 import { DateTime, Duration } from "luxon";
 
-const ELLIPSIS = "…";
+import { cutBefore, ELLIPSIS } from "../text.js";
 
-/** Cuts text to at most `max` characters, marking the cut; never splits a surrogate pair. */
-export function truncate(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let cut = Math.max(0, max - ELLIPSIS.length);
-  if (cut > 0 && isHighSurrogate(text.charCodeAt(cut - 1))) cut -= 1;
-  return `${text.slice(0, cut)}${ELLIPSIS}`;
-}
+export { truncate } from "../text.js";
 
 /**
  * Cuts mrkdwn to at most `max` characters without leaving half a `<…>` token (a mention, a date)
@@ -22,12 +16,7 @@ export function truncateMrkdwn(text: string, max: number): string {
   if (openToken > head.lastIndexOf(">")) cut = openToken;
   const openEntity = head.lastIndexOf("&");
   if (openEntity > head.lastIndexOf(";") && openEntity >= cut - 5) cut = Math.min(cut, openEntity);
-  if (cut > 0 && isHighSurrogate(text.charCodeAt(cut - 1))) cut -= 1;
-  return `${text.slice(0, cut)}${ELLIPSIS}`;
-}
-
-function isHighSurrogate(code: number): boolean {
-  return code >= 0xd800 && code <= 0xdbff;
+  return `${text.slice(0, cutBefore(text, cut))}${ELLIPSIS}`;
 }
 
 /** User-typed text shown in mrkdwn: Slack's three control characters escaped. */

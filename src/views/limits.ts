@@ -1,6 +1,6 @@
 import type { View } from "@slack/types";
 
-/** Block Kit limits (design/PROTOCOLS.md and Slack's reference) and a checker for any surface. */
+/** Block Kit limits (Slack's Block Kit reference) and a checker for any surface. */
 export const LIMITS = {
   messageBlocks: 50,
   modalBlocks: 100,
@@ -75,13 +75,17 @@ class Checker {
       const where = `block ${index} (${String(block.type)})`;
       if (typeof block.block_id === "string") {
         this.length(`${where} block_id`, block.block_id, LIMITS.id);
-        if (blockIds.has(block.block_id))
-          this.problems.push(`${where}: duplicate block_id ${block.block_id}`);
-        blockIds.add(block.block_id);
+        this.once(blockIds, block.block_id, `${where}: duplicate block_id`);
       }
       this.block(block, where);
     });
     return this.problems;
+  }
+
+  /** Ids that must be unique within their surface or block. */
+  private once(seen: Set<string>, id: string, problem: string): void {
+    if (seen.has(id)) this.problems.push(`${problem} ${id}`);
+    seen.add(id);
   }
 
   private block(block: Json, where: string): void {
@@ -122,10 +126,8 @@ class Checker {
         const actionIds = new Set<string>();
         elements.forEach((element, i) => {
           this.element(element, `${where} element ${i}`);
-          if (typeof element.action_id !== "string") return;
-          if (actionIds.has(element.action_id))
-            this.problems.push(`${where}: duplicate action_id ${element.action_id}`);
-          actionIds.add(element.action_id);
+          if (typeof element.action_id === "string")
+            this.once(actionIds, element.action_id, `${where}: duplicate action_id`);
         });
         break;
       }

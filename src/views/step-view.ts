@@ -17,7 +17,8 @@ export const STATUS_ICON: Record<StepStatus, string> = {
 };
 
 const SUB_STEP_INDENT = "      ↳ ";
-const REASON_MAX = 600;
+/** A reason as shown: at most REASON_MAX (modals.ts) typed characters, with room for their escapes. */
+export const REASON_SHOWN_MAX = 600;
 const RESULT_LINE_MAX = 500;
 const ERROR_MAX = 600;
 
@@ -38,10 +39,11 @@ export function stepText(w: WorkflowSnapshot, step: StepSnapshot): string {
   if (open && step.hint) more(`_${escapeText(step.hint)}_`);
   if (open && step.assignee) more(`Assigned to ${mention(step.assignee)}`);
   if (step.status === "AWAITING_APPROVAL") more(`Waiting for an approver (not ${mention(w.requestedBy)})`);
-  if (step.status === "SKIPPED" && step.skipReason) more(`Skipped: ${userText(step.skipReason, REASON_MAX)}`);
+  if (step.status === "SKIPPED" && step.skipReason)
+    more(`Skipped: ${userText(step.skipReason, REASON_SHOWN_MAX)}`);
   const rejected = step.approval?.decision === "REJECTED" ? step.approval : undefined;
   if (rejected) {
-    more(`Rejected by ${mention(rejected.by)}: ${userText(rejected.reason ?? "", REASON_MAX)}`);
+    more(`Rejected by ${mention(rejected.by)}: ${userText(rejected.reason ?? "", REASON_SHOWN_MAX)}`);
   }
   if (step.status === "RUNNING" && step.action === "rotate" && w.rotation) more(progressLine(w.rotation));
   for (const line of step.result?.lines ?? []) more(`> ${userText(line, RESULT_LINE_MAX)}`);

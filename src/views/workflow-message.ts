@@ -7,7 +7,7 @@ import { ACTION } from "./ids.js";
 import { LIMITS } from "./limits.js";
 import { pageBlocks } from "./page-status.js";
 import { rotationSentence } from "./rotation.js";
-import { isClosed, stepActions, stepCompact, stepText } from "./step-view.js";
+import { isClosed, REASON_SHOWN_MAX, stepActions, stepCompact, stepText } from "./step-view.js";
 
 export { progressLine } from "./rotation.js";
 export { STATUS_ICON } from "./step-view.js";
@@ -15,7 +15,6 @@ export { STATUS_ICON } from "./step-view.js";
 export const WORKFLOW_BLOCK_ID = "workflow";
 const SUMMARY_MAX = 2000;
 const FOUND_BY_MAX = 900;
-const REASON_MAX = 600;
 /** How long one step's line may be when steps share a section, tried in turn until all fit. */
 const COMPACT_LINE_LENGTHS = [300, 120, 60];
 
@@ -204,7 +203,7 @@ export function closingSummary(w: WorkflowSnapshot, now: Date): string {
   const how =
     w.status === "RESOLVED"
       ? `*Resolved*${by}: every step done or skipped`
-      : `*Cancelled*${by}: ${userText(w.closeReason ?? "", REASON_MAX)}`;
+      : `*Cancelled*${by}: ${userText(w.closeReason ?? "", REASON_SHOWN_MAX)}`;
   const lines = [`${how} · took ${humanDuration(ended.getTime() - w.createdAt.getTime())}`];
   const counts = new Map<string, number>();
   for (const step of w.steps) {

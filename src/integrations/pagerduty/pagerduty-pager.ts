@@ -2,6 +2,7 @@ import type { Agent } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import { api, event } from "@pagerduty/pdjs";
 import type { Logger } from "../../logger.js";
+import { truncate } from "../../text.js";
 import type { ChangeEvent, OnCallPerson, PageRequest, Pager } from "../../workflows/pager.js";
 
 export interface PagerDutyPagerSettings {
@@ -10,8 +11,6 @@ export interface PagerDutyPagerSettings {
   /** REST API token for the on-call look-up. A secret: never in messages or logs. */
   apiToken?: string | undefined;
   escalationPolicyId?: string | undefined;
-  /** For REST actions on incidents (the `From` header); the calls made today don't need it. */
-  fromEmail?: string | undefined;
   /** host[:port]; PagerDuty's is events.pagerduty.com. */
   eventsHost: string;
   /** host[:port]; PagerDuty's is api.pagerduty.com. */
@@ -264,13 +263,6 @@ function transportError(
     );
   }
   return new PagingError(`${apiName} could not be reached${code ? ` (${code})` : ""}`, true);
-}
-
-function truncate(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const cut = text.slice(0, max - 1);
-  // Don't leave half of a surrogate pair before the ellipsis.
-  return `${/[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
 }
 
 interface OnCallEntry {
