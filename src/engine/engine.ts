@@ -41,6 +41,7 @@ import type { ProgressListener } from "./progress.js";
 import { reencryptRows, type StoredRow } from "./reencrypt.js";
 import { defaultWorkerCount, ReencryptWorkers } from "./reencrypt-workers.js";
 import { reencryptTarget } from "./rotation.js";
+import { comparePrints, PrintCollector, type PrintComparison, storePrints } from "./row-prints.js";
 import {
   describeTarget,
   PLATFORM_CREDENTIALS,
@@ -93,6 +94,14 @@ export interface TargetRotationReport {
    * change the digest legitimately; null when the target has no such column.
    */
   applicationWrites: number | null;
+  /**
+   * Rows whose secret differs from the run's start although the application did not write them
+   * (row prints, src/engine/row-prints.ts): 0 is the proof that the rotation changed no secret;
+   * null when the run has no prints to compare with.
+   */
+  changedWithoutApplicationWrite: number | null;
+  /** Rows this process re-encrypted (a resumed run: without those of the interrupted one). */
+  reencryptedHere: number;
   /** The re-encryption phase alone (this process's part of it, for a resumed run). */
   reencryptMs: number;
 }
@@ -462,6 +471,8 @@ export class RotationEngine {
   async verify(
     environment: Environment,
     onProgress?: ProgressListener,
+    /** Collects each target's row prints (verifyAgainstRun). */
+    prints?: (target: string) => PrintCollector,
   ): Promise<VerifyReport & { targets: TargetVerifyReport[] }> {
     const targets = await this.resolvedTargets(environment);
     const keyring = await this.keys.loadKeyring(environment);
@@ -470,13 +481,55 @@ export class RotationEngine {
       const reports: TargetVerifyReport[] = [];
       for (const t of targets) {
         const decrypt = workers?.for(t.resolved).decrypt;
-        const report = await verifyTarget(t.pool, keyring, t.resolved, onProgress, "verify", decrypt);
+        const onRow = prints?.(t.name).add;
+        const report = await verifyTarget(t.pool, keyring, t.resolved, onProgress, "verify", decrypt, onRow);
         reports.push({ ...report, target: t.name });
       }
       return combineVerifyReports(environment, keyring.activeVersion, reports);
     } finally {
       await workers?.close();
     }
+  }
+
+  /**
+   * verify, plus the row-by-row proof against the start of the latest run `requestedBy` made of
+   * each target: which rows changed since, and whether the application wrote each of them. The
+   * proof is null when a target has no such run or its run kept no prints.
+   */
+  async verifyAgainstRun(
+    environment: Environment,
+    requestedBy: string,
+  ): Promise<{ report: VerifyReport & { targets: TargetVerifyReport[] }; proof: PrintComparison | null }> {
+    const collectors = new Map<string, PrintCollector>();
+    const collector = (target: string) => {
+      const c = collectors.get(target) ?? new PrintCollector();
+      collectors.set(target, c);
+      return c;
+    };
+    const report = await this.verify(environment, undefined, collector);
+    const proofs: (PrintComparison | null)[] = [];
+    for (const t of await this.resolvedTargets(environment)) {
+      const run = await this.db.prisma.rotationRun.findFirst({
+        where: { environment, targetName: t.name, requestedBy },
+        orderBy: { id: "desc" },
+      });
+      proofs.push(
+        run
+          ? await comparePrints(this.db.pool, t.pool, t.resolved, run.id, run.startedAt, collector(t.name))
+          : null,
+      );
+    }
+    if (proofs.some((p) => p === null)) return { report, proof: null };
+    const all = proofs as PrintComparison[];
+    return {
+      report,
+      proof: {
+        changed: all.reduce((sum, p) => sum + p.changed, 0),
+        byApplication: all.reduce((sum, p) => sum + p.byApplication, 0),
+        unexplained: all.reduce((sum, p) => sum + p.unexplained, 0),
+        unexplainedIds: all.flatMap((p) => p.unexplainedIds).slice(0, 20),
+      },
+    };
   }
 
   /**
@@ -572,14 +625,30 @@ export class RotationEngine {
       });
     } else {
       const keyring = await this.keys.loadKeyring(environment);
+      // Rows the application writes from here on count as its writes (the snapshot comes next).
+      const startedAt = new Date();
       const befores: VerifyReport[] = [];
+      const prints: PrintCollector[] = [];
       for (const t of targets) {
         const decrypt = workers?.for(t.resolved).decrypt;
+        const collector = new PrintCollector();
+        prints.push(collector);
         befores.push(
-          await verifyTarget(t.pool, keyring, t.resolved, options.onProgress, "verify-before", decrypt),
+          await verifyTarget(
+            t.pool,
+            keyring,
+            t.resolved,
+            options.onProgress,
+            "verify-before",
+            decrypt,
+            collector.add,
+          ),
         );
       }
-      runs = await this.startRuns(environment, targets, befores, batchSize, options);
+      runs = await this.startRuns(environment, targets, befores, batchSize, { ...options, startedAt });
+      for (const [index, run] of runs.entries()) {
+        await storePrints(this.db.pool, run.id, prints[index] as PrintCollector);
+      }
     }
 
     const stopBeating = this.beat(runs.map((r) => r.id));
@@ -639,6 +708,8 @@ export class RotationEngine {
     const toFingerprint = (await this.keys.get(environment, active)).fingerprint;
     const reencryptMs = parts.reduce((sum, p) => sum + p.reencryptMs, 0);
     const reencrypted = parts.reduce((sum, p) => sum + p.reencrypted, 0);
+    const reencryptedHere = parts.reduce((sum, p) => sum + p.reencryptedHere, 0);
+    const unexplained = parts.map((p) => p.changedWithoutApplicationWrite);
     const digestBefore = parts.every((p) => p.digestBefore !== null)
       ? combinedDigest(parts.map((p) => ({ target: p.target, digest: p.digestBefore as string })))
       : null;
@@ -669,7 +740,12 @@ export class RotationEngine {
         : writes.reduce<number>((sum, w) => sum + (w ?? 0), 0),
       durationMs,
       reencryptMs,
-      rowsPerSecond: reencryptMs > 0 ? Math.round((reencrypted * 1000) / reencryptMs) : 0,
+      changedWithoutApplicationWrite: unexplained.some((n) => n === null)
+        ? null
+        : unexplained.reduce<number>((sum, n) => sum + (n ?? 0), 0),
+      reencryptedHere,
+      // This process's rows over this process's time: a resumed run's earlier rows took other time.
+      rowsPerSecond: reencryptMs > 0 ? Math.round((reencryptedHere * 1000) / reencryptMs) : 0,
     };
     this.log.info("rotation finished", {
       runs: runs.map((r) => r.id).join(","),
@@ -707,7 +783,7 @@ export class RotationEngine {
     const crypto = workers?.for(target);
     const transform =
       crypto?.transform ?? (async (rows: StoredRow[]) => reencryptRows(keyring, target, rows));
-    await reencryptTarget(
+    const outcome = await reencryptTarget(
       { target: t.pool, runs: this.db.pool },
       transform,
       target,
@@ -727,6 +803,7 @@ export class RotationEngine {
       this.log,
     );
     const reencryptMs = Math.round(performance.now() - reencryptStarted);
+    const prints = new PrintCollector();
     const after = await verifyTarget(
       t.pool,
       keyring,
@@ -734,6 +811,7 @@ export class RotationEngine {
       options.onProgress,
       "verify-after",
       crypto?.decrypt,
+      prints.add,
     );
     const status: RotationStatus =
       after.failed > 0 || after.notOnActive > 0 ? "FAILED_WITH_ROWS" : "SUCCEEDED";
@@ -749,12 +827,17 @@ export class RotationEngine {
         failedRowIds: after.failedRowIds,
       },
     });
+    const digestUnchanged = finished.digestBefore === after.plaintextDigest;
+    const proof = digestUnchanged
+      ? null
+      : await comparePrints(this.db.pool, t.pool, target, run.id, finished.startedAt, prints);
     return {
       runId: run.id,
       target: t.name,
       status,
       rows: after.rows,
       reencrypted: finished.rowsDone,
+      reencryptedHere: outcome.reencrypted,
       conflicts: finished.rowsConflicted,
       failed: after.failed,
       failedRowIds: after.failedRowIds,
@@ -762,8 +845,11 @@ export class RotationEngine {
       perVersion: after.perVersion,
       digestBefore: finished.digestBefore,
       digestAfter: after.plaintextDigest,
-      digestUnchanged: finished.digestBefore === after.plaintextDigest,
-      applicationWrites: await this.writesSince(t.pool, target, finished.startedAt),
+      digestUnchanged,
+      applicationWrites: proof
+        ? proof.byApplication
+        : await this.writesSince(t.pool, target, finished.startedAt),
+      changedWithoutApplicationWrite: digestUnchanged ? 0 : (proof?.unexplained ?? null),
       reencryptMs,
     };
   }
@@ -774,7 +860,7 @@ export class RotationEngine {
     targets: { name: string; resolved: ResolvedTarget }[],
     befores: VerifyReport[],
     batchSize: number,
-    options: RotateOptions,
+    options: RotateOptions & { startedAt: Date },
   ): Promise<RotationRun[]> {
     // A version generated earlier and never activated (a hand-over that timed out) is used, not a new one.
     const generated = options.generate === false ? undefined : await this.pendingOrNew(environment);
@@ -811,6 +897,7 @@ export class RotationEngine {
               maxRowsPerSecond: options.maxRowsPerSecond ? Math.ceil(options.maxRowsPerSecond) : null,
               digestBefore: before.failed === 0 ? before.plaintextDigest : null,
               requestedBy: options.requestedBy ?? null,
+              startedAt: options.startedAt,
             },
           }),
         );

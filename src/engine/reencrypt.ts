@@ -33,11 +33,23 @@ export function reencryptCiphertexts(
   const out = new Array<string>(ids.length);
   for (let i = 0; i < ids.length; i++) {
     const aad = associatedData(target, ids[i] as string);
+    let plaintext: Buffer;
     try {
-      out[i] = keyring.encrypt(keyring.decrypt(ciphertexts[i] as string, aad), aad);
+      plaintext = keyring.decrypt(ciphertexts[i] as string, aad);
     } catch {
       out[i] = "";
+      continue;
     }
+    const rewritten = keyring.encrypt(plaintext, aad);
+    // The engine's own guard that a rotation changes no secret: no rewrite is written unless it
+    // reads back to exactly what it replaces (with the compare-and-swap on the old ciphertext; the
+    // row prints then check the outcome, see row-prints.ts).
+    if (!keyring.decrypt(rewritten, aad).equals(plaintext)) {
+      throw new Error(
+        `the rewrite of row ${ids[i]} does not decrypt to what it replaces; nothing was written`,
+      );
+    }
+    out[i] = rewritten;
   }
   return out;
 }

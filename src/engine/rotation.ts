@@ -49,7 +49,7 @@ export interface ReencryptOutcome {
 }
 
 /** Sweeps after the first pass pick up rows written under an old version behind the cursor. */
-const MAX_PASSES = 5;
+export const MAX_PASSES = 5;
 /** Rows whose compare-and-swap lost to an application write are re-read and retried this often. */
 const CONFLICT_RETRIES = 3;
 /** Batches read ahead of the one being written (bounds memory to this many batches). */
@@ -137,7 +137,8 @@ export async function reencryptTarget(
       if (pass === firstPass) await options.beforeSweep?.();
       const remaining = await countNotOnActive(pool, target, onActive);
       // Done, or a sweep found nothing it could rotate (what is left does not decrypt).
-      if (remaining === 0 || (passWrites === 0 && pass > firstPass)) break;
+      // The last pass allowed: the run's pass stays at MAX_PASSES (verify names what is left).
+      if (remaining === 0 || (passWrites === 0 && pass > firstPass) || pass >= MAX_PASSES) break;
       // Rows written under an old version behind the cursor (a stale client, a lost
       // compare-and-swap before a crash): sweep again from the start.
       cursor = null;

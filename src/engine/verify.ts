@@ -98,6 +98,8 @@ export async function verifyTarget(
   onProgress?: ProgressListener,
   phase: "verify" | "verify-before" | "verify-after" = "verify",
   decrypt?: BatchDecrypt,
+  /** Each row that decrypts, as it is read (the run's row prints: src/engine/row-prints.ts). */
+  onRow?: (id: string, plaintext: Uint8Array) => void,
 ): Promise<VerifyReport> {
   const client = await pool.connect();
   const crypto: BatchDecrypt =
@@ -109,6 +111,7 @@ export async function verifyTarget(
     const walkWith = async (how: Walk) =>
       digestRows(await batchReader(client, target, how), how === "id-index", keyring, crypto, {
         meter: new ProgressMeter(phase, total, onProgress),
+        onRow,
       });
     // The id's collation turned out not to be byte order: the same snapshot, sorted.
     const report = (await walkWith(walk)) ?? (await walkWith("sort"));
@@ -131,7 +134,7 @@ async function digestRows(
   checkOrder: boolean,
   keyring: Keyring,
   decrypt: BatchDecrypt,
-  { meter }: { meter: ProgressMeter },
+  { meter, onRow }: { meter: ProgressMeter; onRow?: (id: string, plaintext: Uint8Array) => void },
 ): Promise<VerifyReport | null> {
   type Decrypted = { rows: Row[]; decrypted: DecryptedBatch } | null;
   const queue: Promise<Decrypted>[] = [];
@@ -192,8 +195,10 @@ async function digestRows(
           if (version !== keyring.activeVersion) notOnActive++;
           digest.update(id);
           digest.update("\n");
-          digest.update(plaintexts.subarray(offset, offset + length));
+          const plaintext = plaintexts.subarray(offset, offset + length);
+          digest.update(plaintext);
           digest.update("\n");
+          onRow?.(row.id, plaintext);
           offset += length;
         }
       } finally {

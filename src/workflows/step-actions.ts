@@ -1,6 +1,7 @@
 import { DateTime } from "luxon";
 import type { PrismaClient } from "../db/prisma.js";
 import type { KeyringStatus, RotationEngine } from "../engine/engine.js";
+import { reencryptedWords } from "../engine/figures.js";
 import type { Progress } from "../engine/progress.js";
 import type { Environment } from "../environments.js";
 import { readTimeline } from "./audit-log.js";
@@ -67,6 +68,7 @@ export async function rotateEnvironments(w: WorkflowSnapshot, deps: StepActionDe
   const rotations: RotationFigures[] = [];
   const lines: string[] = [];
   let failedRows = 0;
+  let oldRows = 0;
   for (const environment of w.inputs.environments) {
     const finished = await deps.engine.succeededRunOf(environment, runOwner(w));
     if (finished) {
@@ -107,9 +109,12 @@ export async function rotateEnvironments(w: WorkflowSnapshot, deps: StepActionDe
       previousVersion: previous,
     });
     failedRows += report.failed;
+    // A run that ended FAILED_WITH_ROWS with every row decrypting left rows under an older version.
+    if (report.status !== "SUCCEEDED") oldRows += Math.max(0, report.notOnActive - report.failed);
     lines.push(
-      `${environment}: ${report.reencrypted} of ${report.rows} rows re-encrypted to v${report.toVersion} ` +
-        `(fingerprint ${report.toFingerprint}), ${report.failed} failed, ${digestWords(report.digestUnchanged, report.applicationWrites)}`,
+      `${environment}: ${reencryptedWords(report.reencrypted, report.rows)} to v${report.toVersion} ` +
+        `(fingerprint ${report.toFingerprint}), ${report.failed} failed, ` +
+        digestWords(report.digestUnchanged, report.applicationWrites, report.changedWithoutApplicationWrite),
     );
     if (marks === "compromised" && previous !== null && report.failed === 0) {
       await deps.engine.markCompromised(environment, previous);
@@ -117,11 +122,14 @@ export async function rotateEnvironments(w: WorkflowSnapshot, deps: StepActionDe
     }
   }
   const result: StepResult = { lines, rotations, ...(failedRows > 0 ? { failedRows } : {}) };
-  if (failedRows > 0)
-    throw new StepFailure(
-      `${failedRows} ${failedRows === 1 ? "row" : "rows"} could not be re-encrypted`,
-      result,
-    );
+  const problems = [
+    failedRows > 0 ? `${failedRows} ${failedRows === 1 ? "row" : "rows"} could not be re-encrypted` : "",
+    oldRows > 0
+      ? `${oldRows} ${oldRows === 1 ? "row is" : "rows are"} still under an older version (written by an ` +
+        "application instance with an old key?); Retry once every instance writes the new version"
+      : "",
+  ].filter(Boolean);
+  if (problems.length > 0) throw new StepFailure(problems.join("; "), result);
   return result;
 }
 
@@ -134,25 +142,37 @@ function previousActive(status: KeyringStatus, generated: number): number | null
   return older[0]?.version ?? null;
 }
 
-/** engine.verify after the rotation: every row decrypts, all on the active version, digest the same. */
+/**
+ * engine.verify after the rotation: every row decrypts, all on the active version, and no secret
+ * changed but by the application. The digest equal to the run's is the simple case; otherwise the
+ * row prints of the run's start tell, row by row, which rows changed and whether the application
+ * wrote each of them since (its writtenAtColumn): the step passes only if it wrote them all.
+ */
 export async function verifyEnvironments(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
   const rotated = w.steps.flatMap((s) => s.result?.rotations ?? []);
   const lines: string[] = [];
   let problems = 0;
   for (const environment of w.inputs.environments) {
-    const report = await deps.engine.verify(environment);
+    const { report, proof } = await deps.engine.verifyAgainstRun(environment, runOwner(w));
     const run = rotated.find((r) => r.environment === environment);
     const digestSame = run === undefined || run.digestAfter === report.plaintextDigest;
-    // A digest moved by the application's own writes since the run started is no sign of a lost secret.
-    const writes =
-      digestSame || !run?.startedAt
-        ? null
-        : await deps.engine.applicationWritesSince(environment, new Date(run.startedAt));
-    const explained = !digestSame && writes !== null && writes > 0;
-    if (report.failed > 0 || report.notOnActive > 0 || (!digestSame && !explained)) problems += 1;
+    let digest: string;
+    if (digestSame) digest = "digest unchanged";
+    else if (proof && proof.unexplained === 0)
+      digest =
+        `digest changed only by the application: ${proof.byApplication} ${proof.byApplication === 1 ? "row" : "rows"} ` +
+        `it wrote since the run started; every other row holds the secret it held before the run (row by row)`;
+    else if (proof)
+      digest =
+        `digest DIFFERENT: ${proof.unexplained} ${proof.unexplained === 1 ? "row" : "rows"} changed without an ` +
+        `application write since the run started (${proof.unexplainedIds.join(", ")})`;
+    else
+      digest = "digest DIFFERENT (no row prints of the run's start to tell the application's writes apart)";
+    const explained = digestSame || (proof !== null && proof.unexplained === 0);
+    if (report.failed > 0 || report.notOnActive > 0 || !explained) problems += 1;
     lines.push(
       `${environment}: ${report.rows} rows, ${report.failed} fail to decrypt, ${report.notOnActive} not on ` +
-        `v${report.activeVersion}, digest ${digestSame ? "unchanged" : explained ? `changed only by ${writes} application ${writes === 1 ? "write" : "writes"} since the run started` : "DIFFERENT"}`,
+        `v${report.activeVersion}, ${digest}`,
     );
   }
   if (problems > 0) throw new StepFailure(lines.join("; "), { lines });
@@ -245,8 +265,14 @@ export async function writePostmortem(w: WorkflowSnapshot, deps: StepActionDeps)
 }
 
 /** `digest unchanged`, `digest changed only by 42 application writes during the run`, or `digest CHANGED`. */
-export function digestWords(unchanged: boolean, applicationWrites: number | null | undefined): string {
+export function digestWords(
+  unchanged: boolean,
+  applicationWrites: number | null | undefined,
+  changedWithoutApplicationWrite: number | null | undefined = null,
+): string {
   if (unchanged) return "digest unchanged";
+  if (changedWithoutApplicationWrite)
+    return `digest CHANGED: ${changedWithoutApplicationWrite} ${changedWithoutApplicationWrite === 1 ? "row" : "rows"} without an application write`;
   if (applicationWrites)
     return `digest changed only by ${applicationWrites} application ${applicationWrites === 1 ? "write" : "writes"} during the run`;
   return "digest CHANGED";

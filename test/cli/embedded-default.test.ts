@@ -98,7 +98,7 @@ describe("the embedded default (no DATABASE_URL, no KEYOPS_MASTER_KEY)", () => {
     expect(lines[1]).toMatch(
       /^ {2}now encrypting with v2 \([0-9a-f]{8}\); "PlatformIntegration"\."credentials": 1000 rows$/,
     );
-    expect(lines[2]).toMatch(/^ {2}re-encrypted 1000 rows /);
+    expect(lines[2]).toMatch(/^ {2}1000 of 1000 rows re-encrypted /);
     const digest = /^ {2}plaintext digest unchanged: ([0-9a-f]{64})$/.exec(lines[3] ?? "")?.[1];
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
     await expectStopped("rotate");

@@ -1,5 +1,6 @@
 import type { TargetVerifyReport } from "../../engine/combined-reports.js";
-import type { RotationReport } from "../../engine/engine.js";
+import type { RotationReport, TargetRotationReport } from "../../engine/engine.js";
+import { reencryptedWords } from "../../engine/figures.js";
 import { FAILED_IDS_REPORTED, type VerifyReport } from "../../engine/verify.js";
 import { parsePositiveInteger } from "../args.js";
 import { type Command, type CommandContext, print } from "../command.js";
@@ -28,21 +29,34 @@ export function renderVerifyReport(report: VerifyReport & { targets?: TargetVeri
   return lines.join("\n");
 }
 
+/** Unchanged; changed only by rows the application wrote (the row prints say so); or CHANGED, and why. */
+function digestPhrase(r: TargetRotationReport): string {
+  if (r.digestUnchanged) return "unchanged";
+  if (r.changedWithoutApplicationWrite === 0)
+    return (
+      `changed only by ${r.applicationWrites ?? 0} rows the application wrote during the run ` +
+      "(every other row holds the secret it held before, row by row)"
+    );
+  if (r.changedWithoutApplicationWrite)
+    return `CHANGED: ${r.changedWithoutApplicationWrite} rows changed without an application write`;
+  return "CHANGED (rows were written during the run, or some did not decrypt before)";
+}
+
 export function renderRotationReport(report: RotationReport): string {
   const lines = [
     `rotation run #${report.runId} of ${report.environment} ${report.status === "SUCCEEDED" ? "succeeded" : "FAILED: some rows were not rotated"}${report.resumed ? " (resumed)" : ""}`,
     `  now encrypting with v${report.toVersion} (${report.toFingerprint}); ${report.target}: ${report.rows} rows`,
-    `  re-encrypted ${report.reencrypted} rows (${report.rowsPerSecond.toLocaleString("en-US")} rows/s); ` +
+    `  ${reencryptedWords(report.reencrypted, report.rows)} (${report.rowsPerSecond.toLocaleString("en-US")} rows/s); ` +
       `whole run with verification ${(report.durationMs / 1000).toFixed(1)}s` +
       (report.conflicts > 0 ? `, ${report.conflicts} concurrent writes kept (compare-and-swap)` : ""),
-    `  plaintext digest ${report.digestUnchanged ? "unchanged" : "CHANGED (rows were written during the run, or some did not decrypt before)"}: ${report.digestAfter}`,
+    `  plaintext digest ${digestPhrase(report)}: ${report.digestAfter}`,
   ];
   if (report.failed > 0) lines.push(failedIdsLine(report.failed, report.failedRowIds));
   if (report.targets.length > 1) {
     for (const t of report.targets) {
       lines.push(
-        `  ${t.target} (run #${t.runId}): ${t.reencrypted} of ${t.rows} rows re-encrypted, ${t.failed} failed, ` +
-          `digest ${t.digestUnchanged ? "unchanged" : "CHANGED"}`,
+        `  ${t.target} (run #${t.runId}): ${reencryptedWords(t.reencrypted, t.rows)}, ${t.failed} failed, ` +
+          `digest ${digestPhrase(t)}`,
       );
     }
   }
