@@ -49,6 +49,8 @@ export interface BotOverrides {
   pagerDutyAgent?: Agent;
   /** Milliseconds between progress re-renders of a running rotation. */
   progressIntervalMs?: number;
+  /** HTTP mode listens on this address only (the sandbox: 127.0.0.1); on every interface when unset. */
+  host?: string;
 }
 
 /** The composition root: config -> database -> engine -> jobs -> workflows -> Slack app -> listen. */
@@ -165,7 +167,10 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     );
     if (config.metrics.listen)
       metricsServer = await startMetricsServer({ ...config.metrics.listen, metrics, log });
-    const server = await app.start(config.port, SERVER_OPTIONS);
+    const server = await app.start(
+      overrides.host ? { port: config.port, host: overrides.host } : config.port,
+      SERVER_OPTIONS,
+    );
     const address = server && typeof server === "object" && "address" in server ? server.address() : null;
     const port = address && typeof address === "object" ? address.port : config.port;
     log.info("KeyOps is listening", { port, mode: config.slack.appToken ? "socket" : "http" });

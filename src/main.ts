@@ -3,16 +3,23 @@ import { loadBotConfig } from "./bot-config.js";
 import { ConfigError } from "./config.js";
 import { UserError } from "./errors.js";
 import { createLogger } from "./logger.js";
+import { startMode } from "./sandbox/mode.js";
+import { startSandbox } from "./sandbox/start.js";
 
-/** `npm start`: the Slack bot. Stops at once, naming each missing or bad setting. */
+/**
+ * `npm start`: the Slack bot, or the sandbox when no Slack setting is set (or `--sandbox`).
+ * Stops at once, naming each missing or bad setting.
+ */
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadBotConfig>;
   try {
+    const mode = startMode(process.argv.slice(2), process.env);
+    if (mode.kind === "sandbox") return await runSandbox(mode.port);
     config = loadBotConfig();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(
-      `keyops: cannot start: ${error.message}\nSee README.md, "Bot settings" and "Configuration".\n`,
+      `keyops: cannot start: ${error.message}\nSee README.md, "The sandbox", "Bot settings" and "Configuration".\n`,
     );
     process.exitCode = 2;
     return;
@@ -23,10 +30,21 @@ async function main(): Promise<void> {
     log.error("unhandled rejection", { error: reason instanceof Error ? reason.message : String(reason) });
   });
   const bot = await startBot(config, log);
+  stopOnSignals(bot, log);
+}
+
+/** The sandbox prints its one line, its address, and runs until a signal. */
+async function runSandbox(port: number): Promise<void> {
+  const sandbox = await startSandbox(port);
+  process.stdout.write(`KeyOps sandbox: ${sandbox.url}\n`);
+  stopOnSignals(sandbox, createLogger("error"));
+}
+
+function stopOnSignals(running: { stop(): Promise<void> }, log: ReturnType<typeof createLogger>): void {
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => {
       log.info("shutting down", { signal });
-      bot.stop().then(
+      running.stop().then(
         () => process.exit(0),
         (error: Error) => {
           log.error("shutdown failed", { error: error.message });

@@ -77,8 +77,8 @@ describe("running the bot", () => {
     expect(JSON.stringify(published.args.view)).toMatch(/production\* — active: v1/);
   });
 
-  it("npm start without Slack settings stops at once, naming each missing setting", async () => {
-    const run = runMain({ DATABASE_URL: undefined });
+  it("npm start with NODE_ENV=production and no Slack settings stops at once, naming each missing setting (never a sandbox)", async () => {
+    const run = runMain({ DATABASE_URL: undefined, NODE_ENV: "production" });
     expect(await run.exited).toBe(2);
     const lines = run.stderr();
     expect(lines).toContain("keyops: cannot start: invalid configuration:");

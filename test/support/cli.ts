@@ -64,7 +64,16 @@ export function runKeyops(
   env: Record<string, string | undefined>,
   options: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliResult> {
-  const child = spawnKeyops(args, env, options);
+  return runNode([KEYOPS_BIN, ...args], env, options);
+}
+
+/** Node running `argv` with only `env`, to completion (SIGKILLed after `timeoutMs`). */
+export function runNode(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  options: { cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
+  const child = spawnNode(argv, env, options);
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (chunk: string) => {

@@ -1,11 +1,8 @@
-import { execFileSync } from "node:child_process";
-import { createHmac, randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http";
 import { Agent, createServer, type Server } from "node:https";
-import os from "node:os";
-import path from "node:path";
 import { freePort } from "../../../src/net.js";
+import { type LoopbackCertificates, loopbackCertificates } from "../../../src/sandbox/loopback-tls.js";
 
 /** An Events API v2 body as PagerDuty received it. */
 export interface ReceivedEvent {
@@ -360,145 +357,16 @@ async function readBody(request: IncomingMessage): Promise<unknown> {
   }
 }
 
-interface TestCertificates {
-  ca: string;
-  key: string;
-  cert: string;
+let certificates: LoopbackCertificates | undefined;
+
+/** One CA and server certificate per test worker. */
+function testCertificates(): LoopbackCertificates {
+  certificates ??= loopbackCertificates();
+  return certificates;
 }
 
-let certificates: TestCertificates | undefined;
-
-/** A CA and a server certificate for 127.0.0.1 and localhost, made once per test worker. */
-function testCertificates(): TestCertificates {
-  if (certificates) return certificates;
-  const dir = mkdtempSync(path.join(os.tmpdir(), "keyops-pd-tls-"));
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
-  const ecKey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  try {
-    openssl(
-      "req",
-      "-x509",
-      ...ecKey,
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.crt",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=KeyOps test CA",
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign",
-    );
-    openssl("req", ...ecKey, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost");
-    writeFileSync(
-      path.join(dir, "server.ext"),
-      [
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        "basicConstraints=critical,CA:FALSE",
-        "keyUsage=critical,digitalSignature",
-        "extendedKeyUsage=serverAuth",
-      ].join("\n"),
-    );
-    const serial = `0x${randomBytes(8).toString("hex")}`;
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-set_serial",
-      serial,
-      "-days",
-      "2",
-      "-extfile",
-      "server.ext",
-      "-out",
-      "server.crt",
-    );
-    const read = (name: string) => readFileSync(path.join(dir, name), "utf8");
-    certificates = { ca: read("ca.crt"), key: read("server.key"), cert: read("server.crt") };
-    return certificates;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** The `X-PagerDuty-Signature` value PagerDuty would send for this body. */
-export function signPagerDutyWebhook(secret: string, body: string | Buffer): string {
-  return `v1=${createHmac("sha256", secret).update(body).digest("hex")}`;
-}
-
-export interface WebhookBodyOptions {
-  eventType: string;
-  incidentKey: string;
-  /** The agent's display name (its `summary`); no agent when omitted. */
-  agentName?: string;
-  agentType?: "user_reference" | "service_reference";
-  /** Derived from the event type when omitted. */
-  status?: "triggered" | "acknowledged" | "resolved";
-  incidentId?: string;
-  title?: string;
-  assignees?: string[];
-  occurredAt?: string;
-  /** event.id; a new one each time when omitted. */
-  eventId?: string;
-}
-
-/** A v3 webhook body shaped like PagerDuty's, as the raw JSON text it signs. */
-export function webhookBody(options: WebhookBodyOptions): string {
-  const incidentId = options.incidentId ?? "PINC0001";
-  const reference = (kind: string, id: string, summary: string) => ({
-    html_url: `https://keyops.pagerduty.com/${kind}s/${id}`,
-    id,
-    self: `https://api.pagerduty.com/${kind}s/${id}`,
-    summary,
-    type: `${kind}_reference`,
-  });
-  const status =
-    options.status ??
-    (options.eventType === "incident.acknowledged"
-      ? "acknowledged"
-      : options.eventType === "incident.resolved"
-        ? "resolved"
-        : "triggered");
-  const agentType = options.agentType ?? "user_reference";
-  return JSON.stringify({
-    event: {
-      id: options.eventId ?? randomUUID(),
-      event_type: options.eventType,
-      resource_type: "incident",
-      occurred_at: options.occurredAt ?? new Date().toISOString(),
-      agent: options.agentName
-        ? reference(agentType === "user_reference" ? "user" : "service", "PAGENT1", options.agentName)
-        : null,
-      client: { name: "PagerDuty" },
-      data: {
-        id: incidentId,
-        type: "incident",
-        self: `https://api.pagerduty.com/incidents/${incidentId}`,
-        html_url: `https://keyops.pagerduty.com/incidents/${incidentId}`,
-        number: 42,
-        status,
-        incident_key: options.incidentKey,
-        created_at: "2026-01-01T00:00:00Z",
-        title: options.title ?? "Key incident: production key compromised",
-        service: reference("service", "PSERVIC", "KeyOps"),
-        assignees: (options.assignees ?? ["Ada Lovelace"]).map((name, i) =>
-          reference("user", `PUSER${i}`, name),
-        ),
-        escalation_policy: reference("escalation_policy", "PPOLICY", "Key incidents"),
-        teams: [reference("team", "PTEAM01", "Security")],
-        priority: null,
-        urgency: "high",
-        conference_bridge: null,
-        resolve_reason: null,
-      },
-    },
-  });
-}
+export {
+  signPagerDutyWebhook,
+  type WebhookBodyOptions,
+  webhookBody,
+} from "../../../src/sandbox/pagerduty-webhook-body.js";

@@ -1,10 +1,8 @@
-import { createHmac, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { signSlackRequest } from "../../../src/sandbox/slack-requests.js";
 import { TEST_WORKSPACE } from "./standin.js";
 
-/** Slack's request signature: v0=HMAC-SHA256(secret, "v0:<timestamp>:<body>") in hex. */
-export function signSlackRequest(secret: string, timestamp: number, body: string): string {
-  return `v0=${createHmac("sha256", secret).update(`v0:${timestamp}:${body}`).digest("hex")}`;
-}
+export { signSlackRequest };
 
 /** Unique, shaped like Slack's trigger_ids. */
 export function newTriggerId(): string {

@@ -1,5 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import {
+  authTestAnswer,
+  channelAnswer,
+  messageContent,
+  messageJson,
+  uploadedFileText,
+  webApiCall,
+} from "../../../src/sandbox/web-api-wire.js";
 
 /** The workspace the stand-in answers for; signed requests claim to come from it too. */
 export const TEST_WORKSPACE = {
@@ -228,17 +236,14 @@ export class SlackStandin {
     if (req.method === "POST" && url.pathname.startsWith("/upload/")) {
       const upload = this.uploads.get(url.pathname.slice("/upload/".length));
       if (!upload) return reply(res, 404, { ok: false, error: "file_not_found" });
-      upload.content = await fileContent(body, req.headers["content-type"]);
+      upload.content = await uploadedFileText(body, req.headers["content-type"]);
       res.writeHead(200, { "content-type": "text/plain" });
       res.end(`OK - ${body.length}`);
       return;
     }
     if (!url.pathname.startsWith("/api/")) return reply(res, 404, { ok: false, error: "unknown_method" });
 
-    const method = url.pathname.slice("/api/".length);
-    const args = { ...Object.fromEntries(url.searchParams), ...parseArgs(body, req.headers["content-type"]) };
-    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
-    const token = bearer ?? (typeof args.token === "string" ? args.token : undefined);
+    const { method, args, token } = webApiCall(url, req.headers, body);
     const call: RecordedCall = { method, args, at: Date.now(), ...(token ? { token } : {}) };
 
     const retryAfter = this.rateLimits.get(method)?.shift();
@@ -272,16 +277,7 @@ export class SlackStandin {
     const channel = typeof a.channel === "string" ? a.channel : undefined;
     switch (method) {
       case "auth.test":
-        return {
-          ok: true,
-          url: `https://${TEST_WORKSPACE.teamDomain}.slack.com/`,
-          team: TEST_WORKSPACE.teamName,
-          user: "keyops",
-          team_id: TEST_WORKSPACE.teamId,
-          user_id: TEST_WORKSPACE.botUserId,
-          bot_id: TEST_WORKSPACE.botId,
-          is_enterprise_install: false,
-        };
+        return authTestAnswer(TEST_WORKSPACE);
       case "chat.postMessage": {
         if (!channel) return { ok: false, error: "channel_not_found" };
         if (a.text === undefined && a.blocks === undefined && a.attachments === undefined) {
@@ -294,7 +290,7 @@ export class SlackStandin {
           ...messageContent(a),
         };
         this.channelMessages(channel).set(message.ts, message);
-        return { ok: true, channel, ts: message.ts, message: messageJson(message) };
+        return { ok: true, channel, ts: message.ts, message: botMessageJson(message) };
       }
       case "chat.update": {
         const existing = channel ? this.channels.get(channel)?.get(String(a.ts)) : undefined;
@@ -306,7 +302,7 @@ export class SlackStandin {
           channel,
           ts: existing.ts,
           text: updated.text ?? "",
-          message: messageJson(updated),
+          message: botMessageJson(updated),
         };
       }
       case "chat.delete": {
@@ -348,17 +344,7 @@ export class SlackStandin {
       }
       case "conversations.info":
         return channel
-          ? {
-              ok: true,
-              channel: {
-                id: channel,
-                name: channel.toLowerCase(),
-                is_channel: true,
-                is_private: false,
-                is_archived: false,
-                is_member: true,
-              },
-            }
+          ? channelAnswer(channel, channel.toLowerCase())
           : { ok: false, error: "channel_not_found" };
       case "files.getUploadURLExternal": {
         const fileId = this.nextId("F");
@@ -410,52 +396,8 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Form fields (the ones the client JSON-encoded decoded again) or a JSON body. */
-function parseArgs(body: Buffer, contentType: string | undefined): Record<string, unknown> {
-  const text = body.toString("utf8");
-  if (contentType?.startsWith("application/json")) {
-    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  }
-  const args: Record<string, unknown> = {};
-  for (const [name, value] of new URLSearchParams(text)) {
-    args[name] = /^[[{]/.test(value) ? jsonOrText(value) : value;
-  }
-  return args;
-}
-
-function jsonOrText(value: string): unknown {
-  try {
-    return JSON.parse(value);
-  } catch {
-    return value;
-  }
-}
-
-/** @slack/web-api posts the bytes as multipart/form-data (one file part); anything else is taken raw. */
-async function fileContent(body: Buffer, contentType: string | undefined): Promise<string> {
-  if (!contentType?.startsWith("multipart/form-data")) return body.toString("utf8");
-  const form = await new Response(body, { headers: { "content-type": contentType } }).formData();
-  const file = [...form.values()].find((value) => typeof value !== "string");
-  return file ? file.text() : "";
-}
-
-function messageContent(a: Record<string, unknown>): Pick<PostedMessage, "text" | "blocks"> {
-  return {
-    ...(typeof a.text === "string" ? { text: a.text } : {}),
-    ...(Array.isArray(a.blocks) ? { blocks: a.blocks } : {}),
-  };
-}
-
-function messageJson(m: PostedMessage) {
-  return {
-    type: "message",
-    user: TEST_WORKSPACE.botUserId,
-    bot_id: TEST_WORKSPACE.botId,
-    text: m.text ?? "",
-    ts: m.ts,
-    ...(m.threadTs ? { thread_ts: m.threadTs } : {}),
-    ...(m.blocks ? { blocks: m.blocks } : {}),
-  };
+function botMessageJson(m: PostedMessage) {
+  return messageJson({ ...m, user: TEST_WORKSPACE.botUserId, botId: TEST_WORKSPACE.botId });
 }
 
 function userJson(id: string, user: StandinUser) {
