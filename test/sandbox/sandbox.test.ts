@@ -1,0 +1,224 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { connect } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../src/net.js";
+import type { PageState } from "../../src/sandbox/channel-view.js";
+import { PERSONAS } from "../../src/sandbox/people.js";
+import { type Sandbox, startSandbox } from "../../src/sandbox/start.js";
+import { eventually } from "../support/bot.js";
+
+// The sandbox through its own HTTP surface (what the page's script does), in this process: the
+// modals and their errors, ephemerals, threads, edits, the App Home, PagerDuty and the post-mortem
+// file, and that it listens on loopback only.
+
+let sandbox: Sandbox;
+let dir = "";
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "keyops-sandbox-http-"));
+  sandbox = await startSandbox(0, {
+    KEYOPS_DATA_DIR: path.join(dir, ".data"),
+    KEYOPS_EMBEDDED_PG_PORT: String(await freePort()),
+    KEYOPS_LOG_LEVEL: "error",
+  });
+}, 180_000);
+
+afterAll(async () => {
+  await sandbox?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+}, 60_000);
+
+async function act(what: string, as: { id: string }, body: Record<string, unknown> = {}) {
+  const response = await fetch(new URL(`/sandbox/${what}`, sandbox.url), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ as: as.id, ...body }),
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+/** What the page shows `as` now: the first server-sent event of a fresh connection. */
+async function state(as: { id: string }): Promise<PageState> {
+  const controller = new AbortController();
+  const response = await fetch(new URL(`/events?as=${as.id}`, sandbox.url), { signal: controller.signal });
+  expect(response.headers.get("content-type")).toBe("text/event-stream");
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  let text = "";
+  while (!text.includes("\n\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += Buffer.from(value).toString("utf8");
+  }
+  controller.abort();
+  const data = /^data: (.*)$/m.exec(text)?.[1];
+  if (!data) throw new Error(`no state event in ${text.slice(0, 200)}`);
+  return JSON.parse(data) as PageState;
+}
+
+/** The buttons a workflow message offers, in order: action id, block id, value. */
+function buttons(html: string): { actionId: string; blockId: string; value: string; ts: string }[] {
+  const found: { actionId: string; blockId: string; value: string; ts: string }[] = [];
+  for (const message of html.split('<div class="sb-message').slice(1)) {
+    const ts = /data-ts="([^"]+)"/.exec(message)?.[1] ?? "";
+    for (const m of message.matchAll(
+      /data-block-id="([^"]*)" data-action-id="([^"]*)" data-type="button" data-value="([^"]*)"/g,
+    ))
+      found.push({
+        blockId: m[1] ?? "",
+        actionId: m[2] ?? "",
+        value: (m[3] ?? "").replace(/&#124;/g, "|"),
+        ts,
+      });
+  }
+  return found;
+}
+
+const unescapeHtml = (html: string) =>
+  html.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
+
+describe("the sandbox's page and stand-ins", () => {
+  it("serves the page and its script, with the sandbox banner", async () => {
+    const page = await fetch(sandbox.url);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain("SANDBOX");
+    expect(html).toContain('<option value="U0RILEYREQ">Riley (requester)</option>');
+    expect((await fetch(new URL("/sandbox.js", sandbox.url))).status).toBe(200);
+    expect((await act("command", { id: "U0NOBODY" }, { text: "/keyops help" })).status).toBe(400);
+  });
+
+  it("listens on loopback only: the page, the bot and PagerDuty refuse another address", async () => {
+    const other = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
+    if (!other) return; // a machine with loopback only: nothing else to refuse
+    const pageUrl = new URL(sandbox.url);
+    for (const port of [Number(pageUrl.port), sandbox.bot.port]) {
+      const refused = await new Promise<boolean>((resolve) => {
+        const socket = connect({ host: other, port }, () => {
+          socket.destroy();
+          resolve(false);
+        });
+        socket.once("error", () => resolve(true));
+      });
+      expect({ port, refused }).toEqual({ port, refused: true });
+    }
+  });
+
+  it("a command the workspace lacks is answered by Slackbot, only to the person", async () => {
+    await act("command", PERSONAS.bystander, { text: "/rotate-everything now" });
+    expect(unescapeHtml((await state(PERSONAS.bystander)).channel)).toContain(
+      "is not a command of this workspace",
+    );
+    expect((await state(PERSONAS.requester)).channel).not.toContain("rotate-everything");
+  });
+
+  it("/key-compromised with no text: a modal for that person, field errors in place, then the workflow", async () => {
+    await act("command", PERSONAS.requester, { text: "/key-compromised" });
+    const opened = await eventually(
+      "the incident form",
+      async () => (await state(PERSONAS.requester)).modalId,
+    );
+    expect((await state(PERSONAS.approver)).modal).toBeNull();
+    const form = (await state(PERSONAS.requester)).modal ?? "";
+    expect(form).toContain("Key compromised");
+    expect(form).toContain('data-modal="submit">Declare incident</button>');
+
+    const rejected = await act("submit", PERSONAS.requester, {
+      viewId: opened,
+      values: { summary: { summary: { type: "plain_text_input", value: "" } } },
+    });
+    expect(rejected.json).toMatchObject({ ok: false });
+    const withErrors = (await state(PERSONAS.requester)).modal ?? "";
+    expect(withErrors).toContain('<div class="bk-error" role="alert">Say what was exposed.</div>');
+
+    const submitted = await act("submit", PERSONAS.requester, {
+      viewId: opened,
+      values: {
+        environment: { environment: { type: "static_select", selected_option: { value: "staging" } } },
+        summary: { summary: { type: "plain_text_input", value: "The staging key was pasted in a CI log" } },
+        found_by: { found_by: { type: "plain_text_input", value: "secret scanner" } },
+        severity: { severity: { type: "static_select", selected_option: { value: "high" } } },
+      },
+    });
+    expect(submitted.json).toEqual({ ok: true });
+    expect((await state(PERSONAS.requester)).modal).toBeNull();
+    const channel = await eventually("the incident message", async () => {
+      const html = (await state(PERSONAS.bystander)).channel;
+      return html.includes("Staging encryption key compromised") && html.includes("sb-thread")
+        ? html
+        : undefined;
+    });
+    expect(channel).toContain("The staging key was pasted in a CI log");
+    // PagerDuty was paged; the panel lists it.
+    await eventually("the page in PagerDuty", async () =>
+      (await state(PERSONAS.onCall)).pagerduty.includes("Staging encryption key compromised"),
+    );
+  }, 120_000);
+
+  it("works the incident to the end: edits in place, the post-mortem shared as a file in the thread", async () => {
+    for (let round = 0; round < 60; round++) {
+      const { channel } = await state(PERSONAS.approver);
+      const incident = channel
+        .split('<div class="sb-message')
+        .find((m) => m.includes("Staging encryption key compromised"));
+      if (incident?.includes("every step done or skipped")) break;
+      const next = buttons(channel).find((b) =>
+        ["step_done", "step_run", "step_approve"].includes(b.actionId),
+      );
+      if (!next) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        continue;
+      }
+      const before = channel;
+      await act("action", PERSONAS.approver, {
+        actionId: next.actionId,
+        blockId: unescapeHtml(next.blockId),
+        type: "button",
+        value: unescapeHtml(next.value),
+        container: { kind: "message", ts: next.ts },
+      });
+      await eventually(
+        "the message to change",
+        async () => (await state(PERSONAS.approver)).channel !== before,
+      );
+    }
+    const { channel } = await state(PERSONAS.approver);
+    expect(channel).toContain("every step done or skipped");
+    expect(channel).toContain('<span class="sb-edited">(edited)</span>');
+    const file = /href="(\/files\/[^"]+)"/.exec(channel)?.[1];
+    expect(file, "a shared post-mortem").toBeDefined();
+    const postmortem = await (await fetch(new URL(file ?? "", sandbox.url))).text();
+    expect(postmortem).toContain("SANDBOX");
+    expect(unescapeHtml(postmortem)).toMatch(/Post-mortem|post-mortem/);
+  }, 240_000);
+
+  it("the App Home, published when opened, for that person", async () => {
+    expect((await state(PERSONAS.requester)).home).toContain("Opening the App Home");
+    await act("home", PERSONAS.requester);
+    const home = await eventually("the App Home", async () => {
+      const html = (await state(PERSONAS.requester)).home;
+      return html.includes("Opening") ? undefined : html;
+    });
+    expect(home).toContain("production");
+    expect(home).not.toContain("data-unknown-type");
+  }, 60_000);
+
+  it("acknowledging in PagerDuty reaches the bot through its signed webhook", async () => {
+    await act("command", PERSONAS.requester, { text: "/key-rotate development" });
+    const id = await eventually("the page in PagerDuty", async () => {
+      const incident = (await state(PERSONAS.onCall)).pagerduty
+        .split('<div class="pd-incident')
+        .find((i) => i.includes("Development key rotation"));
+      return incident && /data-pd-incident="([^"]+)" data-pd-action="acknowledge"/.exec(incident)?.[1];
+    });
+    expect((await act("pagerduty", PERSONAS.onCall, { incident: id, action: "acknowledge" })).json).toEqual({
+      ok: true,
+    });
+    await eventually("the acknowledgement in Slack", async () =>
+      (await state(PERSONAS.requester)).channel.includes("Acknowledged by Oscar"),
+    );
+  }, 60_000);
+});
