@@ -1,13 +1,14 @@
 import type { WebClient } from "@slack/web-api";
 import { UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { slackMentions } from "../views/format.js";
 
 export const INTERNAL_ERROR_REPLY =
   "Something went wrong on our side; it has been logged. Nothing was changed.";
 
 /** The one-line reply for an error: its message when meant for people, a generic line otherwise. */
 export function replyFor(error: unknown, log: Logger, where: string): string {
-  if (error instanceof UserError) return error.message;
+  if (error instanceof UserError) return slackMentions(error.message);
   log.error(`${where} failed`, { error: error instanceof Error ? error.message : String(error) });
   return INTERNAL_ERROR_REPLY;
 }

@@ -1,6 +1,8 @@
 import type { WebClient } from "@slack/web-api";
+import type { UpdatedIntegration } from "../engine/guide-table.js";
 import { renderApprovalRequest } from "../views/approval-request.js";
 import { renderPostmortem } from "../views/postmortem.js";
+import { renderRecentAccess } from "../views/recent-access.js";
 import { renderThreadLine } from "../views/thread-line.js";
 import { renderWorkflowMessage } from "../views/workflow-message.js";
 import type { ApproverIds } from "../workflows/approvers.js";
@@ -51,7 +53,11 @@ export class SlackPublisher implements WorkflowPublisher {
     }
   }
 
-  async note(w: WorkflowSnapshot, text: string): Promise<void> {
+  async recentAccess(w: WorkflowSnapshot, summary: string, rows: UpdatedIntegration[]): Promise<void> {
+    await this.note(w, renderRecentAccess(summary, rows));
+  }
+
+  private async note(w: WorkflowSnapshot, text: string): Promise<void> {
     await this.client.chat.postMessage({
       channel: w.channelId,
       ...(w.messageTs ? { thread_ts: w.messageTs } : {}),

@@ -31,15 +31,26 @@ const USER_MENTION = /<@([UW][A-Z0-9]+)(?:\|[^<>]*)?>/g;
  * group, but a user mention (`<@U123>`, `<@U123|bob>` from a slash command) still renders.
  */
 export function safeMrkdwn(text: string): string {
+  const source = slackMentions(text);
   const parts: string[] = [];
   let last = 0;
-  for (const match of text.matchAll(USER_MENTION)) {
-    parts.push(escapeText(text.slice(last, match.index)), mention(match[1] ?? ""));
+  for (const match of source.matchAll(USER_MENTION)) {
+    parts.push(escapeText(source.slice(last, match.index)), mention(match[1] ?? ""));
     last = match.index + match[0].length;
   }
-  parts.push(escapeText(text.slice(last)));
+  parts.push(escapeText(source.slice(last)));
   return parts.join("");
 }
+
+/**
+ * Workflows name people as `@U123` (their Slack id), never in Slack's markup: here each becomes a
+ * mention. `<@U123>` (Slack's own, as typed in a command) is left as it is.
+ */
+export function slackMentions(text: string): string {
+  return text.replace(PERSON_REF, (_, before: string, id: string) => `${before}${mention(id)}`);
+}
+
+const PERSON_REF = /(^|[^<\w@])@([UW][A-Z0-9]{2,})\b/g;
 
 /** `safeMrkdwn`, then cut to `max` characters (the cut counts the escaped length). */
 export function userText(text: string, max: number): string {

@@ -2,7 +2,16 @@ import type { ActionsBlock, Button, KnownBlock } from "@slack/types";
 import { workflowVerbsNow } from "../workflows/authority.js";
 import type { WorkflowSnapshot } from "../workflows/types.js";
 import { button, divider, fieldsSection, header, section } from "./blocks.js";
-import { actorLabel, humanDuration, mention, plural, slackDate, truncateMrkdwn, userText } from "./format.js";
+import {
+  actorLabel,
+  humanDuration,
+  mention,
+  plural,
+  slackDate,
+  slackMentions,
+  truncateMrkdwn,
+  userText,
+} from "./format.js";
 import { ACTION } from "./ids.js";
 import { LIMITS } from "./limits.js";
 import { pageBlocks } from "./page-status.js";
@@ -33,7 +42,7 @@ export function renderWorkflowMessage(
   const tail = footer(w, now);
   const steps = stepBlocks(w, LIMITS.messageBlocks - head.length - tail.length);
   return {
-    text: truncateMrkdwn(`#${w.number} ${w.title}: ${statusWord(w)}`, LIMITS.sectionText),
+    text: truncateMrkdwn(`#${w.number} ${slackMentions(w.title)}: ${statusWord(w)}`, LIMITS.sectionText),
     blocks: [...head, ...steps, ...tail],
   };
 }
@@ -42,6 +51,7 @@ export function renderWorkflowMessage(
 function headerTitle(w: WorkflowSnapshot): string {
   const title = w.title
     .replace(/<@[UW][A-Z0-9]+(?:\|[^<>]*)?>/g, "")
+    .replace(/(^|\s)@[UW][A-Z0-9]{2,}\b/g, "$1")
     .replace(/\s+/g, " ")
     .trim();
   return title || w.name;

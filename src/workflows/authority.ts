@@ -103,7 +103,7 @@ export function permissionRefusal(
     case "run":
     case "retry":
       if (step?.assignee && !roles.has("assignee")) {
-        return `*${step.title}* is assigned to <@${step.assignee}>, not to you`;
+        return `*${step.title}* is assigned to @${step.assignee}, not to you`;
       }
       return null;
     case "assign":

@@ -49,9 +49,10 @@ export function defaultSeverity(environment: Environment): Severity {
   return environment === "production" ? "critical" : "high";
 }
 
-/** "<@U123|name> [yyyy-mm-dd]" as Slack escapes a mention (manifest: should_escape). */
 /** A last day further ahead than this is a typo, not a plan (and would schedule reminders for it). */
 const LAST_DAY_MAX_AHEAD = { years: 1 } as const;
+
+/** "<@U123|name> [yyyy-mm-dd]" as Slack escapes a mention (manifest: should_escape). */
 
 export function parseOffboard(text: string, now = new Date()): { subjectUserId: string; lastDay?: string } {
   const match = /^\s*<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>\s*(.*)$/.exec(text);

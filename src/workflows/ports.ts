@@ -1,3 +1,4 @@
+import type { UpdatedIntegration } from "../engine/guide-table.js";
 import type { ApproverIds } from "./approvers.js";
 import type { TimelineEvent, WorkflowSnapshot } from "./types.js";
 
@@ -11,8 +12,8 @@ export interface WorkflowPublisher {
   update(w: WorkflowSnapshot): Promise<void>;
   /** One thread line per audit event. */
   log(w: WorkflowSnapshot, events: TimelineEvent[]): Promise<void>;
-  /** A longer note in the thread (audit query results). */
-  note(w: WorkflowSnapshot, text: string): Promise<void>;
+  /** The audit query's rows in the thread, under its summary line. */
+  recentAccess(w: WorkflowSnapshot, summary: string, rows: UpdatedIntegration[]): Promise<void>;
   /** Asks the approvers, in the thread, for the approval the workflow waits for. */
   requestApproval(w: WorkflowSnapshot, approvers: ApproverIds): Promise<void>;
   /** A link to the workflow's message, for PagerDuty's incident. */

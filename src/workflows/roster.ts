@@ -30,7 +30,7 @@ export class Roster {
       const existing = await tx.keyAccess.findFirst({
         where: { slackUserId: userId, environment, revokedAt: null },
       });
-      if (existing) throw new RefusedError(`<@${userId}> already has access to ${environment}`);
+      if (existing) throw new RefusedError(`@${userId} already has access to ${environment}`);
       const row = await tx.keyAccess.create({ data: { slackUserId: userId, environment, grantedBy: by } });
       await appendAuditEvents(tx, [
         { actor: by, action: "access.granted", detail: { user: userId, environment } },
@@ -79,7 +79,7 @@ export class Roster {
         where: { slackUserId: userId, environment, revokedAt: null },
         data: { revokedAt: new Date(), revokedBy: by },
       });
-      if (count === 0) throw new UserError(`<@${userId}> has no access to ${environment} in the roster`);
+      if (count === 0) throw new UserError(`@${userId} has no access to ${environment} in the roster`);
       await appendAuditEvents(tx, [
         { actor: by, action: "access.revoked", detail: { user: userId, environment } },
       ]);

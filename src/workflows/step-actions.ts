@@ -12,7 +12,6 @@ import type { RotationFigures, StepAction, StepResult, WorkflowSnapshot } from "
 
 /** How often the next rotation is due after one (the guide: quarterly). */
 export const ROTATION_INTERVAL = { months: 3 } as const;
-const AUDIT_LIST_LIMIT = 20;
 
 const AUDIT_WINDOW_HOURS = 24;
 
@@ -214,14 +213,7 @@ export async function auditRecentAccess(w: WorkflowSnapshot, deps: StepActionDep
         ? `${environment}: no integrations updated in the last 24 hours`
         : `${environment}: ${rows.length} integrations updated in the last 24 hours (${perPlatform})`;
     lines.push(summary);
-    const listed = rows
-      .slice(0, AUDIT_LIST_LIMIT)
-      .map((r) => `• ${r.updatedAt.toISOString()} ${r.platform} ${r.displayName} (${r.id})`);
-    const more = rows.length > AUDIT_LIST_LIMIT ? [`…and ${rows.length - AUDIT_LIST_LIMIT} more`] : [];
-    await deps.publisher.note(
-      w,
-      ["*Audit: access in the last 24 hours*", summary, ...listed, ...more].join("\n"),
-    );
+    await deps.publisher.recentAccess(w, summary, rows);
   }
   return { lines };
 }
@@ -231,8 +223,8 @@ export async function revokeRosterAccess(w: WorkflowSnapshot, deps: StepActionDe
   const subject = w.inputs.subjectUserId;
   if (!subject) return { lines: ["no person to revoke"] };
   const revoked = await deps.roster.revokeAll(subject, w.requestedBy, w.id);
-  if (revoked.length === 0) return { lines: [`<@${subject}> had no grants in the roster`] };
-  return { lines: [`revoked <@${subject}>'s access to ${revoked.join(", ")}`] };
+  if (revoked.length === 0) return { lines: [`@${subject} had no grants in the roster`] };
+  return { lines: [`revoked @${subject}'s access to ${revoked.join(", ")}`] };
 }
 
 /** Records the rotation date and the next one due, quarterly, in the requester's time zone. */

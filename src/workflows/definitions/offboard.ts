@@ -11,7 +11,7 @@ export const offboard: WorkflowDefinition = {
   kind: "offboard",
   command: "/offboard",
   name: "Offboarding",
-  title: (inputs) => `Offboarding <@${inputs.subjectUserId ?? "?"}>`,
+  title: (inputs) => `Offboarding @${inputs.subjectUserId ?? "?"}`,
   parseCommand: (text) => {
     const { subjectUserId, lastDay } = parseOffboard(text);
     return { inputs: { environments: [], subjectUserId, ...(lastDay ? { lastDay } : {}) } };
