@@ -7,7 +7,6 @@ import { renderHome, renderStatus } from "../../src/views/status.js";
 import { renderThreadLine } from "../../src/views/thread-line.js";
 import { renderWorkflowMessage } from "../../src/views/workflow-message.js";
 import { PermissionRefusedError, type Role, rolesOf } from "../../src/workflows/authority.js";
-import { WORKFLOW_DEFINITIONS } from "../../src/workflows/definitions/index.js";
 import { transition, type WorkflowCommand } from "../../src/workflows/state-machine.js";
 import type {
   AuditAction,
