@@ -83,6 +83,7 @@ export async function runCli(
 
   let runtime: Awaited<ReturnType<typeof openRuntime>> | undefined;
   let config: Config | undefined;
+  let code: number;
   try {
     const loaded = loadConfig(env);
     config = loaded;
@@ -94,7 +95,7 @@ export async function runCli(
       (line) => io.stderr.write(line),
       loaded.logFormat,
     );
-    return await command.run({
+    code = await command.run({
       runtime: async () => {
         runtime ??= await openRuntime(loaded, log);
         return runtime;
@@ -107,6 +108,17 @@ export async function runCli(
       values: parsed.values as Record<string, string | boolean | undefined>,
     });
   } catch (error) {
+    code = failWith(error);
+  }
+  // Closing can fail too (a full disk leaves the embedded server's lock files unwritable): that
+  // never hides how the command ended, and a command that succeeded reports it.
+  const closeError = await runtime?.close().then(
+    () => undefined,
+    (error: unknown) => error ?? new Error("closing failed"),
+  );
+  return closeError !== undefined && code === EXIT.ok ? failWith(closeError) : code;
+
+  function failWith(error: unknown): number {
     if (error instanceof ConfigError)
       return fail(`invalid configuration: ${error.problems.join("; ")}`, EXIT.usage);
     if (error instanceof UserError) return fail(error.message, error.exitCode);
@@ -117,8 +129,6 @@ export async function runCli(
     if (error instanceof Error && error.name === "AbortError")
       return fail("interrupted; run the same command again to resume", 130);
     return fail(`internal error: ${(error as Error).message ?? String(error)}`, EXIT.internal);
-  } finally {
-    await runtime?.close();
   }
 }
 

@@ -128,6 +128,27 @@ describe("the CLI when its database goes away mid-rotation", () => {
     expect(after.plaintextDigest).toBe(original.plaintextDigest);
   });
 
+  it("a lock held past lock_timeout: one line saying the database did not answer in time, exit 75; then it runs", async () => {
+    const url = new URL(server.url);
+    url.searchParams.set("options", "-c lock_timeout=300");
+    const timed = { ...env, DATABASE_URL: url.toString() };
+    const holder = await server.pool.connect();
+    try {
+      await holder.query(`BEGIN; LOCK TABLE "KeyVersion" IN ACCESS EXCLUSIVE MODE`);
+      const result = await runKeyops(["keys", "status"], timed);
+      expect(result.code).toBe(75);
+      expectOneResumableLine(
+        result.stderr,
+        /^keyops: the database did not answer in time \(.*lock timeout.*\); run the same command again to resume/,
+      );
+    } finally {
+      await holder.query("ROLLBACK");
+      holder.release();
+    }
+    const again = await runKeyops(["keys", "status"], timed);
+    expect(again.code, again.stderr).toBe(0);
+  });
+
   it("the server down: one line naming it, exit 75, and the hint to run it again", async () => {
     await server.stop();
     try {
