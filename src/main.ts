@@ -40,19 +40,29 @@ async function runSandbox(port: number): Promise<void> {
   stopOnSignals(sandbox, createLogger("error"));
 }
 
+/**
+ * A graceful stop on SIGTERM or SIGINT. Signals that come while it runs are ignored: `npm start`
+ * under a process-group signal delivers one directly and one relayed by tsx, and a second signal
+ * must not kill the process before it has stopped the embedded PostgreSQL.
+ */
 function stopOnSignals(running: { stop(): Promise<void> }, log: ReturnType<typeof createLogger>): void {
-  for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    process.once(signal, () => {
-      log.info("shutting down", { signal });
-      running.stop().then(
-        () => process.exit(0),
-        (error: Error) => {
-          log.error("shutdown failed", { error: error.message });
-          process.exit(1);
-        },
-      );
-    });
-  }
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.info("already shutting down", { signal });
+      return;
+    }
+    stopping = true;
+    log.info("shutting down", { signal });
+    running.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        log.error("shutdown failed", { error: error.message });
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, stop);
 }
 
 main().catch((error: unknown) => {

@@ -5,6 +5,7 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { removeEmbeddedDataDir } from "../../src/db/embedded.js";
 import { freePort } from "../../src/net.js";
 import { recordOutput } from "../support/artifacts.js";
 import { keyopsEnv } from "../support/cli.js";
@@ -61,7 +62,11 @@ export async function startSandboxProcess(
     const code = await exited;
     // npm may exit before the bot has stopped its database: wait for the whole group.
     if (group) await groupGone(group, 60_000);
-    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+    // Throws while its PostgreSQL still runs (a stop that left it behind); removes the cluster
+    // kept outside a private data directory as root.
+    await removeEmbeddedDataDir(dataDir).finally(() =>
+      rm(dir, { recursive: true, force: true, maxRetries: 5 }),
+    );
     return code;
   };
   const url = await new Promise<string>((resolve, reject) => {

@@ -3,6 +3,7 @@ import { connect } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeEmbeddedDataDir } from "../../src/db/embedded.js";
 import { freePort } from "../../src/net.js";
 import type { PageState } from "../../src/sandbox/channel-view.js";
 import { PERSONAS } from "../../src/sandbox/people.js";
@@ -27,7 +28,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sandbox?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir)
+    await removeEmbeddedDataDir(path.join(dir, ".data")).finally(() =>
+      rm(dir, { recursive: true, force: true }),
+    );
 }, 60_000);
 
 async function act(what: string, as: { id: string }, body: Record<string, unknown> = {}) {
