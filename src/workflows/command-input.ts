@@ -52,10 +52,10 @@ export function defaultSeverity(environment: Environment): Severity {
 /** A last day further ahead than this is a typo, not a plan (and would schedule reminders for it). */
 const LAST_DAY_MAX_AHEAD = { years: 1 } as const;
 
-/** "<@U123|name> [yyyy-mm-dd]" as Slack escapes a mention (manifest: should_escape). */
+/** "@U123 [yyyy-mm-dd]": the person by their directory id (the handler reads Slack's mention into it). */
 
 export function parseOffboard(text: string, now = new Date()): { subjectUserId: string; lastDay?: string } {
-  const match = /^\s*<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>\s*(.*)$/.exec(text);
+  const match = /^\s*@([A-Z0-9]{3,})(?:\s+(.*))?$/.exec(text);
   if (!match) throw new UserError("say who is leaving: /offboard @person [last day as yyyy-mm-dd]");
   const subjectUserId = match[1] as string;
   const rest = (match[2] ?? "").trim();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { personRefs } from "../../src/handlers/commands/person-refs.js";
 import { plainMentions, safeMrkdwn, slackMentions } from "../../src/views/format.js";
 
 describe("people named by the workflows", () => {
@@ -13,5 +14,11 @@ describe("people named by the workflows", () => {
     );
     expect(safeMrkdwn("Offboarding @U0LEAVER <!channel>")).toBe("Offboarding <@U0LEAVER> &lt;!channel&gt;");
     expect(plainMentions(slackMentions("Offboarding @U0LEAVER"))).toBe("Offboarding @U0LEAVER");
+  });
+
+  it("Slack's escaped mention in command text reaches the workflows as @U123, and comes back as a mention", () => {
+    expect(personRefs("<@U0LEAVER|leaver> 2026-12-05")).toBe("@U0LEAVER 2026-12-05");
+    expect(personRefs("<@W0ENTERPR>")).toBe("@W0ENTERPR");
+    expect(slackMentions(personRefs("<@U0LEAVER|leaver> and <@U0OTHER>"))).toBe("<@U0LEAVER> and <@U0OTHER>");
   });
 });

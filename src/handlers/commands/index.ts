@@ -7,6 +7,7 @@ import { openSealedModal } from "../modal-seal.js";
 import { replyFor } from "../replies.js";
 import { registerKeyopsCommand } from "./keyops.js";
 import { checkNamedPerson } from "./named-person.js";
+import { personRefs } from "./person-refs.js";
 
 /**
  * One listener per workflow definition's command, plus /keyops. The request guard has checked the
@@ -19,7 +20,7 @@ export function register(app: App, deps: HandlerDeps): void {
     app.command(definition.command, async ({ command, ack, client }) => {
       let parsed: ReturnType<HandlerDeps["service"]["parseCommand"]>;
       try {
-        parsed = deps.service.parseCommand(definition.kind, command.text);
+        parsed = deps.service.parseCommand(definition.kind, personRefs(command.text));
       } catch (error) {
         await ack({ response_type: "ephemeral", text: replyFor(error, deps.log, definition.command) });
         return;
