@@ -210,7 +210,7 @@ describe("the sandbox's page and stand-ins", () => {
     expect(home).not.toContain("data-unknown-type");
   }, 60_000);
 
-  it("acknowledging in PagerDuty reaches the bot through its signed webhook", async () => {
+  it("acknowledging in PagerDuty reaches the bot through its signed webhook; a user select assigns a step", async () => {
     await act("command", PERSONAS.requester, { text: "/key-rotate development" });
     const id = await eventually("the page in PagerDuty", async () => {
       const incident = (await state(PERSONAS.onCall)).pagerduty
@@ -224,5 +224,29 @@ describe("the sandbox's page and stand-ins", () => {
     await eventually("the acknowledgement in Slack", async () =>
       (await state(PERSONAS.requester)).channel.includes("Acknowledged by Oscar"),
     );
+
+    // A user select: the requester assigns the backup to Blair; the select then shows Blair.
+    const rotation = (await state(PERSONAS.requester)).channel
+      .split('<div class="sb-message')
+      .find((m) => m.includes("Development key rotation") && m.includes("bk-header"));
+    const ts = /data-ts="([^"]+)"/.exec(rotation ?? "")?.[1];
+    const blockId = /data-block-id="([^"]*backup-database)" data-action-id="step_assign"/.exec(
+      rotation ?? "",
+    )?.[1];
+    expect({ ts: !!ts, blockId: !!blockId }).toEqual({ ts: true, blockId: true });
+    await act("action", PERSONAS.requester, {
+      actionId: "step_assign",
+      blockId: unescapeHtml(blockId ?? ""),
+      type: "users_select",
+      value: PERSONAS.bystander.id,
+      container: { kind: "message", ts },
+    });
+    await eventually("the assignment", async () => {
+      const html = (await state(PERSONAS.requester)).channel;
+      return (
+        html.includes('Assigned to <span class="bk-mention">@Blair</span>') &&
+        html.includes(`<option value="${PERSONAS.bystander.id}" selected>Blair</option>`)
+      );
+    });
   }, 60_000);
 });
