@@ -25,7 +25,8 @@ export function renderProgressLine(progress: ProgressLine, width = 30): string {
   const eta = progress.etaSeconds === null ? "" : `, ETA ${formatDuration(progress.etaSeconds)}`;
   const rate = progress.rate.toLocaleString("en-US");
   const counts = `${progress.done.toLocaleString("en-US")}/${progress.total.toLocaleString("en-US")}`;
-  return `${(PHASES[progress.phase] ?? progress.phase).padEnd(15)} ${bar} ${String(Math.floor(fraction * 100)).padStart(3)}% ${counts} rows, ${rate} rows/s${eta}`;
+  const note = progress.note ? ` · ${progress.note}` : "";
+  return `${(PHASES[progress.phase] ?? progress.phase).padEnd(15)} ${bar} ${String(Math.floor(fraction * 100)).padStart(3)}% ${counts} rows, ${rate} rows/s${eta}${note}`;
 }
 
 /** Redraws the progress line on a terminal at most every `intervalMs`; silent elsewhere. */

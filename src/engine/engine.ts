@@ -57,7 +57,8 @@ export interface RotateOptions {
   /** Generate and activate a new version first (default). False re-encrypts to the current active version. */
   generate?: boolean;
   batchSize?: number;
-  maxRowsPerSecond?: number;
+  /** A fixed rate limit, or "auto": full speed while the database keeps up, backing off when it slows. */
+  maxRowsPerSecond?: number | "auto";
   requestedBy?: string;
   onProgress?: ProgressListener;
   signal?: AbortSignal;
@@ -542,7 +543,7 @@ export class RotationEngine {
       throw new UserError(`batch size must be an integer from 1 to ${MAX_BATCH_SIZE}`);
     }
     const rate = options.maxRowsPerSecond ?? this.defaultMaxRowsPerSecond;
-    if (rate !== undefined && (!Number.isFinite(rate) || rate <= 0)) {
+    if (rate !== undefined && rate !== "auto" && (!Number.isFinite(rate) || rate <= 0)) {
       throw new UserError("max rows per second must be a positive number");
     }
     return this.withRotationLock(environment, (lockLost) => {
@@ -894,7 +895,8 @@ export class RotationEngine {
               status: "RUNNING",
               rowsTotal: before.rows,
               batchSize,
-              maxRowsPerSecond: options.maxRowsPerSecond ? Math.ceil(options.maxRowsPerSecond) : null,
+              maxRowsPerSecond:
+                typeof options.maxRowsPerSecond === "number" ? Math.ceil(options.maxRowsPerSecond) : null,
               digestBefore: before.failed === 0 ? before.plaintextDigest : null,
               requestedBy: options.requestedBy ?? null,
               startedAt: options.startedAt,

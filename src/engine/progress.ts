@@ -21,6 +21,8 @@ export type ProgressListener = (progress: Progress) => void;
 /** Counts rows of one phase and turns them into progress events. */
 export class ProgressMeter {
   private done = 0;
+  /** Shown with every event until changed (e.g. what the adaptive rate limit is doing). */
+  private standingNote: string | undefined;
   private readonly startedAt = performance.now();
 
   constructor(
@@ -40,6 +42,11 @@ export class ProgressMeter {
     this.listener?.({ ...this.snapshot(), note });
   }
 
+  /** A note every later event carries, until replaced (undefined: none). */
+  setNote(note: string | undefined): void {
+    this.standingNote = note;
+  }
+
   snapshot(): Progress {
     const seconds = (performance.now() - this.startedAt) / 1000;
     const rate = seconds > 0 ? this.done / seconds : 0;
@@ -50,12 +57,19 @@ export class ProgressMeter {
       total: this.total,
       rate: Math.round(rate),
       etaSeconds: rate > 0 ? Math.round(left / rate) : null,
+      ...(this.standingNote ? { note: this.standingNote } : {}),
     };
   }
 }
 
+/** Paces a rotation's batches: `take` before writing a batch, `observe` once it is written. */
+export interface Pacer {
+  take(rows: number, signal?: AbortSignal): Promise<void>;
+  observe(rows: number, writeMs: number): void;
+}
+
 /** Keeps a loop at or under `rowsPerSecond` so a rotation does not starve production traffic. */
-export class RateLimiter {
+export class RateLimiter implements Pacer {
   private rows = 0;
   private readonly startedAt = performance.now();
 
@@ -67,5 +81,45 @@ export class RateLimiter {
     const dueMs = (this.rows / this.rowsPerSecond) * 1000;
     const waitMs = dueMs - (performance.now() - this.startedAt);
     if (waitMs > 0) await sleep(waitMs, undefined, { signal });
+  }
+
+  observe(): void {}
+}
+
+/**
+ * `--max-rows-per-second auto`: full speed while the database keeps up, backing off when it slows.
+ * The signal is the rotation's own batches: the time per row of each write, against the best the
+ * run has seen. When the recent average (EWMA) is over 1.5x the best, the next batch waits for
+ * `ratio - 1` times the last write's time (up to 4x), so the rotation's share of the database
+ * falls as the application's load rises; the progress line says so.
+ */
+export class AdaptivePacer implements Pacer {
+  private best = Number.POSITIVE_INFINITY;
+  private recent: number | undefined;
+  private pauseMs = 0;
+
+  constructor(private readonly meter: { setNote(note: string | undefined): void }) {}
+
+  observe(rows: number, writeMs: number): void {
+    if (rows < 1) return;
+    const perRow = writeMs / rows;
+    this.best = Math.min(this.best, perRow);
+    this.recent = this.recent === undefined ? perRow : 0.7 * this.recent + 0.3 * perRow;
+    const ratio = this.recent / this.best;
+    if (ratio > 1.5) {
+      const factor = Math.min(4, ratio - 1);
+      this.pauseMs = writeMs * factor;
+      this.meter.setNote(
+        `auto: backing off (the database is ${ratio.toFixed(1)}x slower than at its best; ` +
+          `rotating at ${Math.round(100 / (1 + factor))}% speed)`,
+      );
+    } else {
+      this.pauseMs = 0;
+      this.meter.setNote(undefined);
+    }
+  }
+
+  async take(_rows: number, signal?: AbortSignal): Promise<void> {
+    if (this.pauseMs > 0) await sleep(this.pauseMs, undefined, { signal });
   }
 }

@@ -3,7 +3,7 @@ import type pg from "pg";
 import { versionPrefix } from "../crypto/ciphertext.js";
 import type { Logger } from "../logger.js";
 import { countInKeysetChunks } from "./keyset-count.js";
-import { type ProgressListener, ProgressMeter, RateLimiter } from "./progress.js";
+import { AdaptivePacer, type Pacer, type ProgressListener, ProgressMeter, RateLimiter } from "./progress.js";
 import type { ReencryptedBatch, ReencryptedRow, StoredRow } from "./reencrypt.js";
 import type { BatchTransform } from "./reencrypt-workers.js";
 import type { ResolvedTarget } from "./target.js";
@@ -13,7 +13,8 @@ export interface ReencryptOptions {
   /** The version every row must end under (the keyring's active one). */
   activeVersion: number;
   batchSize: number;
-  maxRowsPerSecond?: number;
+  /** A fixed rate limit, or "auto": back off when the database slows. */
+  maxRowsPerSecond?: number | "auto";
   /** Where a resumed run starts: the checkpoint of the interrupted one. */
   cursor: string | null;
   pass: number;
@@ -61,6 +62,7 @@ const READ_AHEAD = 3;
  */
 const BATCH_LOCK_TIMEOUT_MS = 100;
 const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;
+const LOCK_TIMEOUT_RETRIES = 20;
 
 interface PreparedBatch {
   cursor: string;
@@ -84,7 +86,6 @@ export async function reencryptTarget(
 ): Promise<ReencryptOutcome> {
   const onActive = `${versionPrefix(options.activeVersion)}%`;
   const outcome: ReencryptOutcome = { reencrypted: 0, conflicts: 0, undecryptable: 0 };
-  const limiter = new RateLimiter(options.maxRowsPerSecond);
   const pool = pools.target;
   const runs = pools.target === pools.runs ? null : pools.runs;
   const meter = new ProgressMeter(
@@ -92,6 +93,10 @@ export async function reencryptTarget(
     options.expectedRows ?? (await countNotOnActive(pool, target, onActive)),
     options.onProgress,
   );
+  const limiter: Pacer =
+    options.maxRowsPerSecond === "auto"
+      ? new AdaptivePacer(meter)
+      : new RateLimiter(options.maxRowsPerSecond);
   const reader = await pool.connect();
   const writer = await pool.connect();
   const write: BatchWriter = { writer, runs, transform, target, runId: options.runId, onActive };
@@ -114,10 +119,12 @@ export async function reencryptTarget(
         await limiter.take(prepared.read, options.signal);
         // Sweeps meet the first pass's undecryptable rows again: count them once.
         const failed = pass === 1 ? prepared.batch.undecryptable : [];
+        const writeStarted = performance.now();
         const written =
           prepared.read === 0
             ? { updated: 0, conflicts: 0, locked: [] }
             : await writeBatch(write, prepared.batch.rows, prepared.cursor, pass, failed);
+        limiter.observe(prepared.read, performance.now() - writeStarted);
         outcome.reencrypted += written.updated;
         options.onBatch?.(written.updated);
         outcome.conflicts += written.conflicts;
@@ -356,12 +363,18 @@ async function writeBatch(
     ]);
     return swapped;
   };
-  let swapped: { id: string }[];
-  try {
-    swapped = await swap(options.skipLocked ?? false);
-  } catch (error) {
-    if (options.skipLocked || !isLockTimeout(error)) throw error;
-    swapped = await swap(true);
+  let swapped: { id: string }[] | undefined;
+  let skipLocked = options.skipLocked ?? false;
+  // Skipping locked rows leaves only the run's own row to wait on (a heartbeat's short update):
+  // a lock timeout there is retried.
+  for (let attempt = 1; swapped === undefined; attempt++) {
+    try {
+      swapped = await swap(skipLocked);
+    } catch (error) {
+      if (!isLockTimeout(error) || attempt >= LOCK_TIMEOUT_RETRIES) throw error;
+      if (skipLocked) await sleep(20 * attempt);
+      skipLocked = true;
+    }
   }
   if (swapped.length === rows.length) return { updated: rows.length, conflicts: 0, locked: [] };
   const done = new Set(swapped.map((row) => row.id));

@@ -20,6 +20,22 @@ describe("renderProgressLine", () => {
     ).toBe("re-encrypt      ░░░░░░░░░░   0% 0/200,000 rows, 0 rows/s");
   });
 
+  it("ends with what the phase waits for or how it paces itself", () => {
+    expect(
+      renderProgressLine(
+        {
+          phase: "reencrypt",
+          done: 399,
+          total: 400,
+          rate: 200,
+          etaSeconds: 0,
+          note: "waiting on 1 locked row",
+        },
+        4,
+      ),
+    ).toBe("re-encrypt      ████  99% 399/400 rows, 200 rows/s, ETA 0s · waiting on 1 locked row");
+  });
+
   it("shows a partial run with counts, rate and ETA", () => {
     expect(
       renderProgressLine(

@@ -74,7 +74,7 @@ function progressOf(context: CommandContext) {
 
 export const rotate: Command = {
   path: ["rotate"],
-  usage: "keyops rotate [--env E] [--batch-size N] [--max-rows-per-second R] [--no-generate] [--json]",
+  usage: "keyops rotate [--env E] [--batch-size N] [--max-rows-per-second R|auto] [--no-generate] [--json]",
   summary: "new key version, activate, re-encrypt every row, verify (resumes an interrupted run)",
   options: {
     "batch-size": { type: "string" },
@@ -87,7 +87,11 @@ export const rotate: Command = {
     const batchSize =
       typeof batch === "string" ? parsePositiveInteger(batch, "--batch-size", 50_000) : undefined;
     const maxRowsPerSecond =
-      typeof rate === "string" ? parsePositiveInteger(rate, "--max-rows-per-second") : undefined;
+      rate === "auto"
+        ? "auto"
+        : typeof rate === "string"
+          ? parsePositiveInteger(rate, "--max-rows-per-second")
+          : undefined;
     const { engine } = await context.runtime();
     const bar = progressOf(context);
     const controller = new AbortController();
