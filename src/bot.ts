@@ -2,6 +2,7 @@ import type { Agent } from "node:https";
 import type { App } from "@slack/bolt";
 import { WebClient } from "@slack/web-api";
 import { ClientAlerts } from "./alerts/client-alerts.js";
+import { AuditHeadPublisher, auditHeadLine, publishingHeadOnClose } from "./audit/audit-heads.js";
 import type { BotConfig } from "./bot-config.js";
 import { registerListeners } from "./handlers/index.js";
 import { ModalSeal } from "./handlers/modal-seal.js";
@@ -72,7 +73,13 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       metrics.pagerDeliveryFailed(operation),
     );
     const directory = new SlackDirectory(client);
-    const publisher = new SlackPublisher(client);
+    // The audit chain's head, published outside the database: the file, and a line in the security channel.
+    const auditHeads = new AuditHeadPublisher(runtime.db.prisma, config.auditHeadFile, log);
+    if (config.alertChannel) {
+      const security = slackAlertChannel(client, config.alertChannel);
+      auditHeads.addSink((head) => security.post(auditHeadLine(head)));
+    }
+    const publisher = publishingHeadOnClose(new SlackPublisher(client), auditHeads);
     const roster = new Roster(runtime.db.prisma);
     const leases = new StepLeases(runtime.db.prisma, leaseSettings(config.takeoverSeconds), log);
     const service = new WorkflowService({
@@ -157,6 +164,8 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     const stopAlerts = everyInterval(config.alertCheckIntervalMs, () =>
       alerts.check().catch((error: Error) => log.warn("alert check failed", { error: error.message })),
     );
+    await auditHeads.publish("start");
+    const stopAuditHeads = config.auditPublishMs > 0 ? auditHeads.every(config.auditPublishMs) : () => {};
     await jobs.work(steps, service, paging, log);
     await steps.resumeInterruptedSteps();
     const stopTakeovers = everyInterval(leases.settings.beatMs, () =>
@@ -194,6 +203,8 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
           await drain();
           await startedMetrics?.close();
           await startedQueue.stop({ graceful: true, timeoutMs: 30_000 });
+          stopAuditHeads();
+          await auditHeads.publish("stop");
           await runtime.close();
         })();
         return stopping;

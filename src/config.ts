@@ -32,6 +32,10 @@ export interface Config {
   handoverTimeoutMs: number;
   /** KEYOPS_MAX_ROWS_PER_SECOND: the rotation's rate limit when a run is not given one; none when unset. */
   maxRowsPerSecond: number | undefined;
+  /** KEYOPS_AUDIT_HEAD_FILE: the append-only file the audit chain's head is published to. */
+  auditHeadFile: string;
+  /** KEYOPS_AUDIT_PUBLISH_SECONDS: how often the bot publishes the head; 0 only at workflows' ends. */
+  auditPublishMs: number;
 }
 
 export class ConfigError extends Error {
@@ -48,6 +52,8 @@ const schema = z.object({
     .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// connection string")
     .optional(),
   KEYOPS_DATA_DIR: z.string().trim().min(1).default(".data"),
+  KEYOPS_AUDIT_HEAD_FILE: z.string().trim().min(1).optional(),
+  KEYOPS_AUDIT_PUBLISH_SECONDS: z.coerce.number().int().min(0).max(86_400).default(300),
   KEYOPS_EMBEDDED_PG_PORT: z.coerce.number().int().min(1024).max(65535).default(54329),
   KEYOPS_ENVIRONMENT: z.enum(ENVIRONMENTS).default("development"),
   KEYOPS_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
@@ -162,5 +168,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     clientLiveWithinMs: parsed.data.KEYOPS_CLIENT_LIVE_SECONDS * 1000,
     handoverTimeoutMs: parsed.data.KEYOPS_HANDOVER_TIMEOUT_SECONDS * 1000,
     maxRowsPerSecond: parsed.data.KEYOPS_MAX_ROWS_PER_SECOND,
+    auditHeadFile: path.resolve(
+      parsed.data.KEYOPS_AUDIT_HEAD_FILE ?? path.join(parsed.data.KEYOPS_DATA_DIR, "audit-heads.jsonl"),
+    ),
+    auditPublishMs: parsed.data.KEYOPS_AUDIT_PUBLISH_SECONDS * 1000,
   };
 }

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { useAuditChainKey } from "./audit/chain-key.js";
 import type { Config } from "./config.js";
 import { readOrCreateMasterKeyFile } from "./crypto/master-key-file.js";
 import { type Database, openDatabase } from "./db/database.js";
@@ -25,6 +26,8 @@ export async function openRuntime(config: Config, log: Logger): Promise<Runtime>
     const masterKey = config.masterKey ?? (await readOrCreateMasterKeyFile(config.dataDir, log));
     const keys = new KeyStore(db.prisma, masterKey, log);
     await keys.bootstrap(config.legacyKeys);
+    const [database] = await db.prisma.$queryRaw<{ name: string }[]>`SELECT current_database() AS name`;
+    if (database) useAuditChainKey(database.name, masterKey);
     const defaults = await environmentDatabases(config, db, databases);
     const bindings = targetBindings(config, defaults, databases);
     return {

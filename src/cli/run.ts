@@ -8,6 +8,7 @@ import { UserError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { openRuntime } from "../runtime.js";
 import type { CliIO, Command } from "./command.js";
+import { auditExport, auditPublish, auditVerify } from "./commands/audit.js";
 import { clients } from "./commands/clients.js";
 import { demoSeed } from "./commands/demo.js";
 import { keysActivate, keysCompromised, keysGenerate, keysRetire, keysStatus } from "./commands/keys.js";
@@ -24,6 +25,9 @@ export const COMMANDS: Command[] = [
   rotate,
   verify,
   clients,
+  auditVerify,
+  auditExport,
+  auditPublish,
   demoSeed,
 ];
 
@@ -35,7 +39,7 @@ export function usage(): string {
     ...COMMANDS.flatMap((c) => [`  ${c.usage}`, `      ${c.summary}`]),
     "",
     "environments: development (default, or KEYOPS_ENVIRONMENT), staging, production",
-    "exit codes: 0 done, 1 rows failed, 2 bad input, 3 a rotation is running, 4 refused, 130 interrupted,",
+    "exit codes: 0 done, 1 rows failed or audit chain broken, 2 bad input, 3 a rotation is running, 4 refused, 130 interrupted,",
     "  75 database connection lost, refused or timed out (run it again to resume), 74 disk full, 70 internal error",
   ].join("\n");
 }

@@ -1,4 +1,5 @@
-import { createHash } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
+import { auditChainKeyFor } from "../audit/chain-key.js";
 import type { Prisma, PrismaClient } from "../generated/prisma/client.js";
 import type { AuditAction, TimelineEvent } from "./types.js";
 
@@ -21,7 +22,7 @@ export interface AuditEntry {
   at?: Date;
 }
 
-interface HashedFields {
+export interface HashedFields {
   sequence: number;
   workflowId: string | null;
   at: Date;
@@ -37,6 +38,7 @@ export async function appendAuditEvents(
   entries: AuditEntry[],
 ): Promise<TimelineEvent[]> {
   if (entries.length === 0) return [];
+  const key = await chainKey(tx);
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(${AUDIT_APPEND_LOCK})`;
   const last = await tx.auditEvent.findFirst({ orderBy: { sequence: "desc" } });
   let sequence = last?.sequence ?? 0;
@@ -53,9 +55,9 @@ export async function appendAuditEvents(
       stepKey: entry.stepKey ?? null,
       detail: entry.detail ?? {},
     };
-    const hash = hashEvent(prevHash, fields);
+    const hash = hashEvent(prevHash, fields, key);
     await tx.auditEvent.create({
-      data: { ...fields, detail: fields.detail as Prisma.InputJsonValue, prevHash, hash },
+      data: { ...fields, detail: fields.detail as Prisma.InputJsonValue, prevHash, hash, keyed: true },
     });
     appended.push(toTimelineEvent(fields));
     prevHash = hash;
@@ -63,33 +65,94 @@ export async function appendAuditEvents(
   return appended;
 }
 
+/** The chain's last event as published outside the database (see src/audit/audit-heads.ts). */
+export interface ChainHead {
+  sequence: number;
+  hash: string;
+  publishedAt: string;
+}
+
 export interface ChainVerdict {
   ok: boolean;
   events: number;
-  /** The first event whose stored hashes do not match its content or its predecessor. */
+  /** The first event chained with the key (earlier ones are the unkeyed chain of before); null if none. */
+  keyedFrom: number | null;
+  /** The first event whose stored hashes do not match its content, its predecessor or the published head. */
   brokenAt?: number;
   problem?: string;
+  /** The last head published outside the database, when one was given. */
+  publishedHead?: ChainHead;
+  /** The log ends before the last published head: its tail was removed or the database rolled back. */
+  tailMissing: boolean;
 }
 
-/** Recomputes the whole chain; any edited, removed or reordered event breaks it. */
-export async function verifyAuditChain(prisma: PrismaClient): Promise<ChainVerdict> {
+/**
+ * Recomputes the whole chain: any edited, removed or reordered event breaks it, and so does an
+ * unkeyed event after a keyed one. Against the last head published outside the database, a removed
+ * tail, a chain rewritten from the start and a rolled-back database are found too.
+ */
+export async function verifyAuditChain(
+  prisma: PrismaClient,
+  publishedHead?: ChainHead,
+): Promise<ChainVerdict> {
+  const key = await chainKey(prisma);
   const events = await prisma.auditEvent.findMany({ orderBy: { sequence: "asc" } });
   let prevHash = GENESIS_HASH;
   let expectedSequence = 1;
+  let keyedFrom: number | null = null;
+  const verdict = (extra: Partial<ChainVerdict> = {}): ChainVerdict => ({
+    ok: extra.problem === undefined,
+    events: events.length,
+    keyedFrom,
+    ...(publishedHead ? { publishedHead } : {}),
+    tailMissing: false,
+    ...extra,
+  });
+  let atHead: string | undefined;
   for (const event of events) {
-    if (event.sequence !== expectedSequence) {
-      return { ok: false, events: events.length, brokenAt: event.sequence, problem: "missing event" };
-    }
-    if (event.prevHash !== prevHash) {
-      return { ok: false, events: events.length, brokenAt: event.sequence, problem: "chain broken" };
-    }
-    if (hashEvent(prevHash, event) !== event.hash) {
-      return { ok: false, events: events.length, brokenAt: event.sequence, problem: "content altered" };
-    }
+    if (event.sequence !== expectedSequence)
+      return verdict({ brokenAt: expectedSequence, problem: `event #${expectedSequence} is missing` });
+    if (event.prevHash !== prevHash)
+      return verdict({
+        brokenAt: event.sequence,
+        problem: "chain broken (it does not point at the event before)",
+      });
+    if (event.keyed) keyedFrom ??= event.sequence;
+    else if (keyedFrom !== null)
+      return verdict({ brokenAt: event.sequence, problem: "unkeyed event after the chain was keyed" });
+    if (hashEvent(prevHash, event, event.keyed ? key : undefined) !== event.hash)
+      return verdict({ brokenAt: event.sequence, problem: "content altered" });
+    if (publishedHead && event.sequence === publishedHead.sequence) atHead = event.hash;
     prevHash = event.hash;
     expectedSequence += 1;
   }
-  return { ok: true, events: events.length };
+  if (publishedHead) {
+    const last = events.length;
+    if (last < publishedHead.sequence) {
+      return verdict({
+        brokenAt: last + 1,
+        tailMissing: true,
+        problem:
+          `tail missing: the log ends at event #${last}, but event #${publishedHead.sequence} was published ` +
+          `at ${publishedHead.publishedAt} (events removed, or the database rolled back)`,
+      });
+    }
+    if (atHead !== publishedHead.hash) {
+      return verdict({
+        brokenAt: publishedHead.sequence,
+        problem:
+          `event #${publishedHead.sequence} is not the one published at ${publishedHead.publishedAt} ` +
+          "(the chain was rewritten, or the database rolled back and written again)",
+      });
+    }
+  }
+  return verdict();
+}
+
+/** The last event's sequence and hash (sequence 0 and the genesis hash for an empty log). */
+export async function readChainHead(prisma: PrismaClient): Promise<{ sequence: number; hash: string }> {
+  const last = await prisma.auditEvent.findFirst({ orderBy: { sequence: "desc" } });
+  return { sequence: last?.sequence ?? 0, hash: last?.hash ?? GENESIS_HASH };
 }
 
 export async function readTimeline(prisma: PrismaClient, workflowId: string): Promise<TimelineEvent[]> {
@@ -97,7 +160,8 @@ export async function readTimeline(prisma: PrismaClient, workflowId: string): Pr
   return events.map(toTimelineEvent);
 }
 
-function hashEvent(prevHash: string, fields: HashedFields): string {
+/** HMAC-SHA256 under `key`; without one, the plain SHA-256 of the unkeyed chain before the key. */
+export function hashEvent(prevHash: string, fields: HashedFields, key?: Buffer): string {
   const canonical = canonicalJson({
     sequence: fields.sequence,
     workflowId: fields.workflowId,
@@ -107,7 +171,19 @@ function hashEvent(prevHash: string, fields: HashedFields): string {
     stepKey: fields.stepKey,
     detail: fields.detail,
   });
-  return createHash("sha256").update(`${prevHash}\n${canonical}`).digest("hex");
+  const input = `${prevHash}\n${canonical}`;
+  return (key ? createHmac("sha256", key) : createHash("sha256")).update(input).digest("hex");
+}
+
+/** The chain key of the database `client` is connected to (registered when the runtime opened it). */
+async function chainKey(client: Prisma.TransactionClient | PrismaClient): Promise<Buffer> {
+  const [row] = await client.$queryRaw<{ name: string }[]>`SELECT current_database() AS name`;
+  const key = row ? auditChainKeyFor(row.name) : undefined;
+  if (!key)
+    throw new Error(
+      "the audit chain key of this database is not set (the runtime sets it from the master key)",
+    );
+  return key;
 }
 
 /** JSON with object keys sorted, so jsonb's own key order cannot change a hash. */

@@ -52,9 +52,22 @@ describe("loadConfig defaults", () => {
       logFormat: "text",
       clientLiveWithinMs: 30_000,
       handoverTimeoutMs: 900_000,
+      auditHeadFile: path.resolve(".data", "audit-heads.jsonl"),
+      auditPublishMs: 300_000,
     });
     expect(path.isAbsolute(config.dataDir)).toBe(true);
     expect(path.basename(config.dataDir)).toBe(".data");
+  });
+
+  it("KEYOPS_AUDIT_HEAD_FILE is resolved (default: in the data dir); KEYOPS_AUDIT_PUBLISH_SECONDS is validated", () => {
+    expect(loadConfig({ KEYOPS_DATA_DIR: "/srv/keyops" }).auditHeadFile).toBe(
+      "/srv/keyops/audit-heads.jsonl",
+    );
+    expect(loadConfig({ KEYOPS_AUDIT_HEAD_FILE: "heads.jsonl" }).auditHeadFile).toBe(
+      path.resolve("heads.jsonl"),
+    );
+    expect(loadConfig({ KEYOPS_AUDIT_PUBLISH_SECONDS: "0" }).auditPublishMs).toBe(0);
+    expect(() => loadConfig({ KEYOPS_AUDIT_PUBLISH_SECONDS: "-1" })).toThrow(/KEYOPS_AUDIT_PUBLISH_SECONDS/);
   });
 
   it("resolves a relative KEYOPS_DATA_DIR to an absolute path and keeps an absolute one", () => {

@@ -1,5 +1,8 @@
 import { randomBytes } from "node:crypto";
+import { rm } from "node:fs/promises";
 import type { Agent } from "node:https";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { type Bot, startBot } from "../../src/bot.js";
 import { type BotConfig, loadBotConfig } from "../../src/bot-config.js";
@@ -46,7 +49,9 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
   slack.setUserGroup(APPROVER_GROUP, [GROUP_APPROVER]);
   const legacyKey = newTestKey();
   const signingSecret = randomBytes(16).toString("hex");
+  const auditHeadFile = path.join(os.tmpdir(), `keyops-audit-heads-${randomBytes(6).toString("hex")}.jsonl`);
   const config = loadBotConfig({
+    KEYOPS_AUDIT_HEAD_FILE: auditHeadFile,
     DATABASE_URL: database.url,
     KEYOPS_MASTER_KEY: database.masterKey.exposeBase64(),
     ENCRYPTION_KEY_PRODUCTION: legacyKey.exposeBase64(),
@@ -82,6 +87,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
       await bot.stop();
       await slack.close();
       await database.drop();
+      await rm(config.auditHeadFile, { force: true });
     },
   };
 }

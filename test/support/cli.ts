@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import os from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { recordOutput } from "./artifacts.js";
 
@@ -23,6 +25,8 @@ export function keyopsEnv(env: Record<string, string | undefined>): Record<strin
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     TMPDIR: process.env.TMPDIR,
+    // Bots publish the audit chain's head: into the run's temporary directory, not the working tree.
+    KEYOPS_AUDIT_HEAD_FILE: path.join(os.tmpdir(), `keyops-audit-heads-${process.pid}.jsonl`),
     ...env,
   };
   return Object.fromEntries(

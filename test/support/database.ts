@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, inject } from "vitest";
+import { useAuditChainKey } from "../../src/audit/chain-key.js";
 import { dataKeyContext, unwrapKey } from "../../src/crypto/envelope.js";
 import { SecretKey } from "../../src/crypto/secret-key.js";
 import { type Database, openDatabase } from "../../src/db/database.js";
@@ -25,6 +26,8 @@ export async function createTestDatabase(): Promise<TestDatabase & { drop(): Pro
     silentLogger,
   );
   const masterKey = newTestKey();
+  // What the runtime does on open: this database's audit chain is keyed from its master key.
+  useAuditChainKey(name, masterKey);
   return {
     url: url.toString(),
     db,

@@ -24,7 +24,7 @@ describe("the audit log", () => {
     await append(3);
     await Promise.all([append(5, "wf-b"), append(5, "wf-c"), append(5, "wf-d")]);
     const verdict = await verifyAuditChain(t.db.prisma);
-    expect(verdict).toEqual({ ok: true, events: 18 });
+    expect(verdict).toEqual({ ok: true, events: 18, keyedFrom: 1, tailMissing: false });
   });
 
   it("the database refuses edits, removals and truncation", async () => {
@@ -46,7 +46,12 @@ describe("the audit log", () => {
       }),
     ).rejects.toThrow("the transition failed");
     await append(1);
-    expect(await verifyAuditChain(t.db.prisma)).toEqual({ ok: true, events: before.events + 1 });
+    expect(await verifyAuditChain(t.db.prisma)).toEqual({
+      ok: true,
+      events: before.events + 1,
+      keyedFrom: 1,
+      tailMissing: false,
+    });
   });
 
   it("detects tampering by someone who switched the guard off", async () => {
@@ -69,8 +74,8 @@ describe("the audit log", () => {
       await client.query(`DELETE FROM "AuditEvent" WHERE "sequence" >= 4 AND "sequence" <= 5`);
       expect(await verifyAuditChain(t.db.prisma)).toMatchObject({
         ok: false,
-        brokenAt: 6,
-        problem: "missing event",
+        brokenAt: 4,
+        problem: "event #4 is missing",
       });
     } finally {
       await client.query(`ALTER TABLE "AuditEvent" ENABLE TRIGGER USER`);
