@@ -43,6 +43,16 @@ class Refusal extends Error {
   }
 }
 
+/** Text in one input of a form that may not be there: shown under that input, the form stays open. */
+class FieldRefusal extends Refusal {
+  constructor(
+    message: string,
+    readonly blockId: string,
+  ) {
+    super(message);
+  }
+}
+
 const NOT_OURS = "This button or form is not one of ours, or has expired. Nothing was changed.";
 
 /** The sealed metadata of the modal being submitted, checked by the guard. */
@@ -156,16 +166,24 @@ function openModal(
     deps.log.warn("a sealed modal's metadata did not decode", { callbackId: request.what });
     throw new Refusal(NOT_OURS);
   }
-  for (const text of inputTexts(view.state?.values)) refuseUnsafeCharacters(text, "The form");
+  for (const [blockId, text] of inputTexts(view.state?.values)) {
+    try {
+      refuseUnsafeCharacters(text, "This field");
+    } catch (error) {
+      throw new FieldRefusal((error as Error).message, blockId);
+    }
+  }
   return metadata;
 }
 
-function inputTexts(values: unknown): string[] {
+/** [block_id, text] of every text input in view.state.values. */
+function inputTexts(values: unknown): [string, string][] {
   if (typeof values !== "object" || values === null) return [];
-  return Object.values(values as Record<string, Record<string, { value?: unknown }>>).flatMap((block) =>
-    Object.values(block ?? {}).flatMap((element) =>
-      typeof element?.value === "string" ? [element.value] : [],
-    ),
+  return Object.entries(values as Record<string, Record<string, { value?: unknown }>>).flatMap(
+    ([blockId, block]) =>
+      Object.values(block ?? {}).flatMap((element): [string, string][] =>
+        typeof element?.value === "string" ? [[blockId, element.value]] : [],
+      ),
   );
 }
 
@@ -184,6 +202,8 @@ async function refuse(
   });
   const ack = "ack" in args ? (args.ack as (response?: unknown) => Promise<void>) : undefined;
   if (request.kind === "command") await ack?.({ response_type: "ephemeral", text });
+  else if (refusal instanceof FieldRefusal)
+    await ack?.({ response_action: "errors", errors: { [refusal.blockId]: text } });
   else if (request.kind === "view")
     await ack?.({ response_action: "update", view: noticeModal(plain(text)) });
   else {
