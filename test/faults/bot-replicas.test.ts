@@ -82,39 +82,34 @@ describe("a rotation survives its replicas and its database", () => {
     }
   });
 
-  it("the database restarting mid-rotation: the bot keeps serving and the job resumes from its checkpoint", async () => {
-    const fleet = await BotFleet.start(await database("restart"), SLOW);
-    try {
-      const bot = await fleet.spawn();
-      await fleet.seed(ROWS);
-      const original = (await fleet.engine().verify("production")).plaintextDigest;
-      const rotation = await rotationUnderWay(fleet);
-      await server.restart(1500);
-      await rotation.waitForStep("verify", "DONE", 120_000);
-      expect(bot.alive()).toBe(true);
-      expect(await bot.health()).toBe(200);
-      await expectEveryRowRotated(fleet, original);
-      expect(bot.stderr()).not.toMatch(/Unhandled 'error'|node:events/);
-      expect(bot.stderr()).toMatch(/resuming once the database answers/);
-    } finally {
-      await fleet.stop();
-    }
-  });
-
-  it("the engine's backends terminated mid-rotation: the same, without a restart", async () => {
-    const fleet = await BotFleet.start(await database("terminated"), SLOW);
-    try {
-      const bot = await fleet.spawn();
-      await fleet.seed(ROWS);
-      const original = (await fleet.engine().verify("production")).plaintextDigest;
-      const rotation = await rotationUnderWay(fleet);
-      expect(await server.terminateKeyopsBackends()).toBeGreaterThan(0);
-      await rotation.waitForStep("verify", "DONE", 120_000);
-      expect(bot.alive()).toBe(true);
-      expect(await bot.health()).toBe(200);
-      await expectEveryRowRotated(fleet, original);
-    } finally {
-      await fleet.stop();
-    }
-  });
+  it.each([
+    { fault: "the database restarting", inject: () => server.restart(1500) },
+    {
+      fault: "the engine's backends terminated",
+      inject: async () => expect(await server.terminateKeyopsBackends()).toBeGreaterThan(0),
+    },
+  ])(
+    "$fault mid-rotation: the bot keeps serving and the job resumes from its checkpoint",
+    async ({ inject }) => {
+      const fleet = await BotFleet.start(
+        await database(`fault_${Math.random().toString(36).slice(2, 8)}`),
+        SLOW,
+      );
+      try {
+        const bot = await fleet.spawn();
+        await fleet.seed(ROWS);
+        const original = (await fleet.engine().verify("production")).plaintextDigest;
+        const rotation = await rotationUnderWay(fleet);
+        await inject();
+        await rotation.waitForStep("verify", "DONE", 120_000);
+        expect(bot.alive()).toBe(true);
+        expect(await bot.health()).toBe(200);
+        await expectEveryRowRotated(fleet, original);
+        expect(bot.stderr()).not.toMatch(/Unhandled 'error'|node:events/);
+        expect(bot.stderr()).toMatch(/resuming once the database answers/);
+      } finally {
+        await fleet.stop();
+      }
+    },
+  );
 });

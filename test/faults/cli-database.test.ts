@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually } from "../support/bot.js";
-import { runKeyops, spawnKeyops } from "../support/cli.js";
+import { captureOutput, runKeyops, spawnKeyops } from "../support/cli.js";
 import { newTestKey } from "../support/database.js";
 import { OwnPostgres } from "../support/own-postgres.js";
 
@@ -50,14 +50,7 @@ async function rowsDone(): Promise<number> {
 /** Starts a rotation in its own process and waits until it has committed some batches. */
 async function rotationUnderWay() {
   const child = spawnKeyops(ROTATE, env);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr?.on("data", (chunk: string) => {
-    stderr += chunk;
-  });
+  const output = captureOutput(child);
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const doneBefore = await rowsDone();
   await eventually(
@@ -65,7 +58,7 @@ async function rotationUnderWay() {
     async () => (await rowsDone()) >= doneBefore + 300,
     30_000,
   );
-  return { exited, stdout: () => stdout, stderr: () => stderr };
+  return { exited, ...output };
 }
 
 /** Runs `keyops rotate` again (after the lock holder's session is gone) until it is not refused as busy. */

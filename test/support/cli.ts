@@ -62,6 +62,19 @@ export function spawnNode(
   return child;
 }
 
+/** What a child prints, as it arrives. */
+export function captureOutput(child: ChildProcess): { stdout(): string; stderr(): string } {
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr?.on("data", (chunk: string) => {
+    stderr += chunk;
+  });
+  return { stdout: () => stdout, stderr: () => stderr };
+}
+
 /** Runs `keyops` to completion (or SIGKILLs it after `timeoutMs`: then `signal` is "SIGKILL"). */
 export function runKeyops(
   args: string[],
@@ -78,14 +91,7 @@ export function runNode(
   options: { cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliResult> {
   const child = spawnNode(argv, env, options);
-  let stdout = "";
-  let stderr = "";
-  child.stdout?.on("data", (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr?.on("data", (chunk: string) => {
-    stderr += chunk;
-  });
+  const output = captureOutput(child);
   const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000);
   return new Promise((resolve, reject) => {
     child.on("error", (error) => {
@@ -94,7 +100,7 @@ export function runNode(
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
+      resolve({ code, signal, stdout: output.stdout(), stderr: output.stderr() });
     });
   });
 }
