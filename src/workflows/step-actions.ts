@@ -1,14 +1,13 @@
 import { DateTime } from "luxon";
-import type { PrismaClient } from "../db/prisma.js";
 import type { KeyringStatus, RotationEngine } from "../engine/engine.js";
 import { reencryptedWords } from "../engine/figures.js";
 import type { Progress } from "../engine/progress.js";
 import type { Environment } from "../environments.js";
-import { readTimeline } from "./audit-log.js";
 import { definitionOf } from "./definitions/index.js";
 import type { WorkflowPublisher } from "./ports.js";
 import type { Roster } from "./roster.js";
-import type { RotationFigures, StepAction, StepResult, WorkflowSnapshot } from "./types.js";
+import type { RotationSchedules } from "./rotation-schedules.js";
+import type { RotationFigures, StepAction, StepResult, TimelineEvent, WorkflowSnapshot } from "./types.js";
 
 /** How often the next rotation is due after one (the guide: quarterly). */
 export const ROTATION_INTERVAL = { months: 3 } as const;
@@ -18,7 +17,9 @@ const AUDIT_WINDOW_HOURS = 24;
 export interface StepActionDeps {
   engine: RotationEngine;
   roster: Roster;
-  prisma: PrismaClient;
+  schedules: RotationSchedules;
+  /** The workflow's audit events, oldest first (the post-mortem's timeline). */
+  timeline(workflowId: string): Promise<TimelineEvent[]>;
   publisher: WorkflowPublisher;
   now(): Date;
   /** A running rotation's progress (throttled by the caller). */
@@ -233,17 +234,12 @@ export async function recordRotationSchedule(w: WorkflowSnapshot, deps: StepActi
   const rotated = DateTime.fromJSDate(deps.now(), { zone });
   const next = rotated.plus(ROTATION_INTERVAL);
   for (const environment of w.inputs.environments) {
-    const data = {
+    await deps.schedules.record(environment, {
       lastRotatedAt: rotated.toJSDate(),
       nextDueAt: next.toJSDate(),
       timeZone: zone,
       recordedBy: w.requestedBy,
       workflowId: w.id,
-    };
-    await deps.prisma.rotationSchedule.upsert({
-      where: { environment },
-      create: { environment, ...data },
-      update: data,
     });
   }
   return {
@@ -252,7 +248,7 @@ export async function recordRotationSchedule(w: WorkflowSnapshot, deps: StepActi
 }
 
 export async function writePostmortem(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
-  await deps.publisher.uploadPostmortem(w, await readTimeline(deps.prisma, w.id));
+  await deps.publisher.uploadPostmortem(w, await deps.timeline(w.id));
   return { lines: ["post-mortem draft uploaded to the thread"] };
 }
 

@@ -7,6 +7,7 @@ import { BusyError, UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { WorkflowJobs, WorkflowPublisher } from "./ports.js";
 import type { Roster } from "./roster.js";
+import { RotationSchedules } from "./rotation-schedules.js";
 import { BOT_ACTOR } from "./state-machine.js";
 import { STEP_RUNNERS, StepFailure } from "./step-actions.js";
 import type { StepLeases } from "./step-leases.js";
@@ -39,9 +40,11 @@ const FAULT_WAIT_MS = 5 * 60_000;
  */
 export class StepRunner {
   private readonly now: () => Date;
+  private readonly schedules: RotationSchedules;
 
   constructor(private readonly o: StepRunnerOptions) {
     this.now = o.now ?? (() => new Date());
+    this.schedules = new RotationSchedules(o.prisma);
   }
 
   /**
@@ -125,7 +128,8 @@ export class StepRunner {
       result = await STEP_RUNNERS[action](w, {
         engine: this.o.engine,
         roster: this.o.roster,
-        prisma: this.o.prisma,
+        schedules: this.schedules,
+        timeline: (id) => this.o.service.timeline(id),
         publisher: this.o.publisher,
         now: this.now,
         onProgress: this.progressReporter(w.id),

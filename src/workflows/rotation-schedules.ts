@@ -1,0 +1,23 @@
+import type { PrismaClient } from "../db/prisma.js";
+import type { Environment } from "../environments.js";
+
+export interface RotationRecord {
+  lastRotatedAt: Date;
+  nextDueAt: Date;
+  timeZone: string;
+  recordedBy: string;
+  workflowId: string;
+}
+
+/** When each environment was last rotated and when the next rotation is due (one row each). */
+export class RotationSchedules {
+  constructor(private readonly prisma: PrismaClient) {}
+
+  async record(environment: Environment, record: RotationRecord): Promise<void> {
+    await this.prisma.rotationSchedule.upsert({
+      where: { environment },
+      create: { environment, ...record },
+      update: record,
+    });
+  }
+}
