@@ -2,6 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { type Database, openDatabase } from "../../src/db/database.js";
+import { classifyFault } from "../../src/db/faults.js";
 import { seedPlatformIntegrations } from "../../src/demo/seed.js";
 import { silentLogger } from "../../src/logger.js";
 import { freePort } from "../../src/net.js";
@@ -17,6 +18,19 @@ import type { DrivenApp } from "./workflow-driver.js";
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BOT_TOKEN = "xoxb-test-token";
+
+/** Runs `read` again while the database is away (up to 30 s). */
+async function throughFaults<T>(read: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await read();
+    } catch (error) {
+      if (!classifyFault(error) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
 
 /** One `npm start` of the bot as its own process. */
 export interface BotProcess {
@@ -52,10 +66,11 @@ export class BotFleet implements DrivenApp {
       url: "http://127.0.0.1:1/slack/events",
       signingSecret: this.signingSecret,
     });
+    // The test's own reads ride out the faults it injects (a restart, terminated backends).
     this.bot = {
       service: {
-        get: (id: string) => loadWorkflow(this.database().prisma, id),
-        openWorkflows: () => listOpenWorkflows(this.database().prisma),
+        get: (id: string) => throughFaults(() => loadWorkflow(this.database().prisma, id)),
+        openWorkflows: () => throughFaults(() => listOpenWorkflows(this.database().prisma)),
       },
     };
   }

@@ -53,11 +53,15 @@ export class OwnPostgres {
     this.server = undefined;
   }
 
-  /** pg_terminate_backend on every session of a KeyOps process (application_name keyops-*). */
+  /**
+   * pg_terminate_backend on every session of a KeyOps process (application_name keyops*), but
+   * those of this test process (which watches the faults it injects).
+   */
   async terminateKeyopsBackends(): Promise<number> {
     const { rows } = await this.pool.query<{ n: string }>(
       `SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity
-        WHERE application_name LIKE 'keyops%' AND pid <> pg_backend_pid()`,
+        WHERE application_name LIKE 'keyops%' AND application_name NOT LIKE $1 AND pid <> pg_backend_pid()`,
+      [`keyops-${process.pid}-%`],
     );
     return Number(rows[0]?.n ?? 0);
   }
