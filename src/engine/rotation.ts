@@ -63,6 +63,7 @@ const READ_AHEAD = 3;
 const BATCH_LOCK_TIMEOUT_MS = 100;
 const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;
 const LOCK_TIMEOUT_RETRIES = 20;
+const RUN_ROW_LOCK_TIMEOUT_MS = 5000;
 
 interface PreparedBatch {
   cursor: string;
@@ -379,7 +380,8 @@ async function writeBatch(
   if (swapped.length === rows.length) return { updated: rows.length, conflicts: 0, locked: [] };
   const done = new Set(swapped.map((row) => row.id));
   const lost = rows.filter((row) => !done.has(row.id));
-  const retried = await retryLost(write, lost);
+  // A row first met locked counts as a conflict once, as a changed one does; not again while waited on.
+  const retried = await retryLost(write, lost, !options.skipLocked);
   return { ...retried, updated: swapped.length + retried.updated };
 }
 
@@ -388,10 +390,17 @@ async function writeBatch(
  * by it. The changed ones still on an old version are re-read under a row lock and swapped; the
  * locked ones are skipped (SKIP LOCKED) and returned.
  */
-async function retryLost(write: BatchWriter, lost: ReencryptedRow[]): Promise<Written & { updated: number }> {
+async function retryLost(
+  write: BatchWriter,
+  lost: ReencryptedRow[],
+  countLocked: boolean,
+): Promise<Written & { updated: number }> {
   const { writer, runs, transform, target, runId, onActive } = write;
   await writer.query("BEGIN");
   try {
+    // The rows are taken with SKIP LOCKED; what is left to wait on is the run's own row, which a
+    // heartbeat holds only for its commit.
+    await writer.query(`SET LOCAL lock_timeout = '${RUN_ROW_LOCK_TIMEOUT_MS}ms'`);
     let updated = 0;
     let todo = lost.map((row) => row.id);
     const seen = new Set<string>();
@@ -427,7 +436,7 @@ async function retryLost(write: BatchWriter, lost: ReencryptedRow[]): Promise<Wr
               [unseen, onActive],
             )
           ).rows.map((row) => row.id);
-    const conflicts = lost.length - locked.length;
+    const conflicts = countLocked ? lost.length : lost.length - locked.length;
     const countSql = `UPDATE "RotationRun" SET "rowsDone" = "rowsDone" + $2, "rowsConflicted" = "rowsConflicted" + $3,
                              "updatedAt" = now() WHERE id = $1`;
     const counts = [runId, updated, conflicts];
