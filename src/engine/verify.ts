@@ -27,9 +27,9 @@ export interface VerifyReport {
 }
 
 export const FAILED_IDS_REPORTED = 100;
-const BATCH_SIZE = 5000;
+const BATCH_SIZE = 2000;
 /** Batches read and being decrypted ahead of the one being digested (bounds memory). */
-const READ_AHEAD = 4;
+const READ_AHEAD = 2;
 
 type Row = { id: string; ciphertext: string | null };
 
