@@ -28,6 +28,7 @@ import { Approvers } from "./workflows/approvers.js";
 import { AUDITED_TRANSACTION, appendAuditEvents } from "./workflows/audit-log.js";
 import { NoPager, type Pager } from "./workflows/pager.js";
 import { PagingService } from "./workflows/paging.js";
+import { PublicationDelivery } from "./workflows/publication-delivery.js";
 import { Roster } from "./workflows/roster.js";
 import { leaseSettings, StepLeases } from "./workflows/step-leases.js";
 import { StepRunner } from "./workflows/step-runner.js";
@@ -54,32 +55,61 @@ export interface BotOverrides {
   host?: string;
 }
 
+/** One outbox delivery's Slack call; past it the entry is retried (and first looked for). */
+const SLACK_DELIVERY_TIMEOUT_MS = 10_000;
+/** One look-up on the way to a start. */
+const SLACK_LOOKUP_TIMEOUT_MS = 3_000;
+
 /** The composition root: config -> database -> engine -> jobs -> workflows -> Slack app -> listen. */
 export async function startBot(config: BotConfig, log: Logger, overrides: BotOverrides = {}): Promise<Bot> {
   const installation = await checkBotToken(config.slack.botToken, config.slack.apiUrl);
   const runtime = await openRuntime(config, log);
   let queue: JobQueue | undefined;
+  let delivery: PublicationDelivery | undefined;
   let metricsServer: Awaited<ReturnType<typeof startMetricsServer>> | undefined;
   try {
     const metrics = new KeyOpsMetrics({ pool: runtime.db.pool, engine: runtime.engine, log });
     runtime.engine.observers.add(metrics.engineObserver);
     queue = await JobQueue.start({ connectionString: runtime.db.url, log });
     const jobs = new QueuedWorkflowJobs(queue);
-    const client = new WebClient(config.slack.botToken, {
+    const clientOptions = {
       logger: boltLogger(log, config.logLevel),
       ...(config.slack.apiUrl ? { slackApiUrl: config.slack.apiUrl } : {}),
+    };
+    const client = new WebClient(config.slack.botToken, clientOptions);
+    // What people see goes through the publication outbox, which retries with its own backoff:
+    // its calls fail fast instead of retrying inside the client for up to half an hour.
+    const deliveryClient = new WebClient(config.slack.botToken, {
+      ...clientOptions,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      timeout: SLACK_DELIVERY_TIMEOUT_MS,
+    });
+    // Look-ups on the way to starting a workflow (the requester's time zone, /offboard's subject)
+    // answer within seconds or not at all: a start never waits for a Slack outage.
+    const lookupClient = new WebClient(config.slack.botToken, {
+      ...clientOptions,
+      retryConfig: { retries: 1, factor: 1, minTimeout: 500, maxTimeout: 500 },
+      timeout: SLACK_LOOKUP_TIMEOUT_MS,
     });
     const pager = countDeliveryFailures(createPager(config, log, overrides.pagerDutyAgent), (operation) =>
       metrics.pagerDeliveryFailed(operation),
     );
-    const directory = new SlackDirectory(client);
+    const directory = new SlackDirectory(lookupClient);
     // The audit chain's head, published outside the database: the file, and a line in the security channel.
     const auditHeads = new AuditHeadPublisher(runtime.db.prisma, config.auditHeadFile, log);
     if (config.alertChannel) {
       const security = slackAlertChannel(client, config.alertChannel);
       auditHeads.addSink((head) => security.post(auditHeadLine(head)));
     }
-    const publisher = publishingHeadOnClose(new SlackPublisher(client), auditHeads);
+    const publisher = publishingHeadOnClose(new SlackPublisher(deliveryClient), auditHeads);
+    const outbox = new PublicationDelivery({
+      prisma: runtime.db.prisma,
+      pool: runtime.db.pool,
+      publisher,
+      log,
+    });
+    delivery = outbox;
     const roster = new Roster(runtime.db.prisma);
     const leases = new StepLeases(runtime.db.prisma, leaseSettings(config.takeoverSeconds), log);
     const service = new WorkflowService({
@@ -88,8 +118,8 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       roster,
       pagingEnabled: pager.enabled,
       directory,
-      publisher,
       jobs,
+      published: () => outbox.kick(),
       approvers: new Approvers(approverIds(config.approvers), directory),
       defaultEnvironment: config.defaultEnvironment,
       sharedEnvironments: config.sharedEnvironments,
@@ -147,6 +177,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       roster,
       allowedChannels: config.allowedChannels,
       installation,
+      lookups: lookupClient,
       seal: new ModalSeal(config.slack.signingSecret),
       audit: async (entry) => {
         await runtime.db.prisma.$transaction((tx) => appendAuditEvents(tx, [entry]), AUDITED_TRANSACTION);
@@ -167,6 +198,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     await auditHeads.publish("start");
     const stopAuditHeads = config.auditPublishMs > 0 ? auditHeads.every(config.auditPublishMs) : () => {};
     await jobs.work(steps, service, paging, log);
+    outbox.start();
     await steps.resumeInterruptedSteps();
     const stopTakeovers = everyInterval(leases.settings.beatMs, () =>
       steps
@@ -203,6 +235,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
           await drain();
           await startedMetrics?.close();
           await startedQueue.stop({ graceful: true, timeoutMs: 30_000 });
+          await outbox.stop();
           stopAuditHeads();
           await auditHeads.publish("stop");
           await runtime.close();
@@ -211,6 +244,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       },
     };
   } catch (error) {
+    await delivery?.stop();
     await queue?.stop({ graceful: false, timeoutMs: 1000 }).catch(() => undefined);
     await metricsServer?.close();
     await runtime.close();

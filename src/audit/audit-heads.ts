@@ -152,9 +152,10 @@ export function publishingHeadOnClose<P extends Pick<WorkflowPublisher, "update"
       await update(w);
       closed(w);
     },
-    async log(w: WorkflowSnapshot, events: TimelineEvent[]) {
-      await log(w, events);
+    async log(w: WorkflowSnapshot, event: TimelineEvent, key: string) {
+      const ts = await log(w, event, key);
       closed(w);
+      return ts;
     },
   });
 }

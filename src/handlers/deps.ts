@@ -1,3 +1,4 @@
+import type { WebClient } from "@slack/web-api";
 import type { RotationEngine } from "../engine/engine.js";
 import type { Logger } from "../logger.js";
 import type { Installation } from "../slack/installation.js";
@@ -17,6 +18,8 @@ export interface HandlerDeps {
   allowedChannels: string[];
   /** The workspace the bot token belongs to (auth.test at start). */
   installation: Installation;
+  /** Slack's Web API for look-ups on the way to a start: bounded retries and timeout. */
+  lookups: WebClient;
   /** Seals modal metadata when a modal opens; the request guard opens it on submission. */
   seal: ModalSeal;
   /** Writes one audit event (the request guard's refusals). */

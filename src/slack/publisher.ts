@@ -16,19 +16,14 @@ export class SlackPublisher implements WorkflowPublisher {
     private readonly now: () => Date = () => new Date(),
   ) {}
 
-  async post(w: WorkflowSnapshot): Promise<string> {
+  async post(w: WorkflowSnapshot, key: string): Promise<string> {
     const response = await this.client.chat.postMessage({
       channel: w.channelId,
       ...renderWorkflowMessage(w, this.now()),
+      metadata: publicationMetadata(key),
       unfurl_links: false,
     });
-    if (!response.ts) throw new Error("chat.postMessage returned no ts");
-    return response.ts;
-  }
-
-  async retract(w: WorkflowSnapshot): Promise<void> {
-    if (!w.messageTs) return;
-    await this.client.chat.delete({ channel: w.channelId, ts: w.messageTs });
+    return tsOf(response);
   }
 
   async update(w: WorkflowSnapshot): Promise<void> {
@@ -40,34 +35,66 @@ export class SlackPublisher implements WorkflowPublisher {
     });
   }
 
-  async log(w: WorkflowSnapshot, events: TimelineEvent[]): Promise<void> {
-    if (!w.messageTs) return;
-    const titles = stepTitles(w);
-    for (const event of events) {
-      await this.client.chat.postMessage({
-        channel: w.channelId,
-        thread_ts: w.messageTs,
-        text: renderThreadLine(event, event.stepKey ? titles[event.stepKey] : undefined),
-        unfurl_links: false,
-      });
+  async log(w: WorkflowSnapshot, event: TimelineEvent, key: string): Promise<string> {
+    const title = event.stepKey ? stepTitles(w)[event.stepKey] : undefined;
+    return this.note(w, renderThreadLine(event, title), key);
+  }
+
+  async findPublished(
+    w: WorkflowSnapshot,
+    key: string,
+    where: "channel" | "thread",
+  ): Promise<string | undefined> {
+    let cursor: string | undefined;
+    for (let page = 0; page < FIND_PAGES; page++) {
+      const response =
+        where === "thread"
+          ? w.messageTs
+            ? await this.client.conversations.replies({
+                channel: w.channelId,
+                ts: w.messageTs,
+                include_all_metadata: true,
+                limit: 200,
+                ...(cursor ? { cursor } : {}),
+              })
+            : undefined
+          : await this.client.conversations.history({
+              channel: w.channelId,
+              // The message was posted after the workflow was created (give clocks a minute).
+              oldest: String(Math.floor(w.createdAt.getTime() / 1000) - 60),
+              include_all_metadata: true,
+              limit: 200,
+              ...(cursor ? { cursor } : {}),
+            });
+      const found = response?.messages?.find(
+        (m) =>
+          m.metadata?.event_type === PUBLICATION_EVENT &&
+          (m.metadata.event_payload as { key?: unknown } | undefined)?.key === key,
+      );
+      if (found?.ts) return found.ts;
+      cursor = response?.response_metadata?.next_cursor || undefined;
+      if (!cursor) return undefined;
     }
+    return undefined;
   }
 
   async recentAccess(w: WorkflowSnapshot, summary: string, rows: UpdatedIntegration[]): Promise<void> {
     await this.note(w, renderRecentAccess(summary, rows));
   }
 
-  private async note(w: WorkflowSnapshot, text: string): Promise<void> {
-    await this.client.chat.postMessage({
+  private async note(w: WorkflowSnapshot, text: string, key?: string): Promise<string> {
+    const response = await this.client.chat.postMessage({
       channel: w.channelId,
       ...(w.messageTs ? { thread_ts: w.messageTs } : {}),
       text,
+      ...(key ? { metadata: publicationMetadata(key) } : {}),
       unfurl_links: false,
     });
+    return tsOf(response);
   }
 
-  async requestApproval(w: WorkflowSnapshot, approvers: ApproverIds): Promise<void> {
-    await this.note(w, renderApprovalRequest(w, approvers));
+  async requestApproval(w: WorkflowSnapshot, approvers: ApproverIds, key: string): Promise<string> {
+    return this.note(w, renderApprovalRequest(w, approvers), key);
   }
 
   async permalink(w: WorkflowSnapshot): Promise<string | undefined> {
@@ -86,6 +113,20 @@ export class SlackPublisher implements WorkflowPublisher {
       content: renderPostmortem(w, timeline, stepTitles(w)),
     });
   }
+}
+
+/** Message metadata naming the outbox entry a message delivers (Slack keeps it with the message). */
+const PUBLICATION_EVENT = "keyops_publication";
+/** Pages of history read when looking for an earlier attempt's message. */
+const FIND_PAGES = 5;
+
+function publicationMetadata(key: string) {
+  return { event_type: PUBLICATION_EVENT, event_payload: { key } };
+}
+
+function tsOf(response: { ts?: string }): string {
+  if (!response.ts) throw new Error("chat.postMessage returned no ts");
+  return response.ts;
 }
 
 function stepTitles(w: WorkflowSnapshot): Record<string, string> {

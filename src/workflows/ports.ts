@@ -2,20 +2,25 @@ import type { UpdatedIntegration } from "../engine/guide-table.js";
 import type { ApproverIds } from "./approvers.js";
 import type { TimelineEvent, WorkflowSnapshot } from "./types.js";
 
-/** Where a workflow is shown: the Slack message, its thread and files there (src/slack/publisher.ts). */
+/**
+ * Where a workflow is shown: the Slack message, its thread and files there (src/slack/publisher.ts).
+ * The message, its updates, the thread lines and the approval request are delivered from the
+ * publication outbox (publication-delivery.ts); `key` names the outbox entry and is carried by the
+ * message, so a retry after an unknown outcome finds what an earlier attempt posted.
+ */
 export interface WorkflowPublisher {
   /** Posts the workflow's message; returns its ts. */
-  post(w: WorkflowSnapshot): Promise<string>;
-  /** Deletes the message again (a start that did not commit). */
-  retract(w: WorkflowSnapshot): Promise<void>;
+  post(w: WorkflowSnapshot, key: string): Promise<string>;
   /** Re-renders the message in place. */
   update(w: WorkflowSnapshot): Promise<void>;
-  /** One thread line per audit event. */
-  log(w: WorkflowSnapshot, events: TimelineEvent[]): Promise<void>;
+  /** One thread line for one audit event; returns its ts. */
+  log(w: WorkflowSnapshot, event: TimelineEvent, key: string): Promise<string>;
+  /** The ts of the message carrying `key` (in the channel, or in the workflow's thread), if any. */
+  findPublished(w: WorkflowSnapshot, key: string, where: "channel" | "thread"): Promise<string | undefined>;
   /** The audit query's rows in the thread, under its summary line. */
   recentAccess(w: WorkflowSnapshot, summary: string, rows: UpdatedIntegration[]): Promise<void>;
-  /** Asks the approvers, in the thread, for the approval the workflow waits for. */
-  requestApproval(w: WorkflowSnapshot, approvers: ApproverIds): Promise<void>;
+  /** Asks the approvers, in the thread, for the approval the workflow waits for; returns its ts. */
+  requestApproval(w: WorkflowSnapshot, approvers: ApproverIds, key: string): Promise<string>;
   /** A link to the workflow's message, for PagerDuty's incident. */
   permalink(w: WorkflowSnapshot): Promise<string | undefined>;
   /** The markdown post-mortem as a file in the thread. */

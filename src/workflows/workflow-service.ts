@@ -10,8 +10,8 @@ import { AUDITED_TRANSACTION, appendAuditEvents } from "./audit-log.js";
 import { beginWorkflow } from "./begin.js";
 import { definitionOf } from "./definitions/index.js";
 import type { Directory } from "./directory.js";
-import type { WorkflowJobs, WorkflowPublisher } from "./ports.js";
-import { PublishingQueue } from "./publishing-queue.js";
+import type { WorkflowJobs } from "./ports.js";
+import { type Publication, publicationsOf, queuePublications } from "./publications.js";
 import type { Roster } from "./roster.js";
 import {
   BOT_ACTOR,
@@ -38,8 +38,9 @@ export interface WorkflowServiceOptions {
   /** Whether workflows page on-call (the paging itself is PagingService's job). */
   pagingEnabled: boolean;
   directory: Directory;
-  publisher: WorkflowPublisher;
   jobs: WorkflowJobs;
+  /** Told after each commit that wrote publications (PublicationDelivery.kick). */
+  published?: () => void;
   approvers: Approvers;
   defaultEnvironment: Environment;
   /** Environments every developer can read, rotated on every offboarding. */
@@ -58,19 +59,18 @@ export interface StartRequest {
 }
 
 /**
- * Moves workflows: each transition and its audit events commit in one transaction; the effects
- * (Slack message, thread lines, jobs, paging) follow the commit and are safe to repeat.
+ * Moves workflows: each transition, its audit events and what it shows in Slack (the publication
+ * outbox) commit in one transaction; the jobs follow the commit and are safe to repeat. Slack is
+ * never called here: PublicationDelivery shows the committed entries afterwards.
  */
 export class WorkflowService {
   private readonly now: () => Date;
-  private readonly publishing: PublishingQueue;
   /** The read side: workflows, timelines, rotation schedules. */
   readonly read: WorkflowReader;
 
   constructor(private readonly o: WorkflowServiceOptions) {
     this.now = o.now ?? (() => new Date());
     this.read = new WorkflowReader(o.prisma);
-    this.publishing = new PublishingQueue(o.publisher, (id) => this.read.get(id), o.log);
   }
 
   get commandDefaults(): CommandDefaults {
@@ -116,21 +116,21 @@ export class WorkflowService {
       },
       this.now(),
     );
-    // One transaction from the row to its message: a start that fails anywhere (Slack refuses the
-    // post, the database) leaves no workflow, no audit event and no message behind.
+    // One transaction from the row to its message: the message is the workflow's first outbox
+    // entry, so a start that fails anywhere leaves no workflow, no audit event and no message.
     let created: WorkflowSnapshot;
-    let events: TimelineEvent[];
-    let posted: WorkflowSnapshot | undefined;
     try {
-      [created, events] = await this.o.prisma.$transaction(async (tx) => {
+      created = await this.o.prisma.$transaction(async (tx) => {
         const w = await insertWorkflow(tx, begun.workflow, platformCounts, request.requestKey);
-        w.messageTs = await this.o.publisher.post(w);
-        posted = w;
-        await tx.workflow.update({ where: { id: w.id }, data: { messageTs: w.messageTs } });
-        return [w, await appendAuditEvents(tx, begun.audit)] as const;
+        const events = await appendAuditEvents(tx, begun.audit);
+        await queuePublications(tx, w.id, [
+          { kind: "post" },
+          ...publicationsOf(events, false),
+          ...this.approvalRequests(begun.effects),
+        ]);
+        return w;
       }, AUDITED_TRANSACTION);
     } catch (error) {
-      if (posted) await this.retract(posted);
       if (isUniqueViolation(error)) {
         const raced = await findWorkflowByRequest(this.o.prisma, request.requestKey);
         if (raced) return { workflow: raced, created: false };
@@ -138,10 +138,10 @@ export class WorkflowService {
       throw error;
     }
 
-    await this.o.publisher.log(created, events);
     if (created.deadlineAt) await this.o.jobs.remindAt(created.id, created.deadlineAt);
     if (this.o.pagingEnabled) await this.o.jobs.page(created.id, "trigger");
     await this.runEffects(created, begun.effects);
+    this.o.published?.();
     return { workflow: created, created: true };
   }
 
@@ -171,7 +171,12 @@ export class WorkflowService {
         const t = transition(before, command, { isApprover }, this.now());
         if (t.workflow === before) return { transition: t, events: [] };
         await saveWorkflow(tx, before, t.workflow);
-        return { transition: t, events: await appendAuditEvents(tx, t.audit) };
+        const events = await appendAuditEvents(tx, t.audit);
+        await queuePublications(tx, workflowId, [
+          ...publicationsOf(events, events.length > 0 || command.type === "progress"),
+          ...this.approvalRequests(t.effects),
+        ]);
+        return { transition: t, events };
       }, AUDITED_TRANSACTION);
     } catch (error) {
       if (error instanceof PermissionRefusedError) await this.auditRefusal(workflowId, actor, command, error);
@@ -179,8 +184,8 @@ export class WorkflowService {
     }
     if (!outcome) return null;
     const { transition: t, events } = outcome;
-    if (events.length > 0 || command.type === "progress") await this.publishing.publish(t.workflow, events);
     await this.runEffects(t.workflow, t.effects);
+    this.o.published?.();
     return events.length > 0 || command.type === "progress" ? t.workflow : null;
   }
 
@@ -244,14 +249,11 @@ export class WorkflowService {
     });
   }
 
-  /** Takes back the message of a start that did not commit; a failure here is only logged. */
-  private async retract(w: WorkflowSnapshot): Promise<void> {
-    await this.o.publisher.retract(w).catch((error: Error) =>
-      this.o.log.error("removing the message of a failed start failed", {
-        workflowId: w.id,
-        error: error.message,
-      }),
-    );
+  /** The approval requests among `effects`, as outbox entries. */
+  private approvalRequests(effects: WorkflowEffect[]): Publication[] {
+    return effects.some((e) => e.type === "request-approval")
+      ? [{ kind: "approval", approvers: this.o.approvers.ids }]
+      : [];
   }
 
   private async runEffects(w: WorkflowSnapshot, effects: WorkflowEffect[]): Promise<void> {
@@ -259,8 +261,6 @@ export class WorkflowService {
       try {
         // The workflow's version names the transition that started this run of the step.
         if (effect.type === "run-step") await this.o.jobs.runStep(w.id, effect.stepKey, String(w.version));
-        else if (effect.type === "request-approval")
-          await this.o.publisher.requestApproval(w, this.o.approvers.ids);
         else if (effect.type === "close-page" && this.o.pagingEnabled)
           await this.o.jobs.page(w.id, "resolve");
         else if (effect.type === "page" && this.o.pagingEnabled) await this.o.jobs.page(w.id, "trigger");
@@ -275,22 +275,20 @@ export class WorkflowService {
   }
 
   private async auditRefusal(workflowId: string, actor: string, command: WorkflowCommand, error: Error) {
-    const events = await this.o.prisma.$transaction(
-      (tx) =>
-        appendAuditEvents(tx, [
-          {
-            workflowId,
-            actor,
-            action: "permission.refused",
-            ...("stepKey" in command ? { stepKey: command.stepKey } : {}),
-            detail: { attempted: command.type, reason: error.message },
-            at: this.now(),
-          },
-        ]),
-      AUDITED_TRANSACTION,
-    );
-    const w = await this.get(workflowId);
-    await this.publishing.publish(w, events);
+    await this.o.prisma.$transaction(async (tx) => {
+      const events = await appendAuditEvents(tx, [
+        {
+          workflowId,
+          actor,
+          action: "permission.refused",
+          ...("stepKey" in command ? { stepKey: command.stepKey } : {}),
+          detail: { attempted: command.type, reason: error.message },
+          at: this.now(),
+        },
+      ]);
+      await queuePublications(tx, workflowId, publicationsOf(events, true));
+    }, AUDITED_TRANSACTION);
+    this.o.published?.();
   }
 }
 

@@ -101,18 +101,45 @@ describe("bad input gets a clear ephemeral reply and changes nothing", () => {
     const before = { workflows: await workflows(), events: await database.db.prisma.auditEvent.count() };
     const messages = slack.messages(SECURITY_CHANNEL).length;
     slack.clear();
-    slack.failNext("chat.postMessage", "not_in_channel");
-    expect(await commandReply("/key-rotate", "staging no message")).toEqual({});
-    const reply = await slack.waitFor("chat.postEphemeral", "the reply");
-    expect(reply.args.text).toBe(
-      "Something went wrong on our side; it has been logged. Nothing was changed.",
-    );
+    // The database refuses the start's last write, its first outbox entry (the message).
+    await database.db.pool.query(`
+      CREATE FUNCTION refuse_publication() RETURNS trigger LANGUAGE plpgsql AS
+        $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$;
+      CREATE TRIGGER refuse_publication BEFORE INSERT ON "Publication"
+        FOR EACH STATEMENT EXECUTE FUNCTION refuse_publication();`);
+    try {
+      expect(await commandReply("/key-rotate", "staging no message")).toEqual({});
+      const reply = await slack.waitFor("chat.postEphemeral", "the reply");
+      expect(reply.args.text).toBe(
+        "Something went wrong on our side; it has been logged. Nothing was changed.",
+      );
+    } finally {
+      await database.db.pool.query(
+        `DROP TRIGGER refuse_publication ON "Publication"; DROP FUNCTION refuse_publication();`,
+      );
+    }
     expect(await workflows()).toBe(before.workflows);
     expect(await database.db.prisma.auditEvent.count()).toBe(before.events);
     expect(slack.messages(SECURITY_CHANNEL)).toHaveLength(messages);
-    // Once Slack takes the message again, the same command starts its workflow.
+    expect(slack.callsOf("chat.postMessage")).toHaveLength(0);
+    // Once the database takes it, the same command starts its workflow.
     await WorkflowDriver.start(app(), "/key-rotate", "staging no message", REQUESTER);
     expect(await workflows()).toBe(before.workflows + 1);
+  });
+
+  it("a start does not wait for Slack to take its message: the workflow exists, its message follows", async () => {
+    const { slack, bot } = app();
+    const before = await workflows();
+    slack.failNext("chat.postMessage", "not_in_channel");
+    const driver = await WorkflowDriver.start(
+      app(),
+      "/key-rotate",
+      "staging message refused once",
+      REQUESTER,
+    );
+    expect(await workflows()).toBe(before + 1);
+    expect((await bot.service.get(driver.workflowId)).messageTs).toBe(driver.messageTs);
+    expect(slack.callsOf("chat.postMessage").some((c) => c.error === "not_in_channel")).toBe(true);
   });
 
   it("commands outside the configured channels are refused", async () => {

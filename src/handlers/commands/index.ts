@@ -39,7 +39,7 @@ export function register(app: App, deps: HandlerDeps): void {
         return;
       }
       if (parsed.inputs.subjectUserId)
-        await checkNamedPerson(client, deps.installation.botUserId, parsed.inputs.subjectUserId);
+        await checkNamedPerson(deps.lookups, deps.installation.botUserId, parsed.inputs.subjectUserId);
       const { created, workflow } = await inBackground(() =>
         deps.service.start({
           kind: definition.kind,

@@ -4,7 +4,8 @@ import { UserError } from "../../errors.js";
 /**
  * A command that names a person (the one leaving, say) must name someone Slack knows in this
  * workspace, and a person: not KeyOps itself, not another bot. Deactivated people are fine (they
- * may have left already).
+ * may have left already). When Slack does not answer (an outage), the command is refused and
+ * nothing starts: an offboarding acts on the person it names, so it never acts on one unchecked.
  */
 export async function checkNamedPerson(client: WebClient, botUserId: string, userId: string): Promise<void> {
   if (userId === botUserId)
@@ -18,7 +19,9 @@ export async function checkNamedPerson(client: WebClient, botUserId: string, use
       throw new UserError(
         `Slack does not know ${userId}: name a person in this workspace. Nothing was changed.`,
       );
-    throw error;
+    throw new UserError(
+      `Slack did not answer whether <@${userId}> is a person, so nothing was started. Try again in a few minutes.`,
+    );
   }
   if (!user)
     throw new UserError(

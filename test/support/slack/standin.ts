@@ -49,6 +49,8 @@ export interface PostedMessage {
   threadTs?: string;
   text?: string;
   blocks?: unknown[];
+  /** Message metadata (event_type, event_payload) as chat.postMessage was given it. */
+  metadata?: { event_type: string; event_payload: Record<string, unknown> };
 }
 
 export interface UploadedFile {
@@ -80,6 +82,10 @@ export class SlackStandin {
   private readonly channels = new Map<string, Map<string, PostedMessage>>();
   private readonly listeners = new Set<() => void>();
   private lastTs = 0;
+  private outageStatus: number | undefined;
+  private readonly lostAnswers = new Map<string, number>();
+  /** When each message was posted, in Unix seconds (its ts is not a real time). */
+  private readonly postedAt = new Map<string, number>();
 
   private constructor(
     private readonly server: Server,
@@ -127,6 +133,26 @@ export class SlackStandin {
   failNext(method: string, failure: string | { error: string }): void {
     const error = typeof failure === "string" ? failure : failure.error;
     this.failures.set(method, [...(this.failures.get(method) ?? []), error]);
+  }
+
+  /**
+   * Slack is down: every Web API call answers this HTTP status (500 by default) until `restore()`.
+   * The calls are recorded, with error `http_<status>`.
+   */
+  outage(status = 500): void {
+    this.outageStatus = status;
+  }
+
+  restore(): void {
+    this.outageStatus = undefined;
+  }
+
+  /**
+   * The next `count` calls of `method` are carried out (a message is posted) but answered HTTP 500,
+   * as if the answer were lost: the caller cannot know that the call took effect.
+   */
+  loseNextAnswers(method: string, count = 1): void {
+    this.lostAnswers.set(method, (this.lostAnswers.get(method) ?? 0) + count);
   }
 
   /** The next call of `method` answers HTTP 429 with this Retry-After (the client retries). */
@@ -246,6 +272,10 @@ export class SlackStandin {
     const { method, args, token } = webApiCall(url, req.headers, body);
     const call: RecordedCall = { method, args, at: Date.now(), ...(token ? { token } : {}) };
 
+    if (this.outageStatus !== undefined) {
+      this.record({ ...call, error: `http_${this.outageStatus}` });
+      return reply(res, this.outageStatus, { ok: false, error: "internal_error" });
+    }
     const retryAfter = this.rateLimits.get(method)?.shift();
     if (retryAfter !== undefined) {
       this.record({ ...call, error: "ratelimited" });
@@ -259,6 +289,12 @@ export class SlackStandin {
         : this.botToken !== undefined && token !== this.botToken
           ? { ok: false, error: "invalid_auth" }
           : this.answer(method, args);
+    const lost = this.lostAnswers.get(method) ?? 0;
+    if (lost > 0) {
+      this.lostAnswers.set(method, lost - 1);
+      this.record({ ...call, error: "answer_lost" });
+      return reply(res, 500, { ok: false, error: "internal_error" });
+    }
     this.record(answer.ok ? call : { ...call, error: answer.error });
     reply(res, 200, answer);
   }
@@ -288,8 +324,10 @@ export class SlackStandin {
           ts: this.nextTs(),
           ...(typeof a.thread_ts === "string" ? { threadTs: a.thread_ts } : {}),
           ...messageContent(a),
+          ...metadataOf(a),
         };
         this.channelMessages(channel).set(message.ts, message);
+        this.postedAt.set(message.ts, Date.now() / 1000);
         return { ok: true, channel, ts: message.ts, message: botMessageJson(message) };
       }
       case "chat.update": {
@@ -310,6 +348,26 @@ export class SlackStandin {
           return { ok: false, error: "message_not_found" };
         }
         return { ok: true, channel, ts: a.ts };
+      }
+      case "conversations.history":
+      case "conversations.replies": {
+        if (!channel) return { ok: false, error: "channel_not_found" };
+        const all = [...(this.channels.get(channel)?.values() ?? [])];
+        const found =
+          method === "conversations.replies"
+            ? all.filter((m) => m.ts === a.ts || m.threadTs === a.ts)
+            : all
+                .filter((m) => !m.threadTs && (this.postedAt.get(m.ts) ?? 0) >= Number(a.oldest ?? 0))
+                .reverse();
+        const withMetadata = a.include_all_metadata === true || a.include_all_metadata === "true";
+        return {
+          ok: true,
+          messages: found.map((m) => ({
+            ...botMessageJson(m),
+            ...(withMetadata && m.metadata ? { metadata: m.metadata } : {}),
+          })),
+          has_more: false,
+        };
       }
       case "chat.postEphemeral":
         return channel ? { ok: true, message_ts: this.nextTs() } : { ok: false, error: "channel_not_found" };
@@ -394,6 +452,12 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+function metadataOf(a: Record<string, unknown>): Pick<PostedMessage, "metadata"> {
+  const raw = typeof a.metadata === "string" ? (JSON.parse(a.metadata) as unknown) : a.metadata;
+  const m = raw as PostedMessage["metadata"] | undefined;
+  return m && typeof m.event_type === "string" ? { metadata: m } : {};
 }
 
 function botMessageJson(m: PostedMessage) {
