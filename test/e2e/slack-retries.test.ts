@@ -128,9 +128,8 @@ describe("a slow listener never makes Slack retry a command", () => {
           .find((c) => !c.args.thread_ts && JSON.stringify(c.args.blocks).includes("slow slack")),
       30_000,
     );
-    // The work ran after the ack, through the slow calls.
-    expect(slack.callsOf("users.info").some((c) => c.args.user === REQUESTER)).toBe(true);
-    expect(posted.at - sentAt).toBeGreaterThanOrEqual(2 * SLOW_MS - 50);
+    // The work ran after the ack, through the slow post (the stand-in records a call once answered).
+    expect(posted.at - sentAt).toBeGreaterThanOrEqual(SLOW_MS - 50);
     expect(ms).toBeLessThan(SLACK_PATIENCE_MS / 3);
     await sleep(SLOW_MS + 500);
     const workflows = await app().database.db.prisma.workflow.findMany({
