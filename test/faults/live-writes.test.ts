@@ -95,10 +95,14 @@ describe("/key-rotate while the application writes", () => {
     );
     const tampered = rows[0]?.id as string;
     // After the run's first verify (its row prints) and before its last one.
-    await eventually("the run under way", async () => {
-      const run = await app().database.db.prisma.rotationRun.findFirst({ where: { status: "RUNNING" } });
-      return (run?.rowsDone ?? 0) > 0;
-    });
+    await eventually(
+      "the run under way",
+      async () => {
+        const run = await app().database.db.prisma.rotationRun.findFirst({ where: { status: "RUNNING" } });
+        return (run?.rowsDone ?? 0) > 0;
+      },
+      90_000,
+    ); // the hand-over gate and the first verify come first: slow under a loaded machine
     const keyring = await engine.keys.loadKeyring("production");
     // Not the application's write: a new secret, and "updatedAt" left as it was.
     await pool.query(`UPDATE "PlatformIntegration" SET "credentials" = $1 WHERE id = $2`, [
