@@ -33,6 +33,8 @@ export interface BotConfig extends Config {
   alertCheckIntervalMs: number;
   /** A running step whose replica has not heartbeated for this long is taken over by a live one. */
   takeoverSeconds: number;
+  /** Whether a drill pages on-call (at `info`, "[DRILL]" in the summary) or not at all (KEYOPS_DRILL_PAGE). */
+  drillPage: "info" | "off";
   metrics: MetricsConfig;
 }
 
@@ -117,6 +119,7 @@ const schema = z.object({
     .optional(),
   KEYOPS_ALERT_FAILURES_PER_HOUR: z.coerce.number().int().min(0).max(1_000_000).default(5),
   KEYOPS_ALERT_CHECK_SECONDS: z.coerce.number().min(0.1).max(3600).default(30),
+  KEYOPS_DRILL_PAGE: z.enum(["info", "off"]).default("info"),
   KEYOPS_TAKEOVER_SECONDS: z.coerce.number().min(1).max(3600).default(DEFAULT_TAKEOVER_SECONDS),
   KEYOPS_METRICS: z
     .string()
@@ -192,6 +195,7 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
     alertFailuresPerHour: s.KEYOPS_ALERT_FAILURES_PER_HOUR,
     alertCheckIntervalMs: s.KEYOPS_ALERT_CHECK_SECONDS * 1000,
     takeoverSeconds: s.KEYOPS_TAKEOVER_SECONDS,
+    drillPage: s.KEYOPS_DRILL_PAGE,
     metrics: { token: metricsToken, listen: s.KEYOPS_METRICS_PORT },
     pagerDuty: s.PAGERDUTY_ROUTING_KEY
       ? {

@@ -117,6 +117,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       engine: runtime.engine,
       roster,
       pagingEnabled: pager.enabled,
+      pageDrills: config.drillPage === "info",
       directory,
       jobs,
       published: () => outbox.kick(),

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import type { EncryptionHealth, Keyring } from "../crypto/keyring.js";
 import type { Database } from "../db/database.js";
-import type { Environment } from "../environments.js";
+import { ENVIRONMENTS, type Environment } from "../environments.js";
 import { BusyError, RefusedError, UserError } from "../errors.js";
 import type { RotationRun } from "../generated/prisma/client.js";
 import type { Logger } from "../logger.js";
@@ -42,6 +42,17 @@ import { reencryptRows, type StoredRow } from "./reencrypt.js";
 import { defaultWorkerCount, ReencryptWorkers } from "./reencrypt-workers.js";
 import { reencryptTarget } from "./rotation.js";
 import { comparePrints, PrintCollector, type PrintComparison, storePrints } from "./row-prints.js";
+import {
+  copyTable,
+  drillIdOf,
+  drillIdOfSchema,
+  dropSchema,
+  parseScratchKeyring,
+  SCRATCH_KEYRING_PREFIX,
+  scratchSchemas,
+  scratchScope,
+  scratchTarget,
+} from "./scratch.js";
 import {
   describeTarget,
   PLATFORM_CREDENTIALS,
@@ -226,17 +237,76 @@ export class RotationEngine {
     this.pollMs = options.clients?.pollMs ?? 1000;
     this.heartbeatMs = options.heartbeatMs ?? DEFAULT_RUN_HEARTBEAT_MS;
     this.defaultMaxRowsPerSecond = options.maxRowsPerSecond;
-    this.bindings = options.targets ?? ((environment) => [{ target, pool: targetPool(environment) }]);
+    const live = options.targets ?? ((environment) => [{ target, pool: targetPool(environment) }]);
+    this.liveBindings = live;
+    // A drill's scratch keyring rotates the scratch copies of its environment's targets.
+    this.bindings = (environment) => {
+      const scope = parseScratchKeyring(environment);
+      if (!scope) return live(environment);
+      return live(scope.environment).map((b) => ({ pool: b.pool, target: scratchTarget(b.target, scope) }));
+    };
   }
 
   private readonly bindings: (environment: Environment) => TargetBinding[];
+  private readonly liveBindings: (environment: Environment) => TargetBinding[];
+
+  /**
+   * A drill's scratch copy of `environment` (`drillId`: its workflow's id): each target's table
+   * copied with its rows, then the keyring copied with its versions, states and keys. Returns the
+   * scratch keyring's name, which every engine call takes in place of the environment. Opening an
+   * open copy again changes nothing (the keyring is copied last and marks the copy whole).
+   */
+  async openScratch(environment: Environment, drillId: string): Promise<Environment> {
+    const scope = scratchScope(drillId, environment);
+    if ((await this.keys.list(scope.keyring)).length > 0) return scope.keyring;
+    for (const b of this.liveBindings(environment)) await copyTable(b.pool, b.target, scope);
+    await this.keys.copyKeyring(environment, scope.keyring);
+    this.log.info("drill scratch copy opened", { environment, keyring: scope.keyring });
+    return scope.keyring;
+  }
+
+  /** Drops a drill's scratch copies (tables and keyrings) of `environments`; safe to repeat. */
+  async dropScratch(environments: readonly Environment[], drillId: string): Promise<void> {
+    for (const environment of environments) {
+      const scope = scratchScope(drillId, environment);
+      for (const pool of new Set(this.liveBindings(environment).map((b) => b.pool))) {
+        await dropSchema(pool, scope.schema);
+      }
+      await this.keys.dropKeyring(scope.keyring);
+    }
+  }
+
+  /**
+   * Drops every scratch copy whose drill is not in `keep` (drills still open): what a replica that
+   * died mid-drill left behind. Returns how many copies it dropped.
+   */
+  async sweepScratch(keep: readonly string[]): Promise<number> {
+    const kept = new Set(keep.map(drillIdOf));
+    let dropped = 0;
+    for (const keyring of await this.keys.keyringsStartingWith(SCRATCH_KEYRING_PREFIX)) {
+      const scope = parseScratchKeyring(keyring);
+      if (scope && kept.has(drillIdOfSchema(scope.schema))) continue;
+      await this.keys.dropKeyring(keyring);
+      dropped += 1;
+    }
+    const pools = new Set(ENVIRONMENTS.flatMap((e) => this.liveBindings(e).map((b) => b.pool)));
+    for (const pool of pools) {
+      for (const schema of await scratchSchemas(pool)) {
+        if (kept.has(drillIdOfSchema(schema))) continue;
+        await dropSchema(pool, schema);
+        dropped += 1;
+      }
+    }
+    return dropped;
+  }
 
   /**
    * The database holding the environment's `"PlatformIntegration"` (the guide's table, which the
    * audit query, the per-platform counts and the demo read); undefined when it has none.
    */
   guideTablePool(environment: Environment): pg.Pool | undefined {
-    return this.bindings(environment).find((b) => b.target.table === PLATFORM_CREDENTIALS.table)?.pool;
+    const live = parseScratchKeyring(environment)?.environment ?? environment;
+    return this.liveBindings(live).find((b) => b.target.table === PLATFORM_CREDENTIALS.table)?.pool;
   }
 
   /** Stored integrations per platform in the environment's guide table; empty when it has none. */

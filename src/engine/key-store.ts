@@ -229,7 +229,8 @@ export class KeyStore {
    */
   private async refuseReusedKey(environment: Environment, key: SecretKey): Promise<void> {
     const candidates = await this.prisma.keyVersion.findMany({
-      where: { fingerprint: key.fingerprint },
+      // A drill's scratch keyring holds copies of live keys (src/engine/scratch.ts): not a reuse.
+      where: { fingerprint: key.fingerprint, environment: { in: [...ENVIRONMENTS] } },
       orderBy: [{ environment: "asc" }, { version: "asc" }],
     });
     const holder = candidates.find(
@@ -243,6 +244,45 @@ export class KeyStore {
     throw new UserError(
       `the legacy key for ${environment} (fingerprint ${key.fingerprint}) is refused: ${why}`,
     );
+  }
+
+  /**
+   * Copies every version of `from` into the keyring `to` (a drill's scratch keyring): same versions,
+   * states and keys, each key rewrapped under its new name. Does nothing when `to` has versions.
+   */
+  async copyKeyring(from: Environment, to: string): Promise<void> {
+    await this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`keyops:keyring:${to}`}))`;
+      if ((await tx.keyVersion.count({ where: { environment: to } })) > 0) return;
+      const rows = await tx.keyVersion.findMany({
+        where: { environment: from },
+        orderBy: { version: "asc" },
+      });
+      await tx.keyVersion.createMany({
+        data: rows.map(({ id: _id, ...row }) => ({
+          ...row,
+          environment: to,
+          wrappedKey: wrapKey(this.masterKey, this.unwrap(row), dataKeyContext(to, row.version)),
+        })),
+      });
+    });
+  }
+
+  /** Removes a scratch keyring's versions (never a live environment's: the caller names scratch ones). */
+  async dropKeyring(name: string): Promise<void> {
+    if ((ENVIRONMENTS as readonly string[]).includes(name))
+      throw new RefusedError(`${name} is a live keyring`);
+    await this.prisma.keyVersion.deleteMany({ where: { environment: name } });
+  }
+
+  /** The names of keyrings starting with `prefix` (the scratch keyrings left behind). */
+  async keyringsStartingWith(prefix: string): Promise<string[]> {
+    const rows = await this.prisma.keyVersion.findMany({
+      where: { environment: { startsWith: prefix } },
+      distinct: ["environment"],
+      select: { environment: true },
+    });
+    return rows.map((r) => r.environment);
   }
 
   private async insertVersion(

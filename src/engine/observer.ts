@@ -1,5 +1,6 @@
 import type { Environment } from "../environments.js";
 import type { Logger } from "../logger.js";
+import { isScratchKeyring } from "./scratch.js";
 
 /** How a rotation this process ran ended: the report's status, or ERROR when it threw. */
 export type ObservedRunStatus = "SUCCEEDED" | "FAILED_WITH_ROWS" | "ERROR";
@@ -32,7 +33,7 @@ export class EngineObservers {
 
   /** A batch's rows, named by the target's table and ciphertext column. */
   rows(environment: Environment, target: { table: string; ciphertextColumn: string }, rows: number): void {
-    if (rows > 0)
+    if (rows > 0 && !isScratchKeyring(environment))
       this.notify((o) =>
         o.rowsReencrypted?.(environment, `${target.table}.${target.ciphertextColumn}`, rows),
       );
@@ -43,6 +44,8 @@ export class EngineObservers {
     environment: Environment,
     rotation: () => Promise<T>,
   ): Promise<T> {
+    // A drill's rotation of its scratch copy is a rehearsal, not a figure.
+    if (isScratchKeyring(environment)) return rotation();
     this.notify((o) => o.rotationStarted?.(environment));
     try {
       const report = await rotation();

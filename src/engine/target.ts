@@ -15,6 +15,11 @@ export interface Target {
    * a digest changed by the application's own writes from one changed by the rotation.
    */
   writtenAtColumn?: string;
+  /**
+   * The schema holding the table (default: the connection's search_path). Set only for a drill's
+   * scratch copy (src/engine/scratch.ts); the row binding names the table alone, so a copy decrypts.
+   */
+  schema?: string;
 }
 
 /** The guide's stored platform credentials. */
@@ -42,6 +47,13 @@ export function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/** The table as SQL, schema-qualified when the target names its schema. */
+export function qualifiedTable(target: Target): string {
+  return target.schema
+    ? `${quoteIdent(target.schema)}.${quoteIdent(target.table)}`
+    : quoteIdent(target.table);
+}
+
 /** The SQL pieces of a target, checked against the database once per run. */
 export interface ResolvedTarget extends Target {
   sqlTable: string;
@@ -57,10 +69,10 @@ export async function resolveTarget(pool: pg.Pool, target: Target): Promise<Reso
        FROM pg_attribute a
       WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
         AND a.attname = ANY($2::text[])`,
-    [quoteIdent(target.table), [target.idColumn, target.ciphertextColumn]],
+    [qualifiedTable(target), [target.idColumn, target.ciphertextColumn]],
   );
   const types = new Map(rows.map((row) => [row.attname, row.type]));
-  if (rows.length === 0 && !(await tableExists(pool, target.table))) {
+  if (rows.length === 0 && !(await tableExists(pool, qualifiedTable(target)))) {
     throw new UserError(`the target table "${target.table}" does not exist`);
   }
   const idType = types.get(target.idColumn);
@@ -75,16 +87,16 @@ export async function resolveTarget(pool: pg.Pool, target: Target): Promise<Reso
   }
   return {
     ...target,
-    sqlTable: quoteIdent(target.table),
+    sqlTable: qualifiedTable(target),
     sqlId: quoteIdent(target.idColumn),
     sqlCiphertext: quoteIdent(target.ciphertextColumn),
     idType,
   };
 }
 
-async function tableExists(pool: pg.Pool, table: string): Promise<boolean> {
+async function tableExists(pool: pg.Pool, sqlTable: string): Promise<boolean> {
   const { rows } = await pool.query<{ found: string | null }>("SELECT to_regclass($1)::text AS found", [
-    quoteIdent(table),
+    sqlTable,
   ]);
   return rows[0]?.found != null;
 }

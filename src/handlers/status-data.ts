@@ -10,5 +10,6 @@ export async function loadStatusData(deps: HandlerDeps): Promise<StatusData> {
     deps.service.rotationSchedules(),
     deps.engine.clients.list(),
   ]);
-  return { workflows, keyrings, schedules, clients };
+  // Drills are rehearsals: not open incidents.
+  return { workflows: workflows.filter((w) => !w.inputs.drill), keyrings, schedules, clients };
 }

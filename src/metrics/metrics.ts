@@ -105,7 +105,8 @@ export class KeyOpsMetrics {
     });
     this.databaseGauge("keyops_workflows_open", "Open workflows, by kind.", ["kind"], async () => {
       const { rows } = await o.pool.query<{ kind: string; n: number }>(
-        `SELECT "kind", count(*)::int AS n FROM "Workflow" WHERE "status" = 'OPEN' GROUP BY 1`,
+        `SELECT "kind", count(*)::int AS n FROM "Workflow" WHERE "status" = 'OPEN'
+            AND NOT coalesce(("inputs"->>'drill')::boolean, false) GROUP BY 1`,
       );
       const counts = new Map<string, number>(WORKFLOW_DEFINITIONS.map((d) => [d.kind, 0]));
       for (const row of rows) counts.set(row.kind, row.n);

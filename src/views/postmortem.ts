@@ -45,6 +45,7 @@ export function renderPostmortem(
     ...w.steps.map(checklistLine),
   ];
   const rotations = w.steps.flatMap((s) => s.result?.rotations ?? []);
+  if (w.inputs.drill) lines.push("", ...drillResponseTimes(w, events));
   if (rotations.length > 0) {
     lines.push("", "## Rotation", "");
     for (const r of rotations) {
@@ -90,4 +91,37 @@ function checklistLine(s: StepSnapshot): string {
   } else outcome = s.status.toLowerCase().replace("_", " ");
   const results = (s.result?.lines ?? []).map((line) => `${indent}  - ${plainMentions(line)}`);
   return [`${indent}- [${mark}] ${plainMentions(s.title)} (${outcome})`, ...results].join("\n");
+}
+
+/**
+ * A drill's response times from its timeline (to acknowledge, to approval, to rotation done) and
+ * how long the live targets would take at the rate the scratch copy was rotated at.
+ */
+function drillResponseTimes(w: WorkflowSnapshot, events: TimelineEvent[]): string[] {
+  const since = (e: TimelineEvent | undefined, none: string) =>
+    e ? humanDuration(e.at.getTime() - w.createdAt.getTime()) : none;
+  const rotateKeys = new Set(w.steps.filter((s) => s.action === "rotate").map((s) => s.key));
+  const acknowledged = events.find((e) => e.action === "page.acknowledged");
+  const approved = events.find((e) => e.action === "approval.approved");
+  const rotated = events.find((e) => e.action === "step.succeeded" && rotateKeys.has(e.stepKey ?? ""));
+  const lines = [
+    "## Drill: response times",
+    "",
+    "This was a drill: the rotation ran on a scratch copy of the targets and keyring, dropped when the drill ends; the live rows and key states were not touched.",
+    "",
+    `- To acknowledge: ${since(acknowledged, w.page.status === "off" ? "not paged" : "not acknowledged")}`,
+    `- To approval: ${since(approved, "not approved")}`,
+    `- To rotation done: ${since(rotated, "not rotated")}`,
+  ];
+  for (const r of w.steps.flatMap((s) => s.result?.rotations ?? [])) {
+    const estimate =
+      r.rowsPerSecond > 0
+        ? `about ${humanDuration((r.rows / r.rowsPerSecond) * 1000)}`
+        : "(no rate measured)";
+    lines.push(
+      `- Rotating ${r.environment}'s live targets (${thousands(r.rows)} rows) would take ${estimate} ` +
+        `at the measured ${thousands(r.rowsPerSecond)} rows/s (the drill's whole run took ${humanDuration(r.durationMs)})`,
+    );
+  }
+  return lines;
 }

@@ -16,8 +16,9 @@ const DETAIL_MAX = 1000;
 
 /** One line of the workflow's thread for one audit event: when, who, what. */
 export function renderThreadLine(e: TimelineEvent, stepTitle?: string): string {
+  const drill = e.detail.drill === true ? "*[DRILL]* " : "";
   return truncateMrkdwn(
-    `${slackDate(e.at, "{time_secs}")} ${actorOf(e, "slack")} ${describeEvent(e, stepTitle, "slack")}`,
+    `${drill}${slackDate(e.at, "{time_secs}")} ${actorOf(e, "slack")} ${describeEvent(e, stepTitle, "slack")}`,
     LIMITS.sectionText,
   );
 }

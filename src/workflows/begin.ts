@@ -1,6 +1,6 @@
 import type { AuditEntry } from "./audit-log.js";
 import { DEFAULT_REQUESTER_LABEL } from "./definitions/index.js";
-import { advance, type Transition, type WorkflowEffect } from "./state-machine.js";
+import { advance, auditEntry, type Transition, type WorkflowEffect } from "./state-machine.js";
 import type {
   PageSnapshot,
   PlatformCount,
@@ -8,6 +8,9 @@ import type {
   WorkflowInputs,
   WorkflowSnapshot,
 } from "./types.js";
+
+/** What marks a drill in its title, and so in its messages, page summary and post-mortem. */
+export const DRILL_MARK = "[DRILL]";
 
 export interface WorkflowStart {
   id: string;
@@ -26,7 +29,7 @@ export function beginWorkflow(definition: WorkflowDefinition, start: WorkflowSta
     number: 0,
     kind: definition.kind,
     name: definition.name,
-    title: definition.title(start.inputs),
+    title: `${start.inputs.drill ? `${DRILL_MARK} ` : ""}${definition.title(start.inputs)}`,
     command: definition.command,
     requesterLabel: definition.requesterLabel ?? DEFAULT_REQUESTER_LABEL,
     status: "OPEN",
@@ -43,8 +46,7 @@ export function beginWorkflow(definition: WorkflowDefinition, start: WorkflowSta
   };
   const audit: AuditEntry[] = [];
   const effects: WorkflowEffect[] = [];
-  const record = (entry: Omit<AuditEntry, "workflowId" | "at">) =>
-    audit.push({ ...entry, workflowId: w.id, at: now });
+  const record = (entry: Omit<AuditEntry, "workflowId" | "at">) => audit.push(auditEntry(w, entry, now));
   record({
     actor: start.requestedBy,
     action: "workflow.started",

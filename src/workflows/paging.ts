@@ -209,7 +209,8 @@ export class PagingService {
     return {
       dedupKey: w.id,
       summary: `KeyOps #${w.number}: ${w.title}${w.inputs.summary ? ` — ${w.inputs.summary}` : ""}`,
-      severity: this.o.severities[w.kind] ?? definition.pageSeverity(w.inputs),
+      // A drill is a rehearsal: on-call sees it, nobody is woken for it.
+      severity: w.inputs.drill ? "info" : (this.o.severities[w.kind] ?? definition.pageSeverity(w.inputs)),
       source: "keyops",
       component: w.inputs.environments.join(","),
       details: {

@@ -82,6 +82,16 @@ export interface Transition {
 export const BOT_ACTOR = "keyops";
 export const MIN_REASON_LENGTH = 3;
 
+/** One audit event of `w`; every event of a drill says so (`drill: true`), so the log tells rehearsals apart. */
+export function auditEntry(
+  w: WorkflowSnapshot,
+  entry: Omit<AuditEntry, "workflowId" | "at">,
+  now: Date,
+): AuditEntry {
+  const detail = w.inputs.drill ? { ...entry.detail, drill: true } : entry.detail;
+  return { ...entry, ...(detail ? { detail } : {}), workflowId: w.id, at: now };
+}
+
 export function transition(
   current: WorkflowSnapshot,
   command: WorkflowCommand,
@@ -91,8 +101,7 @@ export function transition(
   const w = structuredClone(current);
   const audit: AuditEntry[] = [];
   const effects: WorkflowEffect[] = [];
-  const record = (entry: Omit<AuditEntry, "workflowId" | "at">) =>
-    audit.push({ ...entry, workflowId: w.id, at: now });
+  const record = (entry: Omit<AuditEntry, "workflowId" | "at">) => audit.push(auditEntry(w, entry, now));
 
   if (command.type === "record") {
     record({

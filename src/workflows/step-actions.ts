@@ -29,17 +29,33 @@ export interface StepActionDeps {
 /** What runs an automated step: the workflow in, a result out (a StepFailure keeps a partial one). */
 export type StepRunner = (w: WorkflowSnapshot, deps: StepActionDeps) => Promise<StepResult>;
 
+/**
+ * The keyring a step of `w` acts on: the environment's own, or for a drill its scratch copy
+ * (opened on first use, same rows and keys; the live rows and key states are never touched).
+ */
+function keyringOf(
+  w: WorkflowSnapshot,
+  environment: Environment,
+  deps: StepActionDeps,
+): Promise<Environment> {
+  return w.inputs.drill ? deps.engine.openScratch(environment, w.id) : Promise.resolve(environment);
+}
+
+/** How a line names the environment: a drill's acts on its scratch copy. */
+const onWhat = (w: WorkflowSnapshot, environment: Environment) =>
+  w.inputs.drill ? `${environment} (drill copy)` : environment;
+
 /** The generate-key step: a pending version per environment; only fingerprints leave here. */
 export async function generateKeys(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
   const generated = [];
   for (const environment of w.inputs.environments) {
-    const info = await deps.engine.generate(environment);
+    const info = await deps.engine.generate(await keyringOf(w, environment, deps));
     generated.push({ environment, version: info.version, fingerprint: info.fingerprint });
   }
   return {
     lines: generated.map(
       (g) =>
-        `${g.environment}: v${g.version} generated (fingerprint ${g.fingerprint}), active after the rotation`,
+        `${onWhat(w, g.environment)}: v${g.version} generated (fingerprint ${g.fingerprint}), active after the rotation`,
     ),
     generated,
   };
@@ -70,24 +86,26 @@ export async function rotateEnvironments(w: WorkflowSnapshot, deps: StepActionDe
   let failedRows = 0;
   let oldRows = 0;
   for (const environment of w.inputs.environments) {
-    const finished = await deps.engine.succeededRunOf(environment, runOwner(w));
+    const keyring = await keyringOf(w, environment, deps);
+    const label = onWhat(w, environment);
+    const finished = await deps.engine.succeededRunOf(keyring, runOwner(w));
     if (finished) {
-      lines.push(`${environment}: rotated to v${finished.toVersion} by run ${finished.id}`);
+      lines.push(`${label}: rotated to v${finished.toVersion} by run ${finished.id}`);
       continue;
     }
-    const before = await deps.engine.status(environment);
+    const before = await deps.engine.status(keyring);
     const generated = generatedVersion(w, environment);
     if (generated !== undefined) {
-      const info = await deps.engine.keyVersion(environment, generated);
+      const info = await deps.engine.keyVersion(keyring, generated);
       if (info.state === "PENDING") {
-        await deps.engine.activate(environment, generated, {
+        await deps.engine.activate(keyring, generated, {
           waitForClients: true,
           onProgress: (progress) => onProgress(environment, progress),
         });
       }
     }
     const previous = generated === undefined ? before.activeVersion : previousActive(before, generated);
-    const report = await deps.engine.rotate(environment, {
+    const report = await deps.engine.rotate(keyring, {
       generate: generated === undefined && before.runningRun === null,
       requestedBy: runOwner(w),
       onProgress: (progress) => onProgress(environment, progress),
@@ -112,13 +130,13 @@ export async function rotateEnvironments(w: WorkflowSnapshot, deps: StepActionDe
     // A run that ended FAILED_WITH_ROWS with every row decrypting left rows under an older version.
     if (report.status !== "SUCCEEDED") oldRows += Math.max(0, report.notOnActive - report.failed);
     lines.push(
-      `${environment}: ${reencryptedWords(report.reencrypted, report.rows)} to v${report.toVersion} ` +
+      `${label}: ${reencryptedWords(report.reencrypted, report.rows)} to v${report.toVersion} ` +
         `(fingerprint ${report.toFingerprint}), ${report.failed} failed, ` +
         digestWords(report.digestUnchanged, report.applicationWrites, report.changedWithoutApplicationWrite),
     );
     if (marks === "compromised" && previous !== null && report.failed === 0) {
-      await deps.engine.markCompromised(environment, previous);
-      lines.push(`${environment}: v${previous} marked compromised`);
+      await deps.engine.markCompromised(keyring, previous);
+      lines.push(`${label}: v${previous} marked compromised`);
     }
   }
   const result: StepResult = { lines, rotations, ...(failedRows > 0 ? { failedRows } : {}) };
@@ -153,7 +171,10 @@ export async function verifyEnvironments(w: WorkflowSnapshot, deps: StepActionDe
   const lines: string[] = [];
   let problems = 0;
   for (const environment of w.inputs.environments) {
-    const { report, proof } = await deps.engine.verifyAgainstRun(environment, runOwner(w));
+    const { report, proof } = await deps.engine.verifyAgainstRun(
+      await keyringOf(w, environment, deps),
+      runOwner(w),
+    );
     const run = rotated.find((r) => r.environment === environment);
     const digestSame = run === undefined || run.digestAfter === report.plaintextDigest;
     let digest: string;
@@ -171,7 +192,7 @@ export async function verifyEnvironments(w: WorkflowSnapshot, deps: StepActionDe
     const explained = digestSame || (proof !== null && proof.unexplained === 0);
     if (report.failed > 0 || report.notOnActive > 0 || !explained) problems += 1;
     lines.push(
-      `${environment}: ${report.rows} rows, ${report.failed} fail to decrypt, ${report.notOnActive} not on ` +
+      `${onWhat(w, environment)}: ${report.rows} rows, ${report.failed} fail to decrypt, ${report.notOnActive} not on ` +
         `v${report.activeVersion}, ${digest}`,
     );
   }
@@ -187,10 +208,16 @@ export async function retirePreviousVersions(w: WorkflowSnapshot, deps: StepActi
   const lines: string[] = [];
   for (const r of w.steps.flatMap((s) => s.result?.rotations ?? [])) {
     if (r.previousVersion === undefined || r.previousVersion === null) {
-      lines.push(`${r.environment}: no earlier version to retire`);
+      lines.push(`${onWhat(w, r.environment)}: no earlier version to retire`);
       continue;
     }
-    const retired = await deps.engine.retire(r.environment, r.previousVersion);
+    const retired = await deps.engine.retire(await keyringOf(w, r.environment, deps), r.previousVersion);
+    if (w.inputs.drill) {
+      lines.push(
+        `${onWhat(w, r.environment)}: v${retired.version} (fingerprint ${retired.fingerprint}) retired`,
+      );
+      continue;
+    }
     lines.push(
       `${r.environment}: v${retired.version} (fingerprint ${retired.fingerprint}) retired; ` +
         `remove its key from the application (ENCRYPTION_KEY_V${retired.version}${retired.legacy ? " or ENCRYPTION_KEY" : ""})`,
@@ -230,6 +257,8 @@ export async function revokeRosterAccess(w: WorkflowSnapshot, deps: StepActionDe
 
 /** Records the rotation date and the next one due, quarterly, in the requester's time zone. */
 export async function recordRotationSchedule(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  // A drill rotated only its scratch copy: the live keys are as due as they were.
+  if (w.inputs.drill) return { lines: ["drill: the live rotation schedule is left as it was"] };
   const zone = w.inputs.timeZone ?? "UTC";
   const rotated = DateTime.fromJSDate(deps.now(), { zone });
   const next = rotated.plus(ROTATION_INTERVAL);

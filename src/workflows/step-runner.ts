@@ -184,7 +184,11 @@ export class StepRunner {
    */
   async resumeInterruptedSteps(): Promise<number> {
     let resumed = 0;
-    for (const w of await this.o.service.openWorkflows()) {
+    const open = await this.o.service.openWorkflows();
+    // Scratch copies of drills that closed while their replica died before dropping them.
+    const swept = await this.o.engine.sweepScratch(open.filter((w) => w.inputs.drill).map((w) => w.id));
+    if (swept > 0) this.o.log.info("dropped scratch copies left by closed drills", { copies: swept });
+    for (const w of open) {
       for (const step of w.steps) {
         if (step.status !== "RUNNING" || (step.action !== "rotate" && step.action !== "verify")) continue;
         const busy = await Promise.all(w.inputs.environments.map((e) => this.o.engine.rotationInProgress(e)));

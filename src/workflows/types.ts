@@ -78,6 +78,11 @@ export interface WorkflowInputs {
   lastDay?: string;
   /** The requester's IANA time zone (from users.info), for deadlines and schedules. */
   timeZone?: string;
+  /**
+   * A rehearsal (`/key-compromised drill`): the same steps, marked DRILL everywhere, its rotation
+   * run on a scratch copy of the targets and keyring, left out of status and the figures.
+   */
+  drill?: boolean;
 }
 
 export type { PlatformCount } from "../engine/guide-table.js";
@@ -121,6 +126,8 @@ export interface WorkflowDefinition {
   requesterLabel?: string;
   /** What a successful rotation marks the version it replaced ("compromised": never trusted again). */
   rotationMarksPrevious?: "compromised";
+  /** Whether `<command> drill [...]` rehearses it (see WorkflowInputs.drill). */
+  allowsDrill?: boolean;
 }
 
 /** "platform-counts": stored integrations per platform in the main environment. */

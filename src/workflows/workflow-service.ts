@@ -37,6 +37,8 @@ export interface WorkflowServiceOptions {
   roster: Roster;
   /** Whether workflows page on-call (the paging itself is PagingService's job). */
   pagingEnabled: boolean;
+  /** Whether drills page too (at info); false: a drill is never paged. Default true. */
+  pageDrills?: boolean;
   directory: Directory;
   jobs: WorkflowJobs;
   /** Told after each commit that wrote publications (PublicationDelivery.kick). */
@@ -77,8 +79,20 @@ export class WorkflowService {
     return { environment: this.o.defaultEnvironment };
   }
 
+  /** The command's text read by its definition; a leading `drill` asks for a rehearsal of it. */
   parseCommand(kind: string, text: string): ParsedCommand {
-    return definitionOf(kind).parseCommand(text, this.commandDefaults);
+    const definition = definitionOf(kind);
+    const drill = /^\s*drill(?:\s+|$)/i.exec(text);
+    if (!drill) return definition.parseCommand(text, this.commandDefaults);
+    if (!definition.allowsDrill) throw new UserError(`${definition.command} has no drill`);
+    const rest = text.slice(drill[0].length);
+    // An empty rest means the default environment (a definition's empty text may open its form instead).
+    const parsed = definition.parseCommand(
+      rest.trim() === "" ? this.o.defaultEnvironment : rest,
+      this.commandDefaults,
+    );
+    if (!("inputs" in parsed)) throw new UserError(`${definition.command} drill needs an environment`);
+    return { inputs: { ...parsed.inputs, drill: true } };
   }
 
   /** Starts a workflow, or returns the one this request already started. */
@@ -112,7 +126,7 @@ export class WorkflowService {
         platformCounts,
         requestedBy: request.requestedBy,
         channelId: request.channelId,
-        page: { status: this.o.pagingEnabled ? "paging" : "off", onCall: [] },
+        page: { status: this.pages(inputs) ? "paging" : "off", onCall: [] },
       },
       this.now(),
     );
@@ -139,7 +153,7 @@ export class WorkflowService {
     }
 
     if (created.deadlineAt) await this.o.jobs.remindAt(created.id, created.deadlineAt);
-    if (this.o.pagingEnabled) await this.o.jobs.page(created.id, "trigger");
+    if (this.pages(inputs)) await this.o.jobs.page(created.id, "trigger");
     await this.runEffects(created, begun.effects);
     this.o.published?.();
     return { workflow: created, created: true };
@@ -184,6 +198,8 @@ export class WorkflowService {
     }
     if (!outcome) return null;
     const { transition: t, events } = outcome;
+    if (t.workflow.inputs.drill && events.some((e) => CLOSING.has(e.action)))
+      await this.dropScratch(t.workflow);
     await this.runEffects(t.workflow, t.effects);
     this.o.published?.();
     return events.length > 0 || command.type === "progress" ? t.workflow : null;
@@ -256,6 +272,20 @@ export class WorkflowService {
       : [];
   }
 
+  private pages(inputs: WorkflowInputs): boolean {
+    return this.o.pagingEnabled && (!inputs.drill || this.o.pageDrills !== false);
+  }
+
+  /** A drill that closed (resolved or cancelled): its scratch copy goes; a failure is swept at the next start. */
+  private async dropScratch(w: WorkflowSnapshot): Promise<void> {
+    await this.o.engine.dropScratch(w.inputs.environments, w.id).catch((error: Error) =>
+      this.o.log.error("dropping a drill's scratch copy failed; it is swept at the next start", {
+        workflowId: w.id,
+        error: error.message,
+      }),
+    );
+  }
+
   private async runEffects(w: WorkflowSnapshot, effects: WorkflowEffect[]): Promise<void> {
     for (const effect of effects) {
       try {
@@ -263,7 +293,7 @@ export class WorkflowService {
         if (effect.type === "run-step") await this.o.jobs.runStep(w.id, effect.stepKey, String(w.version));
         else if (effect.type === "close-page" && this.o.pagingEnabled)
           await this.o.jobs.page(w.id, "resolve");
-        else if (effect.type === "page" && this.o.pagingEnabled) await this.o.jobs.page(w.id, "trigger");
+        else if (effect.type === "page" && this.pages(w.inputs)) await this.o.jobs.page(w.id, "trigger");
       } catch (error) {
         this.o.log.error("workflow effect failed", {
           workflowId: w.id,
@@ -291,6 +321,8 @@ export class WorkflowService {
     this.o.published?.();
   }
 }
+
+const CLOSING = new Set<string>(["workflow.resolved", "workflow.cancelled"]);
 
 function isUniqueViolation(error: unknown): boolean {
   return error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002";

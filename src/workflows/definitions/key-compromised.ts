@@ -12,6 +12,7 @@ export const keyCompromised: WorkflowDefinition = {
   gathers: ["platform-counts"],
   form: "declare-incident",
   rotationMarksPrevious: "compromised",
+  allowsDrill: true,
   parseCommand: (text, defaults) => {
     if (text.trim() === "") return { form: "declare-incident" };
     const { environment, rest } = parseEnvironmentAndText(text, defaults);

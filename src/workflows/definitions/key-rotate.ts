@@ -12,6 +12,7 @@ export const keyRotate: WorkflowDefinition = {
     const { environment, rest } = parseEnvironmentAndText(text, defaults);
     return { inputs: { environments: [environment], ...(rest ? { summary: rest } : {}) } };
   },
+  allowsDrill: true,
   pageSeverity: () => "info",
   steps: () => [
     {
