@@ -102,14 +102,16 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       const security = slackAlertChannel(client, config.alertChannel);
       auditHeads.addSink((head) => security.post(auditHeadLine(head)));
     }
-    const publisher = publishingHeadOnClose(new SlackPublisher(deliveryClient), auditHeads);
     const outbox = new PublicationDelivery({
       prisma: runtime.db.prisma,
       pool: runtime.db.pool,
-      publisher,
+      publisher: publishingHeadOnClose(new SlackPublisher(deliveryClient), auditHeads),
       log,
     });
     delivery = outbox;
+    // Steps whose work is in Slack (the post-mortem's upload, the audit query's rows) and PagerDuty's
+    // link to the message: the client's own retries, and the step's job retries after them.
+    const publisher = new SlackPublisher(client);
     const roster = new Roster(runtime.db.prisma);
     const leases = new StepLeases(runtime.db.prisma, leaseSettings(config.takeoverSeconds), log);
     const service = new WorkflowService({
