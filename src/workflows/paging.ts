@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { definitionOf } from "./definitions/index.js";
@@ -8,6 +9,10 @@ import { BOT_ACTOR, type PageChange } from "./state-machine.js";
 import { digestWords } from "./step-actions.js";
 import type { WorkflowSnapshot } from "./types.js";
 import type { WorkflowService } from "./workflow-service.js";
+
+/** How long a page waits for the workflow's message to be delivered, for its link. */
+const MESSAGE_WAIT_MS = 5000;
+const MESSAGE_POLL_MS = 200;
 
 export interface PagingOptions {
   pager: Pager;
@@ -150,7 +155,7 @@ export class PagingService {
     const step = w.steps.find((s) => s.result?.rotations?.some((r) => r.runId === runId));
     const rotation = step?.result?.rotations?.find((r) => r.runId === runId);
     if (!step || !rotation || rotation.failed > 0) return;
-    const link = await this.o.publisher.permalink(w).catch(() => undefined);
+    const link = await this.messageLink(w);
     const rows = rotation.rows.toLocaleString("en-US");
     const change: ChangeEvent = {
       summary: `${rotation.environment} key rotated to v${rotation.toVersion}: ${rows} ${rotation.rows === 1 ? "row" : "rows"}, ${digestWords(rotation.digestUnchanged, rotation.applicationWrites)}`,
@@ -203,9 +208,23 @@ export class PagingService {
       await this.o.jobs.remindUnacknowledged(workflowId, new Date(Date.now() + this.o.acknowledgeWithinMs));
   }
 
+  /**
+   * A link to the workflow's message. The message is delivered from the outbox after the start
+   * commits, so the page (queued at the same commit) waits a few seconds for it; past that, or
+   * while Slack is down, on-call is paged without the link.
+   */
+  private async messageLink(w: WorkflowSnapshot): Promise<string | undefined> {
+    let shown = w;
+    for (const deadline = Date.now() + MESSAGE_WAIT_MS; !shown.messageTs && Date.now() < deadline; ) {
+      await sleep(MESSAGE_POLL_MS);
+      shown = await this.o.service.get(w.id);
+    }
+    return this.o.publisher.permalink(shown).catch(() => undefined);
+  }
+
   private async request(w: WorkflowSnapshot): Promise<PageRequest> {
     const definition = definitionOf(w.kind);
-    const link = await this.o.publisher.permalink(w).catch(() => undefined);
+    const link = await this.messageLink(w);
     return {
       dedupKey: w.id,
       summary: `KeyOps #${w.number}: ${w.title}${w.inputs.summary ? ` — ${w.inputs.summary}` : ""}`,

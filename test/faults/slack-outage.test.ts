@@ -25,25 +25,20 @@ function deliveredLines(thread: PostedMessage[]): string[] {
 /** Every audit event of the workflow has exactly one thread line, in the events' order. */
 async function expectEveryLineOnce(workflowId: string, messageTs: string) {
   const { database, slack } = app();
-  const events = await database.db.prisma.auditEvent.findMany({
-    where: { workflowId },
-    orderBy: { sequence: "asc" },
-    select: { sequence: true },
-  });
+  let events: { sequence: number }[] = [];
   const lines = await eventually(
-    `a thread line for each of ${events.length} audit events`,
+    "a thread line for each audit event",
     async () => {
+      events = await database.db.prisma.auditEvent.findMany({
+        where: { workflowId },
+        orderBy: { sequence: "asc" },
+        select: { sequence: true },
+      });
       const rows = await database.db.pool.query<{ id: string; sequence: number; ts: string | null }>(
         `SELECT id::text, (payload->'event'->>'sequence')::int AS sequence, ts FROM "Publication"
          WHERE "workflowId" = $1 AND kind = 'line' ORDER BY "Publication".id`,
         [workflowId],
       );
-      if (process.env.OUTBOX_DEBUG)
-        console.info(
-          workflowId,
-          events.map((e) => e.sequence),
-          rows.rows,
-        );
       return rows.rows.every((r) => r.ts) && rows.rows.length === events.length ? rows.rows : undefined;
     },
     CATCH_UP_MS,
