@@ -6,6 +6,7 @@ const USAGE: Record<string, string> = {
   "/key-compromised": "[environment] [what happened] — declare a leaked key; with no text it opens a form",
   "/key-rotate": "[environment] [reason] — rotate a key without downtime, after a second person approves",
   "/offboard": "@person [last day as yyyy-mm-dd] — offboard someone; their keys are rotated within 24 hours",
+  "/onboard": "@person <environment> — grant someone key access; production needs a second person's approval",
 };
 
 const KEYOPS_USAGE = [

@@ -83,7 +83,7 @@ export function refusal(w: WorkflowSnapshot, attempt: Attempt, isApprover: boole
   const denied = permissionRefusal(step, attempt, rolesOf(w, attempt.actor, isApprover, step));
   if (denied !== null) return new PermissionRefusedError(denied);
   if (attempt.verb === "assign" && attempt.assignee === w.inputs.subjectUserId) {
-    return new RefusedError("a step cannot be assigned to the person being offboarded");
+    return new RefusedError("a step cannot be assigned to the person this workflow is about");
   }
   return null;
 }
@@ -95,7 +95,7 @@ export function permissionRefusal(
   roles: ReadonlySet<Role>,
 ): string | null {
   if (roles.has("subject"))
-    return "you are the person being offboarded: you cannot act on your own offboarding";
+    return "you are the person this workflow is about (offboarded or onboarded): you cannot act on it";
   const requesterOrApprover = roles.has("requester") || roles.has("approver");
   switch (attempt.verb) {
     case "complete":

@@ -49,6 +49,18 @@ export function defaultSeverity(environment: Environment): Severity {
   return environment === "production" ? "critical" : "high";
 }
 
+/** "@U123 <environment>": a person by their directory id and the environment they are to read. */
+export function parsePersonAndEnvironment(
+  text: string,
+  usage: string,
+): { subjectUserId: string; environment: Environment } {
+  const match = /^\s*@([A-Z0-9]{3,})\s+(\S+)\s*$/.exec(text);
+  if (!match) throw new UserError(`say who and which environment: ${usage}`);
+  const candidate = (match[2] as string).toLowerCase();
+  if (!isEnvironment(candidate)) throw new UnknownEnvironmentError((match[2] as string).slice(0, 40));
+  return { subjectUserId: match[1] as string, environment: candidate };
+}
+
 /** A last day further ahead than this is a typo, not a plan (and would schedule reminders for it). */
 const LAST_DAY_MAX_AHEAD = { years: 1 } as const;
 

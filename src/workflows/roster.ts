@@ -23,7 +23,7 @@ export class Roster {
   }
 
   /** Records a grant, audited in the same transaction. Granting twice is refused. */
-  async grant(userId: string, environmentText: string, by: string): Promise<Grant> {
+  async grant(userId: string, environmentText: string, by: string, workflowId?: string): Promise<Grant> {
     const environment = parseEnvironment(environmentText);
     return this.prisma.$transaction(async (tx) => {
       await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`roster:${userId}`}))`;
@@ -33,10 +33,22 @@ export class Roster {
       if (existing) throw new RefusedError(`@${userId} already has access to ${environment}`);
       const row = await tx.keyAccess.create({ data: { slackUserId: userId, environment, grantedBy: by } });
       await appendAuditEvents(tx, [
-        { actor: by, action: "access.granted", detail: { user: userId, environment } },
+        {
+          ...(workflowId ? { workflowId } : {}),
+          actor: by,
+          action: "access.granted",
+          detail: { user: userId, environment },
+        },
       ]);
       return { ...row, environment };
     }, AUDITED_TRANSACTION);
+  }
+
+  /** The environments `userId` holds a grant for. */
+  async grantsOf(userId: string): Promise<Environment[]> {
+    const grants = await this.prisma.keyAccess.findMany({ where: { slackUserId: userId, revokedAt: null } });
+    const held = new Set<string>(grants.map((g) => g.environment));
+    return ENVIRONMENTS.filter((e) => held.has(e));
   }
 
   /** The environments whose key `userId` could read: their grants, plus those every developer can read. */

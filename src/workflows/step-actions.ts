@@ -255,6 +255,22 @@ export async function revokeRosterAccess(w: WorkflowSnapshot, deps: StepActionDe
   return { lines: [`revoked @${subject}'s access to ${revoked.join(", ")}`] };
 }
 
+/**
+ * The subject's access to each of the workflow's environments, recorded in the roster (one
+ * access.granted event each). Safe to repeat after a crash: a grant already held is left as it is.
+ */
+export async function grantRosterAccess(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const subject = w.inputs.subjectUserId;
+  if (!subject) throw new StepFailure("no person to grant access to", { lines: [] });
+  const held = await deps.roster.grantsOf(subject);
+  for (const environment of w.inputs.environments) {
+    if (!held.includes(environment)) await deps.roster.grant(subject, environment, w.requestedBy, w.id);
+  }
+  return {
+    lines: [`recorded @${subject}'s access to ${w.inputs.environments.join(", ")} in the roster`],
+  };
+}
+
 /** Records the rotation date and the next one due, quarterly, in the requester's time zone. */
 export async function recordRotationSchedule(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
   // A drill rotated only its scratch copy: the live keys are as due as they were.
@@ -303,6 +319,7 @@ export const STEP_RUNNERS: Record<StepAction, StepRunner> = {
   "retire-previous": retirePreviousVersions,
   "audit-recent-access": auditRecentAccess,
   "revoke-roster-access": revokeRosterAccess,
+  "grant-roster-access": grantRosterAccess,
   "record-rotation-schedule": recordRotationSchedule,
   "write-postmortem": writePostmortem,
 };

@@ -36,6 +36,8 @@ export type StepAction =
   | "audit-recent-access"
   /** Marks the subject's key access revoked in the roster. */
   | "revoke-roster-access"
+  /** Records the subject's key access to the workflow's environments in the roster. */
+  | "grant-roster-access"
   /** Records the rotation date and the next one due (quarterly, requester's time zone). */
   | "record-rotation-schedule"
   /** A markdown post-mortem built from the timeline, uploaded to the thread. */
@@ -72,7 +74,7 @@ export interface WorkflowInputs {
   summary?: string;
   /** How it was found (key-compromised modal). */
   foundBy?: string;
-  /** The person being offboarded (Slack user id). */
+  /** The person the workflow is about: who is offboarded or onboarded (Slack user id). */
   subjectUserId?: string;
   /** Their last day, ISO date (yyyy-mm-dd). */
   lastDay?: string;
@@ -124,10 +126,23 @@ export interface WorkflowDefinition {
   form?: WorkflowForm;
   /** How the requester is named on the message and the post-mortem ("Declared" by); default "Requested". */
   requesterLabel?: string;
+  /**
+   * Why the workflow cannot start for these facts (someone already has the access asked for), or
+   * undefined; checked before anything is written, the reason shown to the requester.
+   */
+  refuseStart?(facts: StartCheck): string | undefined;
   /** What a successful rotation marks the version it replaced ("compromised": never trusted again). */
   rotationMarksPrevious?: "compromised";
   /** Whether `<command> drill [...]` rehearses it (see WorkflowInputs.drill). */
   allowsDrill?: boolean;
+}
+
+/** What refuseStart is told. */
+export interface StartCheck {
+  inputs: WorkflowInputs;
+  requestedBy: string;
+  /** The environments the subject holds a roster grant for (empty without a subject). */
+  subjectGrants: Environment[];
 }
 
 /** "platform-counts": stored integrations per platform in the main environment. */

@@ -109,6 +109,12 @@ export class WorkflowService {
         this.o.sharedEnvironments,
       );
     }
+    const refused = definition.refuseStart?.({
+      inputs,
+      requestedBy: request.requestedBy,
+      subjectGrants: inputs.subjectUserId ? await this.o.roster.grantsOf(inputs.subjectUserId) : [],
+    });
+    if (refused) throw new UserError(refused);
     if (inputs.environments.length === 0) {
       throw new UserError("no environment to act on: they have no key access in the roster");
     }

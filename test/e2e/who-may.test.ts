@@ -97,7 +97,7 @@ describe("the person being offboarded (issue 9 #1)", () => {
       `<@${APPROVER}|a> 2026-12-05`,
       REQUESTER,
     );
-    const SUBJECT = /you are the person being offboarded/;
+    const SUBJECT = /you are the person this workflow is about/;
 
     await offboarding.click(APPROVER, "approval", "step_approve");
     await expectRefused(offboarding, APPROVER, "approve", SUBJECT);
@@ -126,7 +126,7 @@ describe("the person being offboarded (issue 9 #1)", () => {
     // Nor can a step be handed to them to hold it up.
     await offboarding.assign(REQUESTER, "remove-hosting", APPROVER);
     expect(await offboarding.ephemeralTo(REQUESTER)).toBe(
-      "a step cannot be assigned to the person being offboarded",
+      "a step cannot be assigned to the person this workflow is about",
     );
     // Another approver still can; the requester still can cancel.
     await offboarding.clickWithReason(GROUP_APPROVER, "approval", "step_reject", "wait for Monday");

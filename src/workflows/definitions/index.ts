@@ -3,9 +3,15 @@ import type { WorkflowDefinition, WorkflowForm } from "../types.js";
 import { keyCompromised } from "./key-compromised.js";
 import { keyRotate } from "./key-rotate.js";
 import { offboard } from "./offboard.js";
+import { onboard } from "./onboard.js";
 
 /** Every workflow the bot runs. A new workflow is a new definition file listed here. */
-export const WORKFLOW_DEFINITIONS: readonly WorkflowDefinition[] = [keyCompromised, keyRotate, offboard];
+export const WORKFLOW_DEFINITIONS: readonly WorkflowDefinition[] = [
+  keyCompromised,
+  keyRotate,
+  offboard,
+  onboard,
+];
 
 export const DEFAULT_REQUESTER_LABEL = "Requested";
 

@@ -34,6 +34,8 @@ export interface StandinUser {
   tz?: string;
   email?: string;
   name?: string;
+  /** Another app's bot user (users.info says is_bot). */
+  isBot?: boolean;
 }
 
 export interface StandinOptions {
@@ -474,7 +476,7 @@ function userJson(id: string, user: StandinUser) {
     name,
     real_name: name,
     deleted: false,
-    is_bot: false,
+    is_bot: user.isBot ?? false,
     tz,
     ...zoneInfo(tz),
     profile: { email, real_name: name, display_name: name },
