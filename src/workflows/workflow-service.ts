@@ -14,6 +14,7 @@ import type { WorkflowJobs } from "./ports.js";
 import { type Publication, publicationsOf, queuePublications } from "./publications.js";
 import type { Roster } from "./roster.js";
 import {
+  auditEntry,
   BOT_ACTOR,
   PermissionRefusedError,
   type Transition,
@@ -311,16 +312,19 @@ export class WorkflowService {
   }
 
   private async auditRefusal(workflowId: string, actor: string, command: WorkflowCommand, error: Error) {
+    const w = await this.get(workflowId);
     await this.o.prisma.$transaction(async (tx) => {
       const events = await appendAuditEvents(tx, [
-        {
-          workflowId,
-          actor,
-          action: "permission.refused",
-          ...("stepKey" in command ? { stepKey: command.stepKey } : {}),
-          detail: { attempted: command.type, reason: error.message },
-          at: this.now(),
-        },
+        auditEntry(
+          w,
+          {
+            actor,
+            action: "permission.refused",
+            ...("stepKey" in command ? { stepKey: command.stepKey } : {}),
+            detail: { attempted: command.type, reason: error.message },
+          },
+          this.now(),
+        ),
       ]);
       await queuePublications(tx, workflowId, publicationsOf(events, true));
     }, AUDITED_TRANSACTION);

@@ -105,6 +105,9 @@ describe("drills: the same workflow, rehearsed on a scratch copy", () => {
     expect(await liveKeyStates()).toBe(keysBefore);
     expect(await scratchLeft()).toEqual({ schemas: 1, keyrings: 1 });
 
+    // The two-person rule holds in a drill too; the refusal is a drill's audit event.
+    await drill.click(REQUESTER, "approve-rotation", "step_approve");
+    expect(await drill.ephemeralTo(REQUESTER)).toMatch(/two-person rule/);
     await drill.click(APPROVER, "approve-rotation", "step_approve");
     await drill.waitForStep("rotate", "DONE", 60_000);
     expect(drill.messageText()).toContain(
@@ -158,6 +161,7 @@ describe("drills: the same workflow, rehearsed on a scratch copy", () => {
     // DRILL in the audit log (every event) and on every thread line.
     const timeline = await app.bot.service.timeline(drill.workflowId);
     expect(timeline.length).toBeGreaterThan(10);
+    expect(timeline.map((e) => e.action)).toContain("permission.refused");
     expect(timeline.filter((e) => e.detail.drill !== true).map((e) => e.action)).toEqual([]);
     await eventually("a thread line per event", async () => {
       const lines = drill.thread().filter((m) => m.text?.includes("<!date^"));
@@ -190,5 +194,33 @@ describe("drills: the same workflow, rehearsed on a scratch copy", () => {
     });
     expect(refused.status).toBe(200);
     expect(JSON.stringify(refused.json())).toContain("/offboard has no drill");
+  });
+});
+
+describe("drills with KEYOPS_DRILL_PAGE=off", () => {
+  it("pages nobody for a drill, while an incident that is not a drill still pages", async () => {
+    const quiet = await startTestBot({
+      rows: 5,
+      pagerDutyAgent: pd.agent,
+      env: {
+        PAGERDUTY_ROUTING_KEY: `R${"e".repeat(31)}`,
+        PAGERDUTY_EVENTS_HOST: pd.host,
+        PAGERDUTY_API_HOST: pd.host,
+        PAGERDUTY_RETRY_DELAY_SECONDS: "0.05",
+        KEYOPS_DRILL_PAGE: "off",
+      },
+    });
+    try {
+      const drill = await WorkflowDriver.start(quiet, "/key-rotate", "drill staging", REQUESTER);
+      expect(drill.messageText()).toContain("[DRILL] Staging key rotation");
+      const real = await WorkflowDriver.start(quiet, "/key-rotate", "staging", REQUESTER);
+      await eventually("the real rotation's page", async () =>
+        pd.events().some((e) => e.dedup_key === real.workflowId && e.event_action === "trigger"),
+      );
+      expect((await drill.state()).page.status).toBe("off");
+      expect(pd.events().filter((e) => e.dedup_key === drill.workflowId)).toEqual([]);
+    } finally {
+      await quiet.stop();
+    }
   });
 });
