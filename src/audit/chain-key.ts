@@ -1,5 +1,5 @@
-import { hkdfSync } from "node:crypto";
 import type { SecretKey } from "../crypto/secret-key.js";
+import { deriveSubkey } from "../crypto/subkey.js";
 
 // The audit chain is keyed with HMAC-SHA256 under a key derived from the master key with a label
 // (HKDF-SHA256, info "keyops:audit-chain:v1"). The master key is never stored in the database
@@ -11,7 +11,7 @@ const keys = new Map<string, Buffer>();
 
 /** The audit chain key of a master key. */
 export function deriveAuditChainKey(master: SecretKey): Buffer {
-  return Buffer.from(hkdfSync("sha256", master.exposeBytes(), Buffer.alloc(0), LABEL, 32));
+  return deriveSubkey(master, LABEL);
 }
 
 /** Makes `master`'s chain key the one that appends to and verifies the database named `database`. */

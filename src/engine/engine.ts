@@ -573,7 +573,7 @@ export class RotationEngine {
   ): Promise<{ report: VerifyReport & { targets: TargetVerifyReport[] }; proof: PrintComparison | null }> {
     const collectors = new Map<string, PrintCollector>();
     const collector = (target: string) => {
-      const c = collectors.get(target) ?? new PrintCollector();
+      const c = collectors.get(target) ?? new PrintCollector(this.keys.rowPrintKey());
       collectors.set(target, c);
       return c;
     };
@@ -702,7 +702,7 @@ export class RotationEngine {
       const prints: PrintCollector[] = [];
       for (const t of targets) {
         const decrypt = workers?.for(t.resolved).decrypt;
-        const collector = new PrintCollector();
+        const collector = new PrintCollector(this.keys.rowPrintKey());
         prints.push(collector);
         befores.push(
           await verifyTarget(
@@ -874,7 +874,7 @@ export class RotationEngine {
       this.log,
     );
     const reencryptMs = Math.round(performance.now() - reencryptStarted);
-    const prints = new PrintCollector();
+    const prints = new PrintCollector(this.keys.rowPrintKey());
     const after = await verifyTarget(
       t.pool,
       keyring,

@@ -1,6 +1,7 @@
 import { dataKeyContext, unwrapKey, wrapKey } from "../crypto/envelope.js";
 import { Keyring, type KeyState } from "../crypto/keyring.js";
 import { SecretKey } from "../crypto/secret-key.js";
+import { deriveSubkey } from "../crypto/subkey.js";
 import type { PrismaClient } from "../db/prisma.js";
 import { ENVIRONMENTS, type Environment } from "../environments.js";
 import { NotFoundError, RefusedError, UserError } from "../errors.js";
@@ -26,6 +27,13 @@ export class KeyStore {
     private readonly masterKey: SecretKey,
     private readonly log: Logger,
   ) {}
+
+  /** The key of row prints (the rotation's row-by-row proof, see row-prints.ts). */
+  rowPrintKey(): Buffer {
+    this.printKey ??= deriveSubkey(this.masterKey, "keyops:row-print:v1");
+    return this.printKey;
+  }
+  private printKey: Buffer | undefined;
 
   async list(environment: Environment): Promise<KeyVersionInfo[]> {
     const rows = await this.prisma.keyVersion.findMany({

@@ -1,25 +1,27 @@
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import type pg from "pg";
 import { quoteIdent, type ResolvedTarget } from "./target.js";
 
 /**
  * Row prints: the proof that a rotation changed no secret, row by row, while the application
  * writes. When a run starts, its first verify records for each row the first 16 bytes of
- * SHA-256(id, "\n", plaintext). Later, every row whose print differs must have been written by the
+ * HMAC-SHA256(id, "\n", plaintext) under a key derived from the master key (KeyStore.rowPrintKey). Later, every row whose print differs must have been written by the
  * application since the run started (its writtenAtColumn says so); any other difference is a
  * secret that changed without the application writing it, and verify says which rows.
- * Prints are not secret (a truncated hash of a high-entropy credential) and stay in the KeyOps
- * database.
+ * Keyed, because a credential may be guessable (a short password): a plain hash in the KeyOps
+ * database would let whoever reads it test guesses offline; without the master key a print says
+ * nothing about its plaintext.
  */
-export function rowPrint(id: string, plaintext: Uint8Array): Buffer {
-  return createHash("sha256").update(id).update("\n").update(plaintext).digest().subarray(0, 16);
+export function rowPrint(key: Buffer, id: string, plaintext: Uint8Array): Buffer {
+  return createHmac("sha256", key).update(id).update("\n").update(plaintext).digest().subarray(0, 16);
 }
 
 /** Collects the prints of rows as verify reads them (its onRow). */
 export class PrintCollector {
   readonly prints = new Map<string, Buffer>();
+  constructor(private readonly key: Buffer) {}
   readonly add = (id: string, plaintext: Uint8Array): void => {
-    this.prints.set(id, rowPrint(id, plaintext));
+    this.prints.set(id, rowPrint(this.key, id, plaintext));
   };
 }
 

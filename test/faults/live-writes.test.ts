@@ -8,10 +8,10 @@ const WRITER = fileURLToPath(new URL("../support/app-writer.ts", import.meta.url
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const ROWS = 2000;
 
-// About 4 s of re-encryption, while the application writes 25 rows a second.
+// About 10 s of re-encryption (room for the tampering test to act mid-run on a loaded machine), while the application writes 25 rows a second.
 const app = useTestBot({
   rows: ROWS,
-  env: { KEYOPS_SHARED_ENVIRONMENTS: "none", KEYOPS_MAX_ROWS_PER_SECOND: "500" },
+  env: { KEYOPS_SHARED_ENVIRONMENTS: "none", KEYOPS_MAX_ROWS_PER_SECOND: "200" },
 });
 
 const writers: ReturnType<typeof spawnNode>[] = [];
