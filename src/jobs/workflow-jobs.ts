@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { DateTime } from "luxon";
 import type { Logger } from "../logger.js";
 import type { PagingService } from "../workflows/paging.js";
 import type { WorkflowJobs } from "../workflows/ports.js";
@@ -11,6 +12,7 @@ export const REMINDER_QUEUE = "workflow-reminder";
 export const PAGE_QUEUE = "workflow-page";
 export const PAGE_REMINDER_QUEUE = "workflow-page-reminder";
 export const CHANGE_EVENT_QUEUE = "workflow-change-event";
+export const DEADLINE_QUEUE = "workflow-deadline";
 
 const STEP_RETRIES = 60;
 const STEP_RETRY_DELAY_SECONDS = 5;
@@ -61,6 +63,19 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
         { singletonKey: `${workflowId}:${at.toISOString()}`, startAfter: at },
       );
     }
+  }
+
+  /**
+   * The deadline check, due at the deadline (the database's clock decides when it runs). Once per
+   * workflow: its id comes from the workflow, so a second send is a no-op, also after it ran.
+   */
+  async checkDeadlineAt(workflowId: string, deadline: Date): Promise<void> {
+    const at = DateTime.fromJSDate(deadline, { zone: "utc" });
+    await this.queue.send<ReminderJob>(
+      DEADLINE_QUEUE,
+      { workflowId },
+      { singletonKey: workflowId, id: uuidOf(`${DEADLINE_QUEUE}:${workflowId}`), startAfter: at.toJSDate() },
+    );
   }
 
   async page(workflowId: string, action: "trigger" | "resolve"): Promise<void> {
@@ -123,6 +138,15 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
       retryLimit: 3,
       retryDelaySeconds: 30,
     });
+    await this.queue.register<ReminderJob>(
+      DEADLINE_QUEUE,
+      ({ workflowId }) => paging.deadlinePassed(workflowId),
+      {
+        retryLimit: 3,
+        retryDelaySeconds: 30,
+        expireInSeconds: 15 * 60,
+      },
+    );
     // Paging retries inside the job (spacing configurable); the job itself retries after a crash.
     await this.queue.register<PageJob>(
       PAGE_QUEUE,

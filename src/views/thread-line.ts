@@ -45,6 +45,11 @@ export function describeEvent(e: TimelineEvent, stepTitle: string | undefined, s
   const title = stepTitle ?? e.stepKey ?? "";
   const step = style === "slack" ? `*${escapeText(title)}*` : `"${title}"`;
   const user = (id: unknown) => (style === "slack" ? mention(String(id)) : `@${String(id)}`);
+  const when = (value: unknown) => {
+    const at = typeof value === "string" ? new Date(value) : undefined;
+    if (!at || Number.isNaN(at.getTime())) return text(value);
+    return style === "slack" ? slackDate(at) : utcTime(at);
+  };
   const users = (ids: unknown) =>
     String(ids ?? "")
       .split(/[\s,]+/)
@@ -107,16 +112,10 @@ export function describeEvent(e: TimelineEvent, stepTitle: string | undefined, s
       return "resolved the page";
     case "page.unacknowledged":
       return `nobody has acknowledged the page yet${d.onCall ? `: ${users(d.onCall)}` : ""}`;
-    case "deadline.reminder": {
-      const due = typeof d.due === "string" ? new Date(d.due) : undefined;
-      const when =
-        due && !Number.isNaN(due.getTime())
-          ? style === "slack"
-            ? slackDate(due)
-            : utcTime(due)
-          : text(d.due);
-      return `reminder: the rotation is due by ${when}`;
-    }
+    case "deadline.reminder":
+      return `reminder: the rotation is due by ${when(d.due)}`;
+    case "deadline.missed":
+      return `past its deadline (${when(d.due)}) and not done${d.paged ? ": on-call paged" : ""}`;
     case "access.granted":
       return `granted ${user(d.user)} access to ${text(d.environment)}`;
     case "access.revoked":

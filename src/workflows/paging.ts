@@ -90,9 +90,53 @@ export class PagingService {
     await this.o.jobs.remindUnacknowledged(w.id, new Date(Date.now() + this.o.acknowledgeWithinMs));
   }
 
-  /** The resolve job: the workflow ended, so its page is resolved too. */
+  /**
+   * The deadline job: the definition's overdue step not done and the workflow still open, on-call
+   * is paged on an incident of its own (the first page may be acknowledged already), then the
+   * thread says so. Safe to repeat: PagerDuty dedups the key, the event is recorded once.
+   */
+  async deadlinePassed(workflowId: string): Promise<void> {
+    const w = await this.o.service.get(workflowId);
+    const overdue = definitionOf(w.kind).overdue;
+    const step = overdue && w.steps.find((s) => s.key === overdue.step);
+    if (!overdue || !step || w.status !== "OPEN" || step.status === "DONE" || !w.deadlineAt) return;
+    const due = w.deadlineAt.toISOString();
+    if (this.enabled) {
+      const request = await this.request(w);
+      await this.o.withRetries(
+        () =>
+          this.o.pager.trigger({
+            ...request,
+            dedupKey: overdueKey(w.id),
+            severity: overdue.severity,
+            summary: `KeyOps #${w.number}: ${w.title} is past its deadline (${due}): ${step.title} not done`,
+            details: { ...request.details, deadline: due, step: step.title },
+          }),
+        () => {},
+      );
+    }
+    await this.o.service.apply(
+      w.id,
+      {
+        type: "record",
+        action: "deadline.missed",
+        actor: BOT_ACTOR,
+        stepKey: step.key,
+        detail: { due, paged: this.enabled },
+      },
+      `deadline:${w.id}`,
+    );
+  }
+
+  /** The resolve job: the workflow ended, so its page is resolved too (and a deadline's page). */
   async resolve(workflowId: string): Promise<void> {
     const w = await this.o.service.get(workflowId);
+    if (this.enabled && (await this.o.service.timeline(w.id)).some((e) => e.action === "deadline.missed")) {
+      await this.o.withRetries(
+        () => this.o.pager.resolve(overdueKey(w.id)),
+        () => {},
+      );
+    }
     if (!this.enabled || w.page.status === "resolved" || w.page.status === "off") return;
     await this.o.withRetries(
       () => this.o.pager.resolve(w.id),
@@ -264,4 +308,9 @@ export class PagingService {
   private change(workflowId: string, actor: string, change: PageChange) {
     return this.o.service.apply(workflowId, { type: "page-change", actor, change });
   }
+}
+
+/** The dedup key of a workflow's past-its-deadline page (the first page's is the workflow id). */
+export function overdueKey(workflowId: string): string {
+  return `${workflowId}:overdue`;
 }

@@ -32,6 +32,8 @@ export interface WorkflowJobs {
   /** `attempt` tells runs of the same step apart (a Retry is a new job, never merged into the last). */
   runStep(workflowId: string, stepKey: string, attempt: string): Promise<void>;
   remindAt(workflowId: string, at: Date): Promise<void>;
+  /** At the deadline: pages on-call if the definition's overdue step is not done (once per workflow). */
+  checkDeadlineAt(workflowId: string, deadline: Date): Promise<void>;
   /** Pages on-call for the workflow (retried in the background), or resolves its page. */
   page(workflowId: string, action: "trigger" | "resolve"): Promise<void>;
   /** A reminder in the thread if the page is still not acknowledged at `at`. */

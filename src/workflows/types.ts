@@ -120,6 +120,11 @@ export interface WorkflowDefinition {
   pageSeverity(inputs: WorkflowInputs): PageSeverity;
   /** When the work must be done by (offboarding: rotation within 24 hours). */
   deadline?(inputs: WorkflowInputs, startedAt: Date): Date | undefined;
+  /**
+   * The step the deadline is for: not DONE when the deadline passes (the workflow still open),
+   * on-call is paged at `severity` as a page of its own (offboarding: the 24-hour rotation).
+   */
+  overdue?: { step: string; severity: PageSeverity };
   /** Facts gathered at start that its steps are derived from (integrations per platform). */
   gathers?: readonly StartFact[];
   /** The form the command opens when it is given no text; its submission starts this workflow. */
@@ -284,6 +289,8 @@ export type AuditAction =
   /** Nobody acknowledged the page within the reminder interval. */
   | "page.unacknowledged"
   | "deadline.reminder"
+  /** The deadline passed with its step not done: on-call paged (see WorkflowDefinition.overdue). */
+  | "deadline.missed"
   /** The access roster changed (not tied to a workflow). */
   | "access.granted"
   | "access.revoked"

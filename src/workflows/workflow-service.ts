@@ -160,6 +160,8 @@ export class WorkflowService {
     }
 
     if (created.deadlineAt) await this.o.jobs.remindAt(created.id, created.deadlineAt);
+    if (created.deadlineAt && definition.overdue)
+      await this.o.jobs.checkDeadlineAt(created.id, created.deadlineAt);
     if (this.pages(inputs)) await this.o.jobs.page(created.id, "trigger");
     await this.runEffects(created, begun.effects);
     this.o.published?.();

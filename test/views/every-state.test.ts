@@ -206,6 +206,7 @@ describe("every other surface stays within Block Kit's limits", () => {
       "page.resolved": true,
       "page.unacknowledged": true,
       "deadline.reminder": true,
+      "deadline.missed": true,
       "access.granted": true,
       "access.revoked": true,
       "key.exported": true,

@@ -18,6 +18,7 @@ export const offboard: WorkflowDefinition = {
   },
   environmentsFrom: "roster",
   pageSeverity: () => "warning",
+  overdue: { step: "rotate", severity: "error" },
   /** 24 hours after they leave: the end of a last day still ahead (their manager's zone), else now. */
   deadline: (inputs, startedAt) => {
     const start = DateTime.fromJSDate(startedAt, { zone: inputs.timeZone ?? "UTC" });
