@@ -1,19 +1,59 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import pg from "pg";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type EmbeddedServer, startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { PERSONAS } from "../../src/sandbox/people.js";
 import { DEMO_ROWS } from "../../src/sandbox/start.js";
+import { testLogger } from "../support/engine.js";
 import { chromiumPath, type SandboxProcess, SCREENSHOTS, startSandboxProcess } from "./sandbox-process.js";
 
 // A new user's first minutes, in a real browser: `npm start` on a fresh data directory, the page,
 // a /key-rotate by the requester, refused when they approve it themselves, approved by the
-// approver, the rotation running to the end and the workflow resolved.
+// approver, the rotation running to the end and the workflow resolved; then a drill incident from
+// start to post-mortem, the live rows' ciphertexts and key states read from the sandbox's database.
 
 let sandbox: SandboxProcess | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let shot = 0;
+/** This test's share of the sandbox's embedded PostgreSQL (to read the live rows and key states). */
+let database: EmbeddedServer | undefined;
+
+async function query<T extends pg.QueryResultRow>(databaseName: string, sql: string): Promise<T[]> {
+  database ??= await startEmbeddedPostgres({ dataDir: sandbox?.dataDir ?? "", port: 0, log: testLogger });
+  const url = new URL(database.url);
+  url.pathname = `/${databaseName}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** The live production rows' ciphertexts and key states, and what drills left behind. */
+async function liveState() {
+  const rows = await query<{ id: string; credentials: string }>(
+    "keyops_production",
+    `SELECT "id", "credentials" FROM "PlatformIntegration" ORDER BY "id"`,
+  );
+  const keys = await query<{ version: number; state: string; fingerprint: string }>(
+    "postgres",
+    `SELECT "version", "state"::text AS state, "fingerprint" FROM "KeyVersion" WHERE "environment" = 'production' ORDER BY "version"`,
+  );
+  const scratchSchemas = await query(
+    "keyops_production",
+    "SELECT 1 FROM pg_namespace WHERE nspname LIKE 'keyops\\_drill\\_%'",
+  );
+  const scratchKeyrings = await query(
+    "postgres",
+    `SELECT 1 FROM "KeyVersion" WHERE "environment" LIKE 'drill:%'`,
+  );
+  return { rows, keys, scratch: scratchSchemas.length + scratchKeyrings.length };
+}
 
 async function screenshot(name: string): Promise<void> {
   shot += 1;
@@ -44,6 +84,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await database?.stop();
   const code = await sandbox?.stop();
   // Stopped by SIGTERM: npm reports the signal (null) or the bot's own clean exit (0).
   expect([0, null]).toContain(code);
@@ -134,5 +175,67 @@ describe("the sandbox in a browser", () => {
     expect(text).toContain(`${DEMO_ROWS.production.toLocaleString("en-US")} re-encrypted`);
     expect(text).toContain("Avery");
     await screenshot("resolved");
+  }, 300_000);
+
+  it("a drill incident from start to post-mortem: rotated on a scratch copy, the live rows byte-identical", async () => {
+    const before = await liveState();
+    expect(before.rows).toHaveLength(DEMO_ROWS.production);
+    const drill = () =>
+      page
+        .locator("#channel > .sb-message", { has: page.locator(".bk-header", { hasText: "[DRILL]" }) })
+        .first();
+
+    await actAs(PERSONAS.requester);
+    await page.fill("#composer", "/key-compromised drill production");
+    await page.press("#composer", "Enter");
+    await drill()
+      .locator(".bk-header", { hasText: "[DRILL] Production encryption key compromised" })
+      .waitFor();
+    await screenshot("drill-started");
+    await drill().getByRole("button", { name: "Generate key" }).click();
+    await drill().getByRole("button", { name: "Approve" }).waitFor();
+
+    await actAs(PERSONAS.approver);
+    await drill().getByRole("button", { name: "Approve" }).click();
+    await drill()
+      .getByText(/✅ Run the key rotation/)
+      .waitFor({ timeout: 120_000 });
+    await drill()
+      .getByText(/production \(drill copy\): [\d,]+ of [\d,]+ rows re-encrypted/)
+      .first()
+      .waitFor();
+    await screenshot("drill-rotated");
+
+    // The checklist's steps for people, one Done at a time, then the audit query and the post-mortem.
+    for (;;) {
+      const done = drill().getByRole("button", { name: "Done" });
+      const left = await done.count();
+      if (left === 0) break;
+      await done.first().click();
+      await expect.poll(() => done.count(), { timeout: 30_000 }).toBeLessThan(left);
+    }
+    await drill().getByRole("button", { name: "Run audit query" }).click();
+    await drill()
+      .getByText(/✅ Audit access/)
+      .waitFor();
+    await drill().getByRole("button", { name: "Write post-mortem" }).click();
+    await drill()
+      .getByText(/Resolved/)
+      .first()
+      .waitFor({ timeout: 60_000 });
+    await screenshot("drill-resolved");
+
+    const href = await page.locator("a.sb-file", { hasText: "Post-mortem" }).last().getAttribute("href");
+    const postmortem = await (await fetch(new URL(href ?? "", sandbox?.url))).text();
+    expect(postmortem).toContain("[DRILL] Production encryption key compromised");
+    expect(postmortem).toContain("## Drill: response times");
+    expect(postmortem).toMatch(/- To approval: \d/);
+    expect(postmortem).toMatch(/- To rotation done: \d/);
+    expect(postmortem).toMatch(/Rotating production\S{1,6}s live targets \([\d,]+ rows\) would take/);
+
+    await expect.poll(async () => (await liveState()).scratch, { timeout: 30_000 }).toBe(0);
+    const live = await liveState();
+    expect(live.rows).toEqual(before.rows);
+    expect(live.keys).toEqual(before.keys);
   }, 300_000);
 });
