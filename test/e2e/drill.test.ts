@@ -158,14 +158,19 @@ describe("drills: the same workflow, rehearsed on a scratch copy", () => {
     expect(await liveCiphertexts()).toEqual(ciphertextsBefore);
     expect(await liveKeyStates()).toBe(keysBefore);
 
-    // DRILL in the audit log (every event) and on every thread line.
-    const timeline = await app.bot.service.timeline(drill.workflowId);
+    // DRILL in the audit log (every event) and on every thread line. The page's resolution comes
+    // back after the workflow resolved: wait for it, then for a line per event.
+    const timeline = await eventually("the page resolved", async () => {
+      const events = await app.bot.service.timeline(drill.workflowId);
+      return events.some((e) => e.action === "page.resolved") ? events : undefined;
+    });
     expect(timeline.length).toBeGreaterThan(10);
     expect(timeline.map((e) => e.action)).toContain("permission.refused");
     expect(timeline.filter((e) => e.detail.drill !== true).map((e) => e.action)).toEqual([]);
     await eventually("a thread line per event", async () => {
+      const events = await app.bot.service.timeline(drill.workflowId);
       const lines = drill.thread().filter((m) => m.text?.includes("<!date^"));
-      return lines.length === timeline.length;
+      return lines.length === events.length;
     });
     const lines = drill.thread().filter((m) => m.text?.includes("<!date^"));
     expect(lines.filter((m) => !m.text?.startsWith("*[DRILL]*"))).toEqual([]);
