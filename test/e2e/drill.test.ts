@@ -13,6 +13,7 @@ import { WorkflowDriver } from "../support/workflow-driver.js";
 
 const ONCALL = "U0ONCALLXX";
 const ROWS = 120;
+const METRICS_TOKEN = "m".repeat(40);
 let pd: PagerDutyStandin;
 let app: TestBot;
 
@@ -29,6 +30,7 @@ beforeAll(async () => {
       PAGERDUTY_EVENTS_HOST: pd.host,
       PAGERDUTY_API_HOST: pd.host,
       PAGERDUTY_RETRY_DELAY_SECONDS: "0.05",
+      KEYOPS_METRICS: `bearer:${METRICS_TOKEN}`,
     },
   });
   app.slack.setUser(ONCALL, { email: "ona@example.com", name: "ona" });
@@ -58,6 +60,14 @@ async function scratchLeft(): Promise<{ schemas: number; keyrings: number }> {
   );
   const keyrings = await app.bot.runtime.engine.keys.keyringsStartingWith("drill:");
   return { schemas: rows[0]?.n ?? -1, keyrings: keyrings.length };
+}
+
+async function metricsText(): Promise<string> {
+  const response = await fetch(`http://127.0.0.1:${app.bot.port}/metrics`, {
+    headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+  });
+  expect(response.status).toBe(200);
+  return response.text();
 }
 
 async function statusText(): Promise<string> {
@@ -119,6 +129,12 @@ describe("drills: the same workflow, rehearsed on a scratch copy", () => {
     const scratchKeyring = (await engine.keys.keyringsStartingWith("drill:"))[0] as "production";
     const scratch = await engine.verify(scratchKeyring);
     expect(scratch).toMatchObject({ rows: ROWS, failed: 0, notOnActive: 0, activeVersion: 2 });
+    // Not a figure: no open workflow counted, no rows re-encrypted, no rotation in the metrics.
+    const metrics = await metricsText();
+    expect(metrics).toMatch(/^keyops_workflows_open\{kind="key-compromised"\} 0$/m);
+    expect(metrics).not.toMatch(/^keyops_rotation_rows_reencrypted_total\{/m);
+    expect(metrics).not.toMatch(/^keyops_rotation_runs_finished_total\{/m);
+    expect(metrics).not.toContain("drill:");
     const scratchVersions = await engine.keys.list(scratchKeyring);
     expect(scratchVersions.find((v) => v.version === 1)?.state).toBe("COMPROMISED");
 
