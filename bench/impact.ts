@@ -10,9 +10,7 @@
 //   throttled: during `keyops rotate --max-rows-per-second <F x the unthrottled rate>`;
 //   auto: during `keyops rotate --max-rows-per-second auto`.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { SecretKey } from "../src/crypto/secret-key.js";
@@ -28,6 +26,7 @@ import {
   removePack,
   startApiService,
 } from "../test/support/api-service.js";
+import { note, runInScratchDir } from "./scratch-run.js";
 
 const ENVIRONMENT = "development";
 const KEYOPS_BIN = fileURLToPath(new URL("../bin/keyops.mjs", import.meta.url));
@@ -72,8 +71,6 @@ function parseOptions(argv: string[]): Options {
     keep: values.keep ?? false,
   };
 }
-
-const note = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
 /** Latencies of one phase, by kind. */
 interface Sample {
@@ -339,19 +336,7 @@ async function run(options: Options, dir: string): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
+runInScratchDir("impact", () => {
   const options = parseOptions(process.argv.slice(2));
-  const dir = await mkdtemp(path.join(os.tmpdir(), "keyops-impact-"));
-  try {
-    await run(options, dir);
-  } finally {
-    if (options.keep) note(`kept ${dir}`);
-    else await rm(dir, { recursive: true, force: true });
-  }
-}
-
-main().catch((error: unknown) => {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`bench:impact failed: ${message.split("\n")[0]}\n`);
-  process.exitCode = 1;
+  return { keep: options.keep, work: (dir) => run(options, dir) };
 });

@@ -10,7 +10,6 @@
 //       credentials): the physical ceiling for rewriting this table on this machine.
 // (b) runs after (c) so that its in-memory prepared ciphertexts do not count in the rotation's peak RSS.
 // RSS is sampled every 100 ms through the rotation; its peak is what the last line reports.
-import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -28,6 +27,7 @@ import { reencryptTarget } from "../src/engine/rotation.js";
 import { PLATFORM_CREDENTIALS, type ResolvedTarget, resolveTarget } from "../src/engine/target.js";
 import { createLogger, type Logger } from "../src/logger.js";
 import { freePort } from "../src/net.js";
+import { note, runInScratchDir } from "./scratch-run.js";
 import { delta, postmasterPid, type Usage, type UsageDelta, UsageProbe } from "./system.js";
 
 const ENVIRONMENT = "development";
@@ -77,7 +77,6 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const note = (message: string) => process.stderr.write(`bench: ${message}\n`);
 const mb = (bytes: number) => Math.round(bytes / (1024 * 1024));
 
 async function walPosition(pool: pg.Pool): Promise<number> {
@@ -400,20 +399,8 @@ async function run(options: Options, dir: string, log: Logger): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
+runInScratchDir("rotation", () => {
   const options = parseOptions(process.argv.slice(2));
   const log = createLogger("warn");
-  const dir = await mkdtemp(path.join(os.tmpdir(), "keyops-bench-"));
-  try {
-    await run(options, dir, log);
-  } finally {
-    if (options.keep) note(`kept ${dir}`);
-    else await rm(dir, { recursive: true, force: true });
-  }
-}
-
-main().catch((error: unknown) => {
-  const message = error instanceof Error ? error.message : String(error);
-  process.stderr.write(`bench:rotation failed: ${message.split("\n")[0]}\n`);
-  process.exitCode = 1;
+  return { keep: options.keep, work: (dir) => run(options, dir, log) };
 });
