@@ -24,12 +24,7 @@ beforeAll(async () => {
     rows: ROWS,
     pagerDutyAgent: pd.agent,
     env: {
-      PAGERDUTY_ROUTING_KEY: `R${"d".repeat(31)}`,
-      PAGERDUTY_API_TOKEN: pd.apiToken,
-      PAGERDUTY_ESCALATION_POLICY_ID: "PPOLICY",
-      PAGERDUTY_EVENTS_HOST: pd.host,
-      PAGERDUTY_API_HOST: pd.host,
-      PAGERDUTY_RETRY_DELAY_SECONDS: "0.05",
+      ...pd.settings(),
       KEYOPS_METRICS: `bearer:${METRICS_TOKEN}`,
     },
   });

@@ -29,13 +29,7 @@ beforeAll(async () => {
     rows: 10,
     pagerDutyAgent: pd.agent,
     env: {
-      PAGERDUTY_ROUTING_KEY: `R${randomBytes(15).toString("hex")}`,
-      PAGERDUTY_API_TOKEN: pd.apiToken,
-      PAGERDUTY_ESCALATION_POLICY_ID: "PPOLICY",
-      PAGERDUTY_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      PAGERDUTY_EVENTS_HOST: pd.host,
-      PAGERDUTY_API_HOST: pd.host,
-      PAGERDUTY_RETRY_DELAY_SECONDS: "0.05",
+      ...pd.settings(WEBHOOK_SECRET),
       // Held requests (the races below) must not time out while held.
       PAGERDUTY_TIMEOUT_MS: "15000",
       KEYOPS_SHARED_ENVIRONMENTS: "none",

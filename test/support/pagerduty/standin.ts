@@ -89,6 +89,22 @@ export class PagerDutyStandin {
     readonly apiToken: string,
   ) {}
 
+  /**
+   * The bot's PagerDuty settings pointing at this stand-in: a fresh routing key, its REST token, an
+   * escalation policy, quick retries, and the webhook secret when one is given.
+   */
+  settings(webhookSecret?: string): Record<string, string> {
+    return {
+      PAGERDUTY_ROUTING_KEY: `R${randomBytes(15).toString("hex")}`,
+      PAGERDUTY_API_TOKEN: this.apiToken,
+      PAGERDUTY_ESCALATION_POLICY_ID: "PPOLICY",
+      PAGERDUTY_EVENTS_HOST: this.host,
+      PAGERDUTY_API_HOST: this.host,
+      PAGERDUTY_RETRY_DELAY_SECONDS: "0.05",
+      ...(webhookSecret ? { PAGERDUTY_WEBHOOK_SECRET: webhookSecret } : {}),
+    };
+  }
+
   static async start(options: { apiToken?: string } = {}): Promise<PagerDutyStandin> {
     const tls = testCertificates();
     const port = await freePort();
