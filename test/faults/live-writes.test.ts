@@ -24,8 +24,8 @@ afterEach(async () => {
   }
 });
 
-/** The application as its own process, writing new secrets into random rows. */
-async function startWriter() {
+/** The application as its own process, writing new secrets into random rows (but `spared`). */
+async function startWriter(spared?: string) {
   const { database } = app();
   const child = spawnNode(
     ["--import", "tsx", WRITER],
@@ -36,6 +36,7 @@ async function startWriter() {
       KEYOPS_REPORT_INTERVAL_SECONDS: "1",
       KEYOPS_SERVICE_NAME: "api",
       WRITES_PER_SECOND: "25",
+      ...(spared ? { SPARED_ID: spared } : {}),
     },
     { cwd: ROOT },
   );
@@ -86,14 +87,15 @@ describe("/key-rotate while the application writes", () => {
   }, 180_000);
 
   it("a secret changed during the run without an application write fails verify, naming the row, although the application writes too", async () => {
-    const writer = await startWriter();
-    const rotation = await approvedRotation("with a tampered row");
     const { engine } = app().bot.runtime;
     const pool = app().database.db.pool;
     const { rows } = await pool.query<{ id: string }>(
       `SELECT id FROM "PlatformIntegration" ORDER BY id DESC LIMIT 1`,
     );
     const tampered = rows[0]?.id as string;
+    // Were the application to write that row too, its write would rightly explain the change.
+    const writer = await startWriter(tampered);
+    const rotation = await approvedRotation("with a tampered row");
     // After the run's first verify (its row prints) and before its last one.
     await eventually(
       "the run under way",

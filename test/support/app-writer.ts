@@ -1,6 +1,7 @@
 // The application writing legitimately while KeyOps rotates: a process of its own that opens its
 // keys through keyops/client (keyring source) and, at WRITES_PER_SECOND, gives a random row a new
-// secret, setting "updatedAt" as the application does. Prints "writes <n>" on SIGTERM.
+// secret, setting "updatedAt" as the application does; never the row SPARED_ID names (the one a
+// test changes behind the application's back). Prints "writes <n>" on SIGTERM.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { openCredentials } from "../../src/client/index.js";
@@ -11,7 +12,7 @@ const creds = await openCredentials({ environment: "production" });
 const pool = new pg.Pool({ connectionString: url, max: 2 });
 pool.on("error", () => undefined);
 const { rows } = await pool.query<{ id: string }>(`SELECT id FROM "PlatformIntegration" ORDER BY id`);
-const ids = rows.map((r) => r.id);
+const ids = rows.map((r) => r.id).filter((id) => id !== process.env.SPARED_ID);
 let writes = 0;
 let stopping = false;
 process.once("SIGTERM", () => {
