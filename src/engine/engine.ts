@@ -41,7 +41,15 @@ import type { ProgressListener } from "./progress.js";
 import { reencryptRows, type StoredRow } from "./reencrypt.js";
 import { defaultWorkerCount, ReencryptWorkers } from "./reencrypt-workers.js";
 import { reencryptTarget } from "./rotation.js";
-import { comparePrints, PrintCollector, type PrintComparison, storePrints } from "./row-prints.js";
+import {
+  discardOrphanPrintSets,
+  discardPrintSet,
+  newPrintSet,
+  PrintComparer,
+  type PrintComparison,
+  PrintRecorder,
+  type PrintSink,
+} from "./row-prints.js";
 import {
   copyTable,
   drillIdOf,
@@ -542,8 +550,8 @@ export class RotationEngine {
   async verify(
     environment: Environment,
     onProgress?: ProgressListener,
-    /** Collects each target's row prints (verifyAgainstRun). */
-    prints?: (target: string) => PrintCollector,
+    /** Where each target's row prints go (verifyAgainstRun), if anywhere. */
+    prints?: (target: string) => PrintSink | undefined,
   ): Promise<VerifyReport & { targets: TargetVerifyReport[] }> {
     const targets = await this.resolvedTargets(environment);
     const keyring = await this.keys.loadKeyring(environment);
@@ -552,8 +560,16 @@ export class RotationEngine {
       const reports: TargetVerifyReport[] = [];
       for (const t of targets) {
         const decrypt = workers?.for(t.resolved).decrypt;
-        const onRow = prints?.(t.name).add;
-        const report = await verifyTarget(t.pool, keyring, t.resolved, onProgress, "verify", decrypt, onRow);
+        const sink = prints?.(t.name);
+        const report = await verifyTarget(
+          t.pool,
+          keyring,
+          t.resolved,
+          onProgress,
+          "verify",
+          decrypt,
+          sink && { key: this.keys.rowPrintKey(), sink },
+        );
         reports.push({ ...report, target: t.name });
       }
       return combineVerifyReports(environment, keyring.activeVersion, reports);
@@ -571,25 +587,23 @@ export class RotationEngine {
     environment: Environment,
     requestedBy: string,
   ): Promise<{ report: VerifyReport & { targets: TargetVerifyReport[] }; proof: PrintComparison | null }> {
-    const collectors = new Map<string, PrintCollector>();
-    const collector = (target: string) => {
-      const c = collectors.get(target) ?? new PrintCollector(this.keys.rowPrintKey());
-      collectors.set(target, c);
-      return c;
-    };
-    const report = await this.verify(environment, undefined, collector);
-    const proofs: (PrintComparison | null)[] = [];
+    // Each target's latest such run, compared as verify reads (a run without prints: no proof).
+    const comparers = new Map<string, PrintComparer | null>();
     for (const t of await this.resolvedTargets(environment)) {
       const run = await this.db.prisma.rotationRun.findFirst({
         where: { environment, targetName: t.name, requestedBy },
         orderBy: { id: "desc" },
       });
-      proofs.push(
-        run
-          ? await comparePrints(this.db.pool, t.pool, t.resolved, run.id, run.startedAt, collector(t.name))
+      comparers.set(
+        t.name,
+        run?.printSet
+          ? new PrintComparer(this.db.pool, t.pool, t.resolved, run.printSet, run.startedAt)
           : null,
       );
     }
+    const report = await this.verify(environment, undefined, (target) => comparers.get(target) ?? undefined);
+    const proofs: (PrintComparison | null)[] = [];
+    for (const comparer of comparers.values()) proofs.push(comparer ? await comparer.finish() : null);
     if (proofs.some((p) => p === null)) return { report, proof: null };
     const all = proofs as PrintComparison[];
     return {
@@ -663,7 +677,7 @@ export class RotationEngine {
     options: Pick<RotateOptions, "cryptoWorkers"> = {},
   ): Promise<ReencryptWorkers | undefined> {
     const count = options.cryptoWorkers ?? (rows >= WORKER_THRESHOLD ? defaultWorkerCount() : 0);
-    return count > 0 ? ReencryptWorkers.start(keyring, count) : undefined;
+    return count > 0 ? ReencryptWorkers.start(keyring, this.keys.rowPrintKey(), count) : undefined;
   }
 
   /** The targets' rows as the planner's statistics know them (exactly counted when never analysed). */
@@ -699,26 +713,30 @@ export class RotationEngine {
       // Rows the application writes from here on count as its writes (the snapshot comes next).
       const startedAt = new Date();
       const befores: VerifyReport[] = [];
-      const prints: PrintCollector[] = [];
-      for (const t of targets) {
-        const decrypt = workers?.for(t.resolved).decrypt;
-        const collector = new PrintCollector(this.keys.rowPrintKey());
-        prints.push(collector);
-        befores.push(
-          await verifyTarget(
-            t.pool,
-            keyring,
-            t.resolved,
-            options.onProgress,
-            "verify-before",
-            decrypt,
-            collector.add,
-          ),
-        );
-      }
-      runs = await this.startRuns(environment, targets, befores, batchSize, { ...options, startedAt });
-      for (const [index, run] of runs.entries()) {
-        await storePrints(this.db.pool, run.id, prints[index] as PrintCollector);
+      const printSets: string[] = [];
+      await discardOrphanPrintSets(this.db.pool);
+      try {
+        for (const t of targets) {
+          const decrypt = workers?.for(t.resolved).decrypt;
+          const recorder = new PrintRecorder(this.db.pool, newPrintSet());
+          printSets.push(recorder.printSet);
+          befores.push(
+            await verifyTarget(t.pool, keyring, t.resolved, options.onProgress, "verify-before", decrypt, {
+              key: this.keys.rowPrintKey(),
+              sink: recorder,
+            }),
+          );
+        }
+        runs = await this.startRuns(environment, targets, befores, printSets, batchSize, {
+          ...options,
+          startedAt,
+        });
+      } catch (error) {
+        // A start that fails leaves no prints behind (a crash here leaves orphans, swept above).
+        for (const printSet of printSets) {
+          await discardPrintSet(this.db.pool, printSet).catch(() => undefined);
+        }
+        throw error;
       }
     }
 
@@ -874,7 +892,9 @@ export class RotationEngine {
       this.log,
     );
     const reencryptMs = Math.round(performance.now() - reencryptStarted);
-    const prints = new PrintCollector(this.keys.rowPrintKey());
+    const comparer = run.printSet
+      ? new PrintComparer(this.db.pool, t.pool, target, run.printSet, run.startedAt)
+      : undefined;
     const after = await verifyTarget(
       t.pool,
       keyring,
@@ -882,8 +902,9 @@ export class RotationEngine {
       options.onProgress,
       "verify-after",
       crypto?.decrypt,
-      prints.add,
+      comparer && { key: this.keys.rowPrintKey(), sink: comparer },
     );
+    const comparison = comparer ? await comparer.finish() : null;
     const status: RotationStatus =
       after.failed > 0 || after.notOnActive > 0 ? "FAILED_WITH_ROWS" : "SUCCEEDED";
     const finished = await prisma.rotationRun.update({
@@ -899,9 +920,7 @@ export class RotationEngine {
       },
     });
     const digestUnchanged = finished.digestBefore === after.plaintextDigest;
-    const proof = digestUnchanged
-      ? null
-      : await comparePrints(this.db.pool, t.pool, target, run.id, finished.startedAt, prints);
+    const proof = digestUnchanged ? null : comparison;
     return {
       runId: run.id,
       target: t.name,
@@ -930,6 +949,7 @@ export class RotationEngine {
     environment: Environment,
     targets: { name: string; resolved: ResolvedTarget }[],
     befores: VerifyReport[],
+    printSets: string[],
     batchSize: number,
     options: RotateOptions & { startedAt: Date },
   ): Promise<RotationRun[]> {
@@ -968,6 +988,7 @@ export class RotationEngine {
               maxRowsPerSecond:
                 typeof options.maxRowsPerSecond === "number" ? Math.ceil(options.maxRowsPerSecond) : null,
               digestBefore: before.failed === 0 ? before.plaintextDigest : null,
+              printSet: printSets[index] ?? null,
               requestedBy: options.requestedBy ?? null,
               startedAt: options.startedAt,
             },

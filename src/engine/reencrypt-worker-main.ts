@@ -2,7 +2,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Keyring, type KeyState } from "../crypto/keyring.js";
 import { SecretKey } from "../crypto/secret-key.js";
 import { decryptCiphertexts, reencryptCiphertexts } from "./reencrypt.js";
-import type { WorkerKeyring, WorkerRequest } from "./reencrypt-workers.js";
+import type { WorkerData, WorkerKeyring, WorkerRequest } from "./reencrypt-workers.js";
 
 function keyringOf(data: WorkerKeyring): Keyring {
   const keyring = new Keyring(
@@ -19,7 +19,10 @@ function keyringOf(data: WorkerKeyring): Keyring {
   return keyring;
 }
 
-let keyring = keyringOf(workerData as WorkerKeyring);
+const data = workerData as WorkerData;
+let keyring = keyringOf(data.keyring);
+const printKey = Buffer.from(data.printKey);
+data.printKey.fill(0);
 
 parentPort?.on("message", (request: WorkerRequest) => {
   try {
@@ -28,16 +31,16 @@ parentPort?.on("message", (request: WorkerRequest) => {
       return;
     }
     if (request.op === "decrypt") {
-      const { plaintexts, lengths } = decryptCiphertexts(
+      const { plaintexts, lengths, prints } = decryptCiphertexts(
         keyring,
         request.target,
         request.ids,
         request.ciphertexts,
+        request.prints ? printKey : undefined,
       );
-      parentPort?.postMessage({ id: request.id, plaintexts, lengths }, [
-        plaintexts.buffer as ArrayBuffer,
-        lengths.buffer as ArrayBuffer,
-      ]);
+      const transfer = [plaintexts.buffer as ArrayBuffer, lengths.buffer as ArrayBuffer];
+      if (prints) transfer.push(prints.buffer as ArrayBuffer);
+      parentPort?.postMessage({ id: request.id, plaintexts, lengths, prints }, transfer);
       return;
     }
     parentPort?.postMessage({

@@ -12,13 +12,31 @@ export interface WorkerKeyring {
 
 export type WorkerRequest =
   | { op: "reencrypt"; id: number; target: Target; ids: string[]; ciphertexts: string[] }
-  | { op: "decrypt"; id: number; target: Target; ids: string[]; ciphertexts: (string | null)[] }
+  | {
+      op: "decrypt";
+      id: number;
+      target: Target;
+      ids: string[];
+      ciphertexts: (string | null)[];
+      prints: boolean;
+    }
   | { op: "keyring"; keyring: WorkerKeyring };
 
 type WorkerReply = { id: number; error?: string; ciphertexts?: string[] } & Partial<DecryptedBatch>;
 
 export type BatchTransform = (rows: StoredRow[]) => Promise<ReencryptedBatch>;
-export type BatchDecrypt = (ids: string[], ciphertexts: (string | null)[]) => Promise<DecryptedBatch>;
+/** Decryption of a batch, with each row's print when `prints` (row-prints.ts). */
+export type BatchDecrypt = (
+  ids: string[],
+  ciphertexts: (string | null)[],
+  prints: boolean,
+) => Promise<DecryptedBatch>;
+
+/** What a worker starts with: the keyring, and the row-print key (row-prints.ts). */
+export interface WorkerData {
+  keyring: WorkerKeyring;
+  printKey: Uint8Array;
+}
 
 /** How many crypto threads a rotation uses: all cores but the one the event loop and I/O need. */
 export function defaultWorkerCount(): number {
@@ -67,10 +85,19 @@ export class ReencryptWorkers {
     }
   }
 
-  static start(keyring: Keyring, count = defaultWorkerCount()): ReencryptWorkers {
+  static start(keyring: Keyring, printKey: Buffer, count = defaultWorkerCount()): ReencryptWorkers {
     const entry = new URL("./reencrypt-worker.mjs", import.meta.url);
     return new ReencryptWorkers(
-      Array.from({ length: count }, () => new Worker(entry, { workerData: workerKeyring(keyring) })),
+      Array.from(
+        { length: count },
+        () =>
+          new Worker(entry, {
+            workerData: {
+              keyring: workerKeyring(keyring),
+              printKey: new Uint8Array(printKey),
+            } satisfies WorkerData,
+          }),
+      ),
     );
   }
 
@@ -98,9 +125,20 @@ export class ReencryptWorkers {
         });
         return toBatch(rows, reply.ciphertexts ?? []);
       },
-      decrypt: async (ids, ciphertexts) => {
-        const reply = await this.request({ op: "decrypt", id: this.nextId++, target, ids, ciphertexts });
-        return { plaintexts: reply.plaintexts as Uint8Array, lengths: reply.lengths as Int32Array };
+      decrypt: async (ids, ciphertexts, prints) => {
+        const reply = await this.request({
+          op: "decrypt",
+          id: this.nextId++,
+          target,
+          ids,
+          ciphertexts,
+          prints,
+        });
+        return {
+          plaintexts: reply.plaintexts as Uint8Array,
+          lengths: reply.lengths as Int32Array,
+          ...(reply.prints ? { prints: reply.prints } : {}),
+        };
       },
     };
   }

@@ -1,4 +1,5 @@
 import type { Keyring } from "../crypto/keyring.js";
+import { PRINT_BYTES, rowPrint } from "./row-prints.js";
 import { associatedData, type Target } from "./target.js";
 
 export interface StoredRow {
@@ -86,27 +87,35 @@ export function reencryptRows(
 export interface DecryptedBatch {
   plaintexts: Uint8Array;
   lengths: Int32Array;
+  /** With a print key: each row's print (row-prints.ts), PRINT_BYTES per row, zeros where it does not decrypt. */
+  prints?: Uint8Array;
 }
 
 /**
  * Decrypts each ciphertext under whichever version wrote it. The plaintexts come back in one
- * buffer of its own (transferable to another thread, and wiped by whoever reads it).
+ * buffer of its own (transferable to another thread, and wiped by whoever reads it), with each
+ * row's print when given the print key (computed here, beside the decryption, off the thread
+ * that digests).
  */
 export function decryptCiphertexts(
   keyring: Keyring,
   target: Target,
   ids: readonly string[],
   ciphertexts: readonly (string | null)[],
+  printKey?: Buffer,
 ): DecryptedBatch {
   const lengths = new Int32Array(ids.length);
+  const prints = printKey ? new Uint8Array(ids.length * PRINT_BYTES) : undefined;
   const parts: Buffer[] = [];
   let size = 0;
   for (let i = 0; i < ids.length; i++) {
     try {
-      const plaintext = keyring.decrypt(ciphertexts[i] ?? "", associatedData(target, ids[i] as string));
+      const id = ids[i] as string;
+      const plaintext = keyring.decrypt(ciphertexts[i] ?? "", associatedData(target, id));
       parts.push(plaintext);
       lengths[i] = plaintext.length;
       size += plaintext.length;
+      if (prints && printKey) prints.set(rowPrint(printKey, id, plaintext), i * PRINT_BYTES);
     } catch {
       lengths[i] = -1;
     }
@@ -119,5 +128,5 @@ export function decryptCiphertexts(
     offset += part.length;
     part.fill(0);
   }
-  return { plaintexts, lengths };
+  return prints ? { plaintexts, lengths, prints } : { plaintexts, lengths };
 }

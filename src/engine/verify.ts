@@ -6,6 +6,7 @@ import { estimatedRows } from "./keyset-count.js";
 import { type ProgressListener, ProgressMeter } from "./progress.js";
 import { type DecryptedBatch, decryptCiphertexts } from "./reencrypt.js";
 import type { BatchDecrypt } from "./reencrypt-workers.js";
+import { PRINT_BYTES, type PrintSink } from "./row-prints.js";
 import type { ResolvedTarget } from "./target.js";
 
 export interface VerifyReport {
@@ -98,12 +99,14 @@ export async function verifyTarget(
   onProgress?: ProgressListener,
   phase: "verify" | "verify-before" | "verify-after" = "verify",
   decrypt?: BatchDecrypt,
-  /** Each row that decrypts, as it is read (the run's row prints: src/engine/row-prints.ts). */
-  onRow?: (id: string, plaintext: Uint8Array) => void,
+  /** Where the prints of the rows that decrypt go, batch by batch (src/engine/row-prints.ts). */
+  prints?: { key: Buffer; sink: PrintSink },
 ): Promise<VerifyReport> {
   const client = await pool.connect();
   const crypto: BatchDecrypt =
-    decrypt ?? (async (ids, ciphertexts) => decryptCiphertexts(keyring, target, ids, ciphertexts));
+    decrypt ??
+    (async (ids, ciphertexts, withPrints) =>
+      decryptCiphertexts(keyring, target, ids, ciphertexts, withPrints ? prints?.key : undefined));
   try {
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     const total = await estimatedRows(client, target);
@@ -111,10 +114,14 @@ export async function verifyTarget(
     const walkWith = async (how: Walk) =>
       digestRows(await batchReader(client, target, how), how === "id-index", keyring, crypto, {
         meter: new ProgressMeter(phase, total, onProgress),
-        onRow,
+        prints: prints?.sink,
       });
     // The id's collation turned out not to be byte order: the same snapshot, sorted.
-    const report = (await walkWith(walk)) ?? (await walkWith("sort"));
+    let report = await walkWith(walk);
+    if (!report) {
+      await prints?.sink.restart();
+      report = await walkWith("sort");
+    }
     await client.query("COMMIT");
     return report as VerifyReport;
   } catch (error) {
@@ -134,7 +141,7 @@ async function digestRows(
   checkOrder: boolean,
   keyring: Keyring,
   decrypt: BatchDecrypt,
-  { meter, onRow }: { meter: ProgressMeter; onRow?: (id: string, plaintext: Uint8Array) => void },
+  { meter, prints }: { meter: ProgressMeter; prints?: PrintSink },
 ): Promise<VerifyReport | null> {
   type Decrypted = { rows: Row[]; decrypted: DecryptedBatch } | null;
   const queue: Promise<Decrypted>[] = [];
@@ -155,6 +162,7 @@ async function digestRows(
             decrypted: await decrypt(
               batch.map((row) => row.id),
               batch.map((row) => row.ciphertext),
+              prints !== undefined,
             ),
           }
         : null,
@@ -171,15 +179,21 @@ async function digestRows(
     let rows = 0;
     let notOnActive = 0;
     let previous: Buffer | undefined;
+    // The sink takes one batch at a time; the next batch is digested while it writes.
+    let printed: Promise<void> = Promise.resolve();
     for (;;) {
       const next = await (queue.shift() as Promise<Decrypted>);
       if (!next) break;
       const { plaintexts, lengths } = next.decrypted;
+      const printedIds: string[] = [];
       try {
         let offset = 0;
         for (const [i, row] of next.rows.entries()) {
           const id = Buffer.from(row.id);
-          if (checkOrder && previous !== undefined && Buffer.compare(previous, id) >= 0) return null;
+          if (checkOrder && previous !== undefined && Buffer.compare(previous, id) >= 0) {
+            await printed; // before the caller restarts the sink
+            return null;
+          }
           previous = id;
           rows++;
           const length = lengths[i] as number;
@@ -198,15 +212,21 @@ async function digestRows(
           const plaintext = plaintexts.subarray(offset, offset + length);
           digest.update(plaintext);
           digest.update("\n");
-          onRow?.(row.id, plaintext);
+          if (prints) printedIds.push(row.id);
           offset += length;
         }
       } finally {
         plaintexts.fill(0);
       }
+      if (prints) {
+        await printed;
+        printed = prints.add({ ids: printedIds, prints: packPrints(next.decrypted, printedIds.length) });
+        printed.catch(() => undefined); // awaited with the next batch or below
+      }
       enqueue();
       meter.add(next.rows.length);
     }
+    await printed;
     return {
       environment: keyring.environment,
       rows,
@@ -223,4 +243,17 @@ async function digestRows(
       if (pending.status === "fulfilled") pending.value?.decrypted.plaintexts.fill(0);
     }
   }
+}
+
+/** The prints of the rows that decrypted, in order, without the zeroed slots of those that did not. */
+function packPrints({ lengths, prints }: DecryptedBatch, count: number): Uint8Array {
+  if (!prints) throw new Error("the batch was decrypted without its prints");
+  const packed = new Uint8Array(count * PRINT_BYTES);
+  let n = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    if ((lengths[i] as number) < 0) continue;
+    packed.set(prints.subarray(i * PRINT_BYTES, (i + 1) * PRINT_BYTES), n * PRINT_BYTES);
+    n++;
+  }
+  return packed;
 }
