@@ -4,6 +4,8 @@ import type { Environment } from "../environments.js";
 import type { Runtime } from "../runtime.js";
 
 export interface CliIO {
+  /** Where `keys import` reads a key from; process.stdin when absent. */
+  stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
 }

@@ -13,6 +13,8 @@ import { clients } from "./commands/clients.js";
 import { demoSeed } from "./commands/demo.js";
 import { keysActivate, keysCompromised, keysGenerate, keysRetire, keysStatus } from "./commands/keys.js";
 import { keysExport } from "./commands/keys-export.js";
+import { keysImport } from "./commands/keys-import.js";
+import { reauthList } from "./commands/reauth.js";
 import { rotate, verify } from "./commands/rotation.js";
 
 export const COMMANDS: Command[] = [
@@ -22,6 +24,8 @@ export const COMMANDS: Command[] = [
   keysRetire,
   keysCompromised,
   keysExport,
+  keysImport,
+  reauthList,
   rotate,
   verify,
   clients,

@@ -9,7 +9,8 @@ import {
 } from "./errors.js";
 import type { SecretKey } from "./secret-key.js";
 
-export type KeyState = "PENDING" | "ACTIVE" | "DECRYPT_ONLY" | "RETIRED" | "COMPROMISED";
+/** LOST: KeyOps holds no usable copy of the key; never in a keyring (there is no key to hold). */
+export type KeyState = "PENDING" | "ACTIVE" | "DECRYPT_ONLY" | "RETIRED" | "COMPROMISED" | "LOST";
 
 const KEY_STATES: ReadonlySet<string> = new Set<KeyState>([
   "PENDING",
@@ -17,6 +18,7 @@ const KEY_STATES: ReadonlySet<string> = new Set<KeyState>([
   "DECRYPT_ONLY",
   "RETIRED",
   "COMPROMISED",
+  "LOST",
 ]);
 
 export interface KeyringVersion {

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import type { EncryptionHealth, Keyring } from "../crypto/keyring.js";
+import type { SecretKey } from "../crypto/secret-key.js";
 import type { Database } from "../db/database.js";
 import { ENVIRONMENTS, type Environment } from "../environments.js";
 import { BusyError, RefusedError, UserError } from "../errors.js";
@@ -36,6 +37,7 @@ import {
 } from "./handover.js";
 import type { KeyStore, KeyVersionInfo } from "./key-store.js";
 import { countInKeysetChunks, estimatedRows } from "./keyset-count.js";
+import { platformCountsUnderVersion, type RowUnderVersion, rowsUnderVersion } from "./lost-rows.js";
 import { EngineObservers } from "./observer.js";
 import type { ProgressListener } from "./progress.js";
 import { reencryptRows, type StoredRow } from "./reencrypt.js";
@@ -335,6 +337,93 @@ export class RotationEngine {
   /** A key version's facts (state, fingerprint), never its key. */
   keyVersion(environment: Environment, version: number): Promise<KeyVersionInfo> {
     return this.keys.get(environment, version);
+  }
+
+  /** The versions KeyOps holds no usable key of (LOST, or a wrapped copy gone or not unwrapping). */
+  lostVersions(environment: Environment): Promise<KeyVersionInfo[]> {
+    return this.keys.lostVersions(environment);
+  }
+
+  /** Integrations per platform of the guide table under `version` (from the version prefix; nothing decrypted). */
+  async integrationsPerPlatformUnder(environment: Environment, version: number): Promise<PlatformCount[]> {
+    const info = await this.keys.get(environment, version);
+    const guide = (await this.resolvedTargets(environment, false)).find(
+      (t) => t.target.table === PLATFORM_CREDENTIALS.table && !t.target.schema,
+    );
+    return guide ? platformCountsUnderVersion(guide.pool, guide.resolved, version, info.legacy) : [];
+  }
+
+  /** Every row of every target under `version`, by target (from the version prefix; nothing decrypted). */
+  async rowsUnder(
+    environment: Environment,
+    version: number,
+  ): Promise<{ target: string; rows: RowUnderVersion[] }[]> {
+    const info = await this.keys.get(environment, version);
+    const out = [];
+    for (const t of await this.resolvedTargets(environment, false)) {
+      out.push({ target: t.name, rows: await rowsUnderVersion(t.pool, t.resolved, version, info.legacy) });
+    }
+    return out;
+  }
+
+  /** Marks a version lost (see KeyStore.markLost); not while a rotation of the environment runs. */
+  markLost(environment: Environment, version: number): Promise<KeyVersionInfo> {
+    return this.withRotationLock(environment, () => this.keys.markLost(environment, version));
+  }
+
+  /** Takes a lost version's key back, checked against its fingerprint (see KeyStore.importKey). */
+  importKey(environment: Environment, version: number, key: SecretKey): Promise<KeyVersionInfo> {
+    return this.keys.importKey(environment, version, key);
+  }
+
+  /**
+   * Records every row under the lost `version` as needing re-authentication (one ReauthRow per
+   * environment, target, version and row id; recording again adds only new rows). Returns the rows
+   * per target and the guide table's per platform.
+   */
+  async recordReauth(
+    environment: Environment,
+    version: number,
+    workflowId?: string,
+  ): Promise<{ targets: { target: string; rows: number }[]; platforms: PlatformCount[] }> {
+    const found = await this.rowsUnder(environment, version);
+    const platforms = new Map<string, number>();
+    for (const { target, rows } of found) {
+      for (let i = 0; i < rows.length; i += 5000) {
+        await this.db.prisma.reauthRow.createMany({
+          data: rows.slice(i, i + 5000).map((r) => ({
+            environment,
+            target,
+            version,
+            rowId: r.rowId,
+            platform: r.platform,
+            workflowId: workflowId ?? null,
+          })),
+          skipDuplicates: true,
+        });
+      }
+      for (const r of rows) if (r.platform) platforms.set(r.platform, (platforms.get(r.platform) ?? 0) + 1);
+    }
+    return {
+      targets: found.map((f) => ({ target: f.target, rows: f.rows.length })),
+      platforms: [...platforms].map(([platform, count]) => ({ platform, count })),
+    };
+  }
+
+  /** The rows recorded as needing re-authentication, by target, version and id. */
+  reauthRows(environment: Environment) {
+    return this.db.prisma.reauthRow.findMany({
+      where: { environment },
+      orderBy: [{ target: "asc" }, { version: "asc" }, { rowId: "asc" }],
+      select: {
+        target: true,
+        version: true,
+        rowId: true,
+        platform: true,
+        recordedAt: true,
+        workflowId: true,
+      },
+    });
   }
 
   /** The run `requestedBy` finished for the environment, if any: a retried job finds it and does not redo it. */

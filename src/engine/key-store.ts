@@ -51,10 +51,13 @@ export class KeyStore {
     return toInfo(row);
   }
 
-  /** Every non-retired version of the environment, unwrapped, ready to encrypt and decrypt. */
+  /**
+   * Every non-retired version of the environment, unwrapped, ready to encrypt and decrypt. A LOST
+   * version has no key to hold: its rows fail to decrypt (fail closed) until `keys import`.
+   */
   async loadKeyring(environment: Environment): Promise<Keyring> {
     const rows = await this.prisma.keyVersion.findMany({
-      where: { environment, state: { not: "RETIRED" } },
+      where: { environment, state: { notIn: ["RETIRED", "LOST"] } },
       orderBy: { version: "asc" },
     });
     return new Keyring(
@@ -80,7 +83,7 @@ export class KeyStore {
       where: { environment_version: { environment, version } },
     });
     if (!row) throw new NotFoundError(`${environment} has no key version ${version}`);
-    if (row.state === "RETIRED" || row.state === "COMPROMISED") {
+    if (row.state === "RETIRED" || row.state === "COMPROMISED" || row.state === "LOST") {
       throw new RefusedError(
         `version ${version} of ${environment} is ${stateLabel(row.state)} and is not exported`,
       );
@@ -107,7 +110,7 @@ export class KeyStore {
     if (!target) throw new NotFoundError(`${environment} has no key version ${version}`);
     if (target.state === "ACTIVE")
       throw new RefusedError(`version ${version} of ${environment} is already active`);
-    if (target.state === "RETIRED" || target.state === "COMPROMISED") {
+    if (target.state === "RETIRED" || target.state === "COMPROMISED" || target.state === "LOST") {
       throw new RefusedError(
         `version ${version} of ${environment} is ${stateLabel(target.state)} and cannot be activated`,
       );
@@ -156,6 +159,8 @@ export class KeyStore {
     const target = await this.get(environment, version);
     if (target.state === "RETIRED")
       throw new RefusedError(`version ${version} of ${environment} is already retired`);
+    if (target.state === "LOST")
+      throw new RefusedError(`version ${version} of ${environment} is lost: KeyOps holds no copy of it`);
     if (target.state === "ACTIVE") {
       // Flagging it now would leave nothing to encrypt with: writes would fail until a rotation.
       throw new RefusedError(
@@ -199,7 +204,17 @@ export class KeyStore {
   async adoptLegacyKey(environment: Environment, key: SecretKey): Promise<KeyVersionInfo | undefined> {
     const own = await this.prisma.keyVersion.findMany({ where: { environment } });
     const legacy = own.find((row) => row.legacy);
-    if (legacy && this.unwrap(legacy).equals(key)) {
+    const held = legacy ? this.tryUnwrap(legacy) : undefined;
+    if (legacy && !held) {
+      // Lost to KeyOps: only `keyops keys import` (checked against its fingerprint) takes it back.
+      this.log.warn("the adopted legacy key is lost to KeyOps: /key-lost, or keyops keys import", {
+        environment,
+        version: legacy.version,
+        fingerprint: legacy.fingerprint,
+      });
+      return undefined;
+    }
+    if (legacy && held?.equals(key)) {
       if (isCompromised(legacy))
         this.log.warn("the configured legacy key is compromised: remove it from the configuration", {
           environment,
@@ -242,7 +257,8 @@ export class KeyStore {
       orderBy: [{ environment: "asc" }, { version: "asc" }],
     });
     const holder = candidates.find(
-      (row) => (row.environment !== environment || isCompromised(row)) && this.unwrap(row).equals(key),
+      (row) =>
+        (row.environment !== environment || isCompromised(row)) && this.tryUnwrap(row)?.equals(key) === true,
     );
     if (!holder) return;
     const where = `version ${holder.version} of ${holder.environment}`;
@@ -270,7 +286,10 @@ export class KeyStore {
         data: rows.map(({ id: _id, ...row }) => ({
           ...row,
           environment: to,
-          wrappedKey: wrapKey(this.masterKey, this.unwrap(row), dataKeyContext(to, row.version)),
+          wrappedKey:
+            row.wrappedKey === null
+              ? null
+              : wrapKey(this.masterKey, this.unwrap(row), dataKeyContext(to, row.version)),
         })),
       });
     });
@@ -326,10 +345,115 @@ export class KeyStore {
     }
   }
 
-  private unwrap(row: { environment: string; version: number; wrappedKey: string }): SecretKey {
+  private unwrap(row: WrappedRow): SecretKey {
+    if (row.wrappedKey === null) {
+      throw new RefusedError(
+        `version ${row.version} of ${row.environment} is lost: KeyOps holds no copy of its key (keyops keys import)`,
+      );
+    }
     return unwrapKey(this.masterKey, row.wrappedKey, dataKeyContext(row.environment, row.version));
   }
+
+  /** The key, or undefined when KeyOps holds no usable copy (none, damaged, another master key's, another key). */
+  private tryUnwrap(row: WrappedRow & { fingerprint: string }): SecretKey | undefined {
+    if (row.wrappedKey === null) return undefined;
+    try {
+      const key = this.unwrap(row);
+      return key.fingerprint === row.fingerprint ? key : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The versions of `environment` KeyOps holds no usable key of: LOST ones, and any other (retired
+   * aside) whose wrapped copy is gone or no longer unwraps to its fingerprint under the master key.
+   */
+  async lostVersions(environment: Environment): Promise<KeyVersionInfo[]> {
+    const rows = await this.prisma.keyVersion.findMany({
+      where: { environment, state: { not: "RETIRED" } },
+      orderBy: { version: "asc" },
+    });
+    return rows.filter((row) => row.state === "LOST" || !this.tryUnwrap(row)).map(toInfo);
+  }
+
+  /**
+   * Marks a version LOST: KeyOps holds no usable copy of its key (the caller has confirmed that no
+   * backup has it). Its unusable wrapped copy is dropped; its rows fail to decrypt from now on.
+   * Refused when KeyOps can still unwrap it (then it is not lost: `keyops keys export`).
+   */
+  async markLost(environment: Environment, version: number): Promise<KeyVersionInfo> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`keyops:keyring:${environment}`}))`;
+      const row = await tx.keyVersion.findUnique({
+        where: { environment_version: { environment, version } },
+      });
+      if (!row) throw new NotFoundError(`${environment} has no key version ${version}`);
+      if (row.state === "LOST") return toInfo(row);
+      if (row.state === "RETIRED")
+        throw new RefusedError(`version ${version} of ${environment} is retired: nothing is under it`);
+      if (this.tryUnwrap(row)) {
+        throw new RefusedError(
+          `version ${version} of ${environment} is not lost: KeyOps holds its key (keyops keys export ${version})`,
+        );
+      }
+      const lost = await tx.keyVersion.update({
+        where: { id: row.id },
+        data: { state: "LOST", lostAt: new Date(), wrappedKey: null },
+      });
+      this.log.warn("key version marked lost", { environment, version, fingerprint: lost.fingerprint });
+      return toInfo(lost);
+    });
+  }
+
+  /**
+   * Takes a lost version's key back (from a backup): accepted only when it is the key of that
+   * version (its fingerprint), then wrapped under the master key again. A LOST version decrypts
+   * again (decrypt-only, or active when the environment has no active version; compromised if it
+   * ever was); a version whose wrapped copy was damaged keeps its state. Refused, changing
+   * nothing, for a version KeyOps holds or a key that does not match.
+   */
+  async importKey(environment: Environment, version: number, key: SecretKey): Promise<KeyVersionInfo> {
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`keyops:keyring:${environment}`}))`;
+      const row = await tx.keyVersion.findUnique({
+        where: { environment_version: { environment, version } },
+      });
+      if (!row) throw new NotFoundError(`${environment} has no key version ${version}`);
+      if (row.state === "RETIRED")
+        throw new RefusedError(`version ${version} of ${environment} is retired and is not imported`);
+      if (row.state !== "LOST" && this.tryUnwrap(row)) {
+        throw new RefusedError(
+          `version ${version} of ${environment} is not lost: KeyOps holds its key; nothing was changed`,
+        );
+      }
+      if (key.fingerprint !== row.fingerprint) {
+        throw new RefusedError(
+          `that key is not version ${version} of ${environment} (fingerprint ${key.fingerprint}, ` +
+            `expected ${row.fingerprint}); nothing was changed`,
+        );
+      }
+      let state = row.state;
+      if (row.state === "LOST") {
+        const active = await tx.keyVersion.count({ where: { environment, state: "ACTIVE" } });
+        state = row.compromisedAt ? "COMPROMISED" : active === 0 ? "ACTIVE" : "DECRYPT_ONLY";
+      }
+      const restored = await tx.keyVersion.update({
+        where: { id: row.id },
+        data: {
+          state,
+          wrappedKey: wrapKey(this.masterKey, key, dataKeyContext(environment, version)),
+          masterFingerprint: this.masterKey.fingerprint,
+          ...(state === "ACTIVE" ? { activatedAt: new Date() } : {}),
+        },
+      });
+      this.log.info("lost key version imported", { environment, version, fingerprint: restored.fingerprint });
+      return toInfo(restored);
+    });
+  }
 }
+
+type WrappedRow = { environment: string; version: number; wrappedKey: string | null };
 
 /** Compromised now, or ever (a compromised version that was later retired keeps its compromisedAt). */
 function isCompromised(row: Pick<KeyVersion, "state" | "compromisedAt">): boolean {

@@ -122,5 +122,7 @@ export function describeEvent(e: TimelineEvent, stepTitle: string | undefined, s
       return `revoked ${user(d.user)}'s access to ${text(d.environment)}`;
     case "key.exported":
       return `exported v${text(d.version)} of ${text(d.environment)} (fingerprint ${text(d.fingerprint)}) to a file`;
+    case "key.imported":
+      return `imported lost v${text(d.version)} of ${text(d.environment)} (fingerprint ${text(d.fingerprint)}) from a backup`;
   }
 }

@@ -250,8 +250,9 @@ export function transition(
 }
 
 /**
- * What follows by itself: approvals whose turn has come are requested, automatic steps whose
- * needs are done start, and a workflow with every step done or skipped is resolved.
+ * What follows by itself: steps made unnecessary by a step they name in `unless` are skipped,
+ * approvals whose turn has come are requested, automatic steps whose needs are done start, and a
+ * workflow with every step done or skipped is resolved.
  */
 export function advance(
   w: WorkflowSnapshot,
@@ -260,6 +261,20 @@ export function advance(
   effects: WorkflowEffect[],
 ): void {
   if (w.status !== "OPEN") return;
+  for (const step of w.steps) {
+    if (step.status === "DONE" || step.status === "SKIPPED" || step.status === "RUNNING") continue;
+    const by = (step.unless ?? []).map((key) => stepOf(w, key)).find((s) => s.status === "DONE");
+    if (!by) continue;
+    finish(step, "SKIPPED", BOT_ACTOR, now);
+    step.skipReason = `not needed: ${by.title} is done`;
+    step.error = undefined;
+    record({
+      actor: BOT_ACTOR,
+      action: "step.skipped",
+      stepKey: step.key,
+      detail: { reason: step.skipReason },
+    });
+  }
   for (const step of w.steps) {
     if (step.status !== "PENDING" || !needsDone(w, step)) continue;
     if (step.requiresApproval) {

@@ -297,6 +297,112 @@ export async function writePostmortem(w: WorkflowSnapshot, deps: StepActionDeps)
   return { lines: ["post-mortem draft uploaded to the thread"] };
 }
 
+/** The main environment and the key version the workflow is about (inputs.keyVersion, gathered at start). */
+function keyVersionOf(w: WorkflowSnapshot): { environment: Environment; version: number } {
+  const environment = w.inputs.environments[0];
+  const version = w.inputs.keyVersion;
+  if (environment === undefined || version === undefined)
+    throw new StepFailure("this workflow names no key version", { lines: [] });
+  return { environment, version };
+}
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * The workflow's key version is held again (`keyops keys import` took it back) and every row of
+ * the environment decrypts, its rows included. Fails, saying what to do, while it is still lost.
+ */
+export async function checkKeyRecovered(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const { environment, version } = keyVersionOf(w);
+  const info = await deps.engine.keyVersion(environment, version);
+  if ((await deps.engine.lostVersions(environment)).some((v) => v.version === version)) {
+    throw new StepFailure(
+      `${environment}: v${version} (fingerprint ${info.fingerprint}) is still lost to KeyOps; take it back from ` +
+        `the backup with keyops keys import --env ${environment} --version ${version}, then Retry`,
+      { lines: [] },
+    );
+  }
+  const report = await deps.engine.verify(environment);
+  const under = report.perVersion[String(version)] ?? 0;
+  if (report.failed > 0) {
+    throw new StepFailure(
+      `${environment}: v${version} is back, but ${plural(report.failed, "row")} of ${report.rows} fail to decrypt`,
+      { lines: [] },
+    );
+  }
+  return {
+    lines: [
+      `${environment}: v${version} (fingerprint ${info.fingerprint}) is back: ${plural(under, "row")} under it ` +
+        `decrypt, and every row of ${environment} does (${report.rows})`,
+    ],
+  };
+}
+
+/** Rows per target and integrations per platform under the workflow's version, from the version prefix only. */
+export async function countVersionRows(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const { environment, version } = keyVersionOf(w);
+  const info = await deps.engine.keyVersion(environment, version);
+  const targets = await deps.engine.rowsUnder(environment, version);
+  const platforms = await deps.engine.integrationsPerPlatformUnder(environment, version);
+  const total = targets.reduce((sum, t) => sum + t.rows.length, 0);
+  const perTarget = targets.map((t) => `${t.target} ${t.rows.length}`).join(", ");
+  const perPlatform = platforms.map((p) => `${p.platform} ${p.count}`).join(", ");
+  return {
+    lines: [
+      `${environment}: ${plural(total, "row")} under v${version} (fingerprint ${info.fingerprint})` +
+        `${perTarget ? ` (${perTarget})` : ""}; integrations per platform: ${perPlatform || "none"} ` +
+        "(from the ciphertexts' version prefix; nothing decrypted)",
+    ],
+  };
+}
+
+/** The workflow's version marked lost: confirmed unrecoverable by a second person before this runs. */
+export async function markKeyLost(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const { environment, version } = keyVersionOf(w);
+  const lost = await deps.engine.markLost(environment, version);
+  return {
+    lines: [
+      `${environment}: v${version} (fingerprint ${lost.fingerprint}) marked lost; the credentials under it are ` +
+        "permanently inaccessible",
+    ],
+  };
+}
+
+/** Activates the version this workflow generated, once every live application instance holds it. */
+export async function activateKey(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const lines: string[] = [];
+  for (const environment of w.inputs.environments) {
+    const version = generatedVersion(w, environment);
+    if (version === undefined)
+      throw new StepFailure(`${environment}: this workflow generated no key to activate`, { lines });
+    const info = await deps.engine.keyVersion(environment, version);
+    if (info.state !== "ACTIVE") {
+      await deps.engine.activate(environment, version, {
+        waitForClients: true,
+        onProgress: (progress) => deps.onProgress(environment, progress),
+      });
+    }
+    lines.push(
+      `${environment}: v${version} (fingerprint ${info.fingerprint}) is active: new credentials are encrypted with it`,
+    );
+  }
+  return { lines };
+}
+
+/** The rows under the workflow's (lost) version, recorded as needing re-authentication. */
+export async function recordReauth(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const { environment, version } = keyVersionOf(w);
+  const recorded = await deps.engine.recordReauth(environment, version, w.id);
+  const total = recorded.targets.reduce((sum, t) => sum + t.rows, 0);
+  const perPlatform = recorded.platforms.map((p) => `${p.platform} ${p.count}`).join(", ");
+  return {
+    lines: [
+      `${environment}: ${plural(total, "row")} under v${version} recorded as needing re-authentication` +
+        `${perPlatform ? ` (${perPlatform})` : ""}; list them with keyops reauth list --env ${environment}`,
+    ],
+  };
+}
+
 /** `digest unchanged`, `digest changed only by 42 application writes during the run`, or `digest CHANGED`. */
 export function digestWords(
   unchanged: boolean,
@@ -322,6 +428,11 @@ export const STEP_RUNNERS: Record<StepAction, StepRunner> = {
   "grant-roster-access": grantRosterAccess,
   "record-rotation-schedule": recordRotationSchedule,
   "write-postmortem": writePostmortem,
+  "check-key-recovered": checkKeyRecovered,
+  "count-version-rows": countVersionRows,
+  "mark-key-lost": markKeyLost,
+  "activate-key": activateKey,
+  "record-reauth": recordReauth,
 };
 
 /** A step that ran and found a problem: it fails with this message and keeps its result. */

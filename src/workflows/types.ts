@@ -41,7 +41,17 @@ export type StepAction =
   /** Records the rotation date and the next one due (quarterly, requester's time zone). */
   | "record-rotation-schedule"
   /** A markdown post-mortem built from the timeline, uploaded to the thread. */
-  | "write-postmortem";
+  | "write-postmortem"
+  /** The workflow's key version (inputs.keyVersion) is held again and every row decrypts (after `keys import`). */
+  | "check-key-recovered"
+  /** Rows per target and integrations per platform under inputs.keyVersion, from the version prefix (never decrypting). */
+  | "count-version-rows"
+  /** engine.markLost of inputs.keyVersion: KeyOps holds no copy of it; its rows no longer decrypt. */
+  | "mark-key-lost"
+  /** Activates the version a generate-key step of the workflow created (through the hand-over gate). */
+  | "activate-key"
+  /** Records the rows under inputs.keyVersion as needing re-authentication (`keyops reauth list`). */
+  | "record-reauth";
 
 export interface StepDefinition {
   /** Stable id within the workflow, e.g. "revoke-tokens.shopify". At most 64 characters. */
@@ -63,6 +73,11 @@ export interface StepDefinition {
   skippable?: boolean;
   /** A sub-step's parent key (rendered indented under it). */
   parent?: string;
+  /**
+   * Keys of steps any one of which, once DONE, makes this one unnecessary: it is then skipped by
+   * itself (unless running), so two branches ("found" / "not found") can each close the other.
+   */
+  unless?: string[];
 }
 
 /** What a workflow is started with. Which fields are set depends on the definition. */
@@ -74,6 +89,8 @@ export interface WorkflowInputs {
   summary?: string;
   /** How it was found (key-compromised modal). */
   foundBy?: string;
+  /** The key version the workflow is about (gathered at start: the lost version). */
+  keyVersion?: number;
   /** The person the workflow is about: who is offboarded or onboarded (Slack user id). */
   subjectUserId?: string;
   /** Their last day, ISO date (yyyy-mm-dd). */
@@ -148,10 +165,16 @@ export interface StartCheck {
   requestedBy: string;
   /** The environments the subject holds a roster grant for (empty without a subject). */
   subjectGrants: Environment[];
+  /** For a definition gathering "lost-version": the main environment's versions lost and not yet marked LOST. */
+  lostVersions: number[];
 }
 
-/** "platform-counts": stored integrations per platform in the main environment. */
-export type StartFact = "platform-counts";
+/**
+ * "platform-counts": stored integrations per platform in the main environment. "lost-version": the
+ * main environment's oldest version KeyOps holds no usable key of (not yet marked LOST), into inputs.keyVersion, and the
+ * platform counts are then of the integrations under it (from the version prefix, never decrypting).
+ */
+export type StartFact = "platform-counts" | "lost-version";
 
 /** A form a command can open instead of starting at once (views/modals.ts renders each). */
 export type WorkflowForm = "declare-incident";
@@ -295,7 +318,9 @@ export type AuditAction =
   | "access.granted"
   | "access.revoked"
   /** A key version was written to a file for the application's hosting variables or the backup. */
-  | "key.exported";
+  | "key.exported"
+  /** A lost key version was taken back from a backup (`keys import`), checked against its fingerprint. */
+  | "key.imported";
 
 export interface TimelineEvent {
   sequence: number;

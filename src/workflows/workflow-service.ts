@@ -110,10 +110,17 @@ export class WorkflowService {
         this.o.sharedEnvironments,
       );
     }
+    const main = inputs.environments[0];
+    const lostVersions =
+      definition.gathers?.includes("lost-version") && main
+        ? // A version already marked LOST was settled by an earlier workflow (keys import still takes it back).
+          (await this.o.engine.lostVersions(main)).filter((v) => v.state !== "LOST").map((v) => v.version)
+        : [];
     const refused = definition.refuseStart?.({
       inputs,
       requestedBy: request.requestedBy,
       subjectGrants: inputs.subjectUserId ? await this.o.roster.grantsOf(inputs.subjectUserId) : [],
+      lostVersions,
     });
     if (refused) throw new UserError(refused);
     if (inputs.environments.length === 0) {
@@ -121,9 +128,14 @@ export class WorkflowService {
     }
     const timeZone = await this.o.directory.timeZoneOf(request.requestedBy).catch(() => undefined);
     if (timeZone) inputs.timeZone = timeZone;
-    const platformCounts = definition.gathers?.includes("platform-counts")
-      ? await this.o.engine.integrationsPerPlatform(inputs.environments[0] as Environment)
-      : [];
+    const lost = lostVersions[0];
+    if (lost !== undefined) inputs.keyVersion = lost;
+    const platformCounts =
+      lost !== undefined
+        ? await this.o.engine.integrationsPerPlatformUnder(main as Environment, lost)
+        : definition.gathers?.includes("platform-counts")
+          ? await this.o.engine.integrationsPerPlatform(main as Environment)
+          : [];
 
     const begun = beginWorkflow(
       definition,

@@ -85,7 +85,7 @@ async function dataKey(environment: string, version: number): Promise<SecretKey>
   const row = await t.db.prisma.keyVersion.findUniqueOrThrow({
     where: { environment_version: { environment, version } },
   });
-  const key = unwrapKey(master, row.wrappedKey, dataKeyContext(environment, version));
+  const key = unwrapKey(master, row.wrappedKey ?? "", dataKeyContext(environment, version));
   recordKey(key);
   return key;
 }

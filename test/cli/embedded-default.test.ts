@@ -137,7 +137,7 @@ describe("the embedded default (no DATABASE_URL, no KEYOPS_MASTER_KEY)", () => {
     ]);
     for (const v of versions) {
       expect(v.masterFingerprint).toBe(master.fingerprint);
-      const key = unwrapKey(master, v.wrappedKey, dataKeyContext(v.environment, v.version));
+      const key = unwrapKey(master, v.wrappedKey ?? "", dataKeyContext(v.environment, v.version));
       recordKey(key);
       expect(key.fingerprint).toBe(v.fingerprint);
     }

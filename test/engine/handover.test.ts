@@ -107,7 +107,7 @@ async function keyOf(environment: Environment, version: number): Promise<SecretK
   const row = await t.db.prisma.keyVersion.findUniqueOrThrow({
     where: { environment_version: { environment, version } },
   });
-  return unwrapKey(t.masterKey, row.wrappedKey, dataKeyContext(environment, version));
+  return unwrapKey(t.masterKey, row.wrappedKey ?? "", dataKeyContext(environment, version));
 }
 
 async function until(condition: () => boolean | Promise<boolean>, what: string, ms = 10_000) {

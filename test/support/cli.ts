@@ -47,13 +47,14 @@ export function spawnKeyops(
 export function spawnNode(
   argv: string[],
   env: Record<string, string | undefined>,
-  options: { cwd?: string } = {},
+  options: { cwd?: string; input?: string } = {},
 ): ChildProcess {
   const child = spawn(process.execPath, argv, {
     cwd: options.cwd,
     env: keyopsEnv(env),
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
   });
+  if (options.input !== undefined) child.stdin?.end(options.input);
   // Decode as UTF-8 once, so a character split across two chunks is not mangled for any listener.
   child.stdout?.setEncoding("utf8");
   child.stderr?.setEncoding("utf8");
@@ -75,11 +76,14 @@ export function captureOutput(child: ChildProcess): { stdout(): string; stderr()
   return { stdout: () => stdout, stderr: () => stderr };
 }
 
-/** Runs `keyops` to completion (or SIGKILLs it after `timeoutMs`: then `signal` is "SIGKILL"). */
+/**
+ * Runs `keyops` to completion (or SIGKILLs it after `timeoutMs`: then `signal` is "SIGKILL");
+ * `input` is written to its stdin (else stdin is /dev/null).
+ */
 export function runKeyops(
   args: string[],
   env: Record<string, string | undefined>,
-  options: { cwd?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; timeoutMs?: number; input?: string } = {},
 ): Promise<CliResult> {
   return runNode([KEYOPS_BIN, ...args], env, options);
 }
@@ -88,7 +92,7 @@ export function runKeyops(
 export function runNode(
   argv: string[],
   env: Record<string, string | undefined>,
-  options: { cwd?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; timeoutMs?: number; input?: string } = {},
 ): Promise<CliResult> {
   const child = spawnNode(argv, env, options);
   const output = captureOutput(child);

@@ -113,7 +113,7 @@ async function recordDataKeys(db: Database): Promise<void> {
   for (const row of rows) {
     for (const master of masters) {
       try {
-        recordKey(unwrapKey(master, row.wrappedKey, dataKeyContext(row.environment, row.version)));
+        recordKey(unwrapKey(master, row.wrappedKey ?? "", dataKeyContext(row.environment, row.version)));
         break;
       } catch {
         // wrapped under another master key

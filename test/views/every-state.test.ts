@@ -210,6 +210,7 @@ describe("every other surface stays within Block Kit's limits", () => {
       "access.granted": true,
       "access.revoked": true,
       "key.exported": true,
+      "key.imported": true,
     } satisfies Record<AuditAction, true>;
     for (const action of Object.keys(actions) as AuditAction[]) {
       for (const actor of [LONG_USER, "keyops", "pagerduty"]) {

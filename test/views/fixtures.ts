@@ -128,6 +128,7 @@ export function keyring(environment: Environment, versions: number, rows = 1_000
       deactivatedAt: null,
       retiredAt: null,
       compromisedAt: null,
+      lostAt: null,
       environment,
       rows,
     })),

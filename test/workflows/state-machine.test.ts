@@ -8,7 +8,7 @@ import {
   transition,
   type WorkflowCommand,
 } from "../../src/workflows/state-machine.js";
-import type { WorkflowInputs, WorkflowSnapshot } from "../../src/workflows/types.js";
+import type { WorkflowDefinition, WorkflowInputs, WorkflowSnapshot } from "../../src/workflows/types.js";
 
 const REQUESTER = "U0REQUEST";
 const APPROVER = "U0APPROVE";
@@ -226,5 +226,146 @@ describe("moving a key rotation", () => {
     const copy = structuredClone(w);
     apply(w, { type: "complete", stepKey: "backup-database", actor: REQUESTER });
     expect(w).toEqual(copy);
+  });
+});
+
+describe("either path: a step's `unless` makes it unnecessary once another is done", () => {
+  const EITHER: WorkflowDefinition = {
+    kind: "test-either",
+    command: "/test-either",
+    name: "Either",
+    title: () => "either",
+    parseCommand: () => ({ inputs: { environments: ["production"] } }),
+    pageSeverity: () => "info",
+    steps: () => [
+      { key: "look", title: "Look for it" },
+      { key: "found", title: "Found it", unless: ["gone"] },
+      {
+        key: "gone",
+        title: "Confirm it is gone",
+        requiresApproval: true,
+        needs: ["look"],
+        unless: ["found"],
+      },
+      {
+        key: "replace",
+        title: "Replace it",
+        action: "generate-key",
+        automatic: true,
+        needs: ["gone"],
+        unless: ["found"],
+      },
+    ],
+  };
+  const start = () =>
+    beginWorkflow(
+      EITHER,
+      {
+        id: "wf-either",
+        inputs: { environments: ["production"] },
+        platformCounts: [],
+        requestedBy: REQUESTER,
+        channelId: "C0SEC",
+        page: { status: "off", onCall: [] },
+      },
+      NOW,
+    ).workflow;
+
+  it("found first: the other branch is skipped by itself (its approval too) and the workflow resolves", () => {
+    let w = start();
+    w = apply(w, { type: "complete", stepKey: "look", actor: REQUESTER }).workflow;
+    expect(status(w, "gone")).toBe("AWAITING_APPROVAL");
+    const t = apply(w, { type: "complete", stepKey: "found", actor: REQUESTER });
+    expect(t.workflow.steps.map((s) => [s.key, s.status])).toEqual([
+      ["look", "DONE"],
+      ["found", "DONE"],
+      ["gone", "SKIPPED"],
+      ["replace", "SKIPPED"],
+    ]);
+    expect(t.workflow.steps.find((s) => s.key === "gone")).toMatchObject({
+      finishedBy: "keyops",
+      skipReason: "not needed: Found it is done",
+    });
+    expect(t.audit.map((a) => [a.action, a.stepKey ?? null])).toEqual([
+      ["step.done", "found"],
+      ["step.skipped", "gone"],
+      ["step.skipped", "replace"],
+      ["workflow.resolved", null],
+    ]);
+    expect(t.workflow.status).toBe("RESOLVED");
+    expect(t.effects.some((e) => e.type === "run-step")).toBe(false);
+  });
+
+  it("not found: the approval skips the found branch (failed or pending) and starts the rest", () => {
+    let w = start();
+    w = apply(w, { type: "complete", stepKey: "look", actor: REQUESTER }).workflow;
+    expect(() =>
+      apply(w, { type: "approve", stepKey: "gone", actor: REQUESTER }, { isApprover: true }),
+    ).toThrow(/two-person rule/);
+    const t = apply(w, { type: "approve", stepKey: "gone", actor: APPROVER }, { isApprover: true });
+    expect(status(t.workflow, "found")).toBe("SKIPPED");
+    expect(status(t.workflow, "replace")).toBe("RUNNING");
+    expect(t.effects).toContainEqual({ type: "run-step", stepKey: "replace", action: "generate-key" });
+    expect(() => apply(t.workflow, { type: "complete", stepKey: "found", actor: REQUESTER })).toThrow(
+      /already skipped/,
+    );
+  });
+
+  it("a running step is never skipped under it", () => {
+    const running: WorkflowDefinition = {
+      ...EITHER,
+      steps: () => [
+        { key: "a", title: "A", action: "verify", runLabel: "Run" },
+        { key: "b", title: "B", unless: ["c"] },
+        { key: "c", title: "C", unless: ["a"] },
+      ],
+    };
+    let w = beginWorkflow(
+      running,
+      {
+        id: "wf-running",
+        inputs: { environments: ["production"] },
+        platformCounts: [],
+        requestedBy: REQUESTER,
+        channelId: "C0SEC",
+        page: { status: "off", onCall: [] },
+      },
+      NOW,
+    ).workflow;
+    w = apply(w, { type: "run", stepKey: "a", actor: REQUESTER }).workflow;
+    w = apply(w, { type: "complete", stepKey: "c", actor: REQUESTER }).workflow;
+    expect(status(w, "a")).toBe("RUNNING");
+    expect(status(w, "b")).toBe("SKIPPED");
+  });
+
+  it("/key-lost: every `unless` names a step of its own definition", () => {
+    for (const definition of WORKFLOW_DEFINITIONS) {
+      const steps = definition.steps({
+        inputs: { environments: ["production"], keyVersion: 1 },
+        platformCounts: [{ platform: "SHOPIFY", count: 2 }],
+      });
+      const keys = steps.map((s) => s.key);
+      for (const step of steps)
+        for (const key of step.unless ?? []) expect(keys, `${definition.kind}/${step.key}`).toContain(key);
+    }
+    const lost = begin("key-lost", { keyVersion: 3 }).workflow;
+    expect(lost.title).toBe("Production key v3 lost");
+    expect(lost.steps.map((s) => s.key)).toEqual([
+      "check-password-manager",
+      "check-secure-notes",
+      "check-backup-files",
+      "key-recovered",
+      "confirm-unrecoverable",
+      "count-rows",
+      "mark-lost",
+      "generate-key",
+      "activate-key",
+      "record-reauth",
+      "notify.shopify",
+      "notify.amazon",
+    ]);
+    expect(lost.steps.find((s) => s.key === "notify.shopify")?.title).toBe(
+      "Notify Shopify users to reconnect: 8 integrations",
+    );
   });
 });

@@ -38,7 +38,7 @@ export const keysExport: Command = {
     } finally {
       await handle.close();
     }
-    const actor = `cli:${safeUser()}@${hostname()}`;
+    const actor = cliActor();
     await runtime.db.prisma.$transaction(
       (tx) =>
         appendAuditEvents(tx, [
@@ -65,6 +65,11 @@ export const keysExport: Command = {
     return 0;
   },
 };
+
+/** How the audit log names a person at the CLI: `cli:user@host`. */
+export function cliActor(): string {
+  return `cli:${safeUser()}@${hostname()}`;
+}
 
 function safeUser(): string {
   try {

@@ -1,6 +1,7 @@
 import { NotFoundError } from "../../errors.js";
 import type { WorkflowDefinition, WorkflowForm } from "../types.js";
 import { keyCompromised } from "./key-compromised.js";
+import { keyLost } from "./key-lost.js";
 import { keyRotate } from "./key-rotate.js";
 import { offboard } from "./offboard.js";
 import { onboard } from "./onboard.js";
@@ -11,6 +12,7 @@ export const WORKFLOW_DEFINITIONS: readonly WorkflowDefinition[] = [
   keyRotate,
   offboard,
   onboard,
+  keyLost,
 ];
 
 export const DEFAULT_REQUESTER_LABEL = "Requested";
