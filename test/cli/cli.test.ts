@@ -4,7 +4,7 @@ import { dataKeyContext, unwrapKey } from "../../src/crypto/envelope.js";
 import type { SecretKey } from "../../src/crypto/secret-key.js";
 import { freePort } from "../../src/net.js";
 import { recordKey } from "../support/artifacts.js";
-import { type CliResult, runKeyops } from "../support/cli.js";
+import { type CliResult, inParallel, runKeyops } from "../support/cli.js";
 import { newTestKey, useTestDatabase } from "../support/database.js";
 
 // The CLI as a user runs it: `node bin/keyops.mjs ...` as a child process against a fresh database,
@@ -373,8 +373,9 @@ describe("keyops: bad input gets one line and a non-zero exit, and changes nothi
       [["rotate", "--batch-size", "50001"], "--batch-size must be from 1 to 50000"],
       [["rotate", "--max-rows-per-second", "0.5"], "--max-rows-per-second must be a positive integer"],
     ];
-    for (const [args, message] of cases) {
-      const result = await keyops(args);
+    const results = await inParallel(cases, 4, ([args]) => keyops(args));
+    for (const [index, [args, message]] of cases.entries()) {
+      const result = results[index] as CliResult;
       expect({ args, code: result.code, stderr: result.stderr, stdout: result.stdout }).toEqual({
         args,
         code: 2,
@@ -390,9 +391,12 @@ describe("keyops: bad input gets one line and a non-zero exit, and changes nothi
       [["demo", "seed", "--rows"], /^keyops: .*--rows\b.*; usage: keyops demo seed --rows N/],
       [["verify", "--json=yes"], /^keyops: .*--json\b.*; usage: keyops verify \[--env E\] \[--json\]$/],
     ];
-    for (const [args, pattern] of options) refusedMatching(await keyops(args), 2, pattern);
+    const refusals = await inParallel(options, 3, ([args]) => keyops(args));
+    for (const [index, [, pattern]] of options.entries()) {
+      refusedMatching(refusals[index] as CliResult, 2, pattern);
+    }
     expect(await snapshot()).toEqual(before);
-  });
+  }, 180_000);
 
   it("refuses a version that does not exist as not found (exit 2)", async () => {
     const before = await snapshot();
