@@ -30,6 +30,8 @@ import { NoPager, type Pager } from "./workflows/pager.js";
 import { PagingService } from "./workflows/paging.js";
 import { PublicationDelivery } from "./workflows/publication-delivery.js";
 import { Roster } from "./workflows/roster.js";
+import { RotationSchedules } from "./workflows/rotation-schedules.js";
+import { WorkflowScheduler } from "./workflows/scheduler.js";
 import { leaseSettings, StepLeases } from "./workflows/step-leases.js";
 import { StepRunner } from "./workflows/step-runner.js";
 import { WorkflowService } from "./workflows/workflow-service.js";
@@ -53,7 +55,11 @@ export interface BotOverrides {
   progressIntervalMs?: number;
   /** HTTP mode listens on this address only (the sandbox: 127.0.0.1); on every interface when unset. */
   host?: string;
+  /** How often each replica plans the workflows it starts by itself (default every 5 minutes). */
+  schedulePlanMs?: number;
 }
+
+const SCHEDULE_PLAN_MS = 5 * 60_000;
 
 /** One outbox delivery's Slack call; past it the entry is retried (and first looked for). */
 const SLACK_DELIVERY_TIMEOUT_MS = 10_000;
@@ -126,9 +132,11 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
       approvers: new Approvers(approverIds(config.approvers), directory),
       defaultEnvironment: config.defaultEnvironment,
       sharedEnvironments: config.sharedEnvironments,
+      timeZone: config.timeZone,
       log,
     });
     const steps = new StepRunner({
+      directory,
       service,
       engine: runtime.engine,
       roster,
@@ -201,6 +209,27 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
     await auditHeads.publish("start");
     const stopAuditHeads = config.auditPublishMs > 0 ? auditHeads.every(config.auditPublishMs) : () => {};
     await jobs.work(steps, service, paging, log);
+    // Workflows the bot starts by itself (quarterly maintenance) in the security channel.
+    const scheduler = new WorkflowScheduler({
+      service,
+      schedules: new RotationSchedules(runtime.db.prisma),
+      jobs,
+      channelId: config.alertChannel,
+      timeZone: config.timeZone,
+      log,
+    });
+    if (!config.alertChannel)
+      log.info(
+        "KEYOPS_ALERT_CHANNEL is not set: scheduled workflows (quarterly maintenance) are not started",
+      );
+    await jobs.workSchedules(scheduler);
+    await scheduler.plan();
+    const stopPlanning = everyInterval(overrides.schedulePlanMs ?? SCHEDULE_PLAN_MS, () =>
+      scheduler
+        .plan()
+        .then(() => undefined)
+        .catch((error: Error) => log.warn("planning scheduled workflows failed", { error: error.message })),
+    );
     outbox.start();
     await steps.resumeInterruptedSteps();
     const stopTakeovers = everyInterval(leases.settings.beatMs, () =>
@@ -232,6 +261,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
         stopping ??= (async () => {
           await stopAlerts();
           await stopTakeovers();
+          await stopPlanning();
           await app
             .stop()
             .catch((error: Error) => log.warn("stopping Slack failed", { error: error.message }));

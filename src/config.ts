@@ -1,4 +1,5 @@
 import path from "node:path";
+import { IANAZone } from "luxon";
 import { z } from "zod";
 import { SecretKey } from "./crypto/secret-key.js";
 import { ENVIRONMENTS, type Environment } from "./environments.js";
@@ -36,6 +37,8 @@ export interface Config {
   auditHeadFile: string;
   /** KEYOPS_AUDIT_PUBLISH_SECONDS: how often the bot publishes the head; 0 only at workflows' ends. */
   auditPublishMs: number;
+  /** KEYOPS_TIME_ZONE: the team's IANA time zone, where calendar quarters begin (default UTC). */
+  timeZone: string;
 }
 
 export class ConfigError extends Error {
@@ -65,6 +68,11 @@ const schema = z.object({
     .max(7 * 86_400)
     .default(900),
   KEYOPS_MAX_ROWS_PER_SECOND: z.coerce.number().int().min(1).max(10_000_000).optional(),
+  KEYOPS_TIME_ZONE: z
+    .string()
+    .trim()
+    .default("UTC")
+    .refine((zone) => IANAZone.isValidZone(zone), "must be an IANA time zone, e.g. Europe/Berlin or UTC"),
 });
 
 const legacyKeyVariable = (environment: Environment) => `ENCRYPTION_KEY_${environment.toUpperCase()}`;
@@ -172,5 +180,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       parsed.data.KEYOPS_AUDIT_HEAD_FILE ?? path.join(parsed.data.KEYOPS_DATA_DIR, "audit-heads.jsonl"),
     ),
     auditPublishMs: parsed.data.KEYOPS_AUDIT_PUBLISH_SECONDS * 1000,
+    timeZone: parsed.data.KEYOPS_TIME_ZONE,
   };
 }

@@ -29,6 +29,17 @@ export class SlackDirectory implements Directory {
     return members;
   }
 
+  async isDeactivated(userId: string): Promise<boolean | undefined> {
+    try {
+      const response = await this.client.users.info({ user: userId });
+      return response.user ? response.user.deleted === true : undefined;
+    } catch (error) {
+      // Someone Slack no longer knows at all has left too.
+      const code = (error as { data?: { error?: string } }).data?.error;
+      return code === "user_not_found" ? true : undefined;
+    }
+  }
+
   async userIdByEmail(email: string): Promise<string | undefined> {
     try {
       const response = await this.client.users.lookupByEmail({ email });

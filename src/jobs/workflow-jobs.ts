@@ -3,6 +3,7 @@ import { DateTime } from "luxon";
 import type { Logger } from "../logger.js";
 import type { PagingService } from "../workflows/paging.js";
 import type { WorkflowJobs } from "../workflows/ports.js";
+import type { ScheduledStart, ScheduleJobs, WorkflowScheduler } from "../workflows/scheduler.js";
 import type { StepRunner } from "../workflows/step-runner.js";
 import type { WorkflowService } from "../workflows/workflow-service.js";
 import type { JobQueue } from "./job-queue.js";
@@ -13,14 +14,12 @@ export const PAGE_QUEUE = "workflow-page";
 export const PAGE_REMINDER_QUEUE = "workflow-page-reminder";
 export const CHANGE_EVENT_QUEUE = "workflow-change-event";
 export const DEADLINE_QUEUE = "workflow-deadline";
+export const SCHEDULE_QUEUE = "workflow-schedule";
 
 const STEP_RETRIES = 60;
 const STEP_RETRY_DELAY_SECONDS = 5;
 /** Change events retry inside the job (as pages do), and the job again this many times later. */
 const CHANGE_EVENT_RETRIES = 3;
-
-/** Reminders before the deadline and at it. */
-const REMIND_BEFORE_MS = [2 * 3_600_000, 0];
 
 interface StepJob {
   workflowId: string;
@@ -29,6 +28,8 @@ interface StepJob {
 
 interface ReminderJob {
   workflowId: string;
+  /** ISO time the reminder is for (names it: recorded once); absent in jobs of older versions. */
+  at?: string;
 }
 
 interface ChangeEventJob {
@@ -42,7 +43,7 @@ interface PageJob {
 }
 
 /** Automated steps and deadline reminders as pg-boss jobs: run once across replicas, survive restarts. */
-export class QueuedWorkflowJobs implements WorkflowJobs {
+export class QueuedWorkflowJobs implements WorkflowJobs, ScheduleJobs {
   constructor(private readonly queue: JobQueue) {}
 
   async runStep(workflowId: string, stepKey: string, attempt: string): Promise<void> {
@@ -53,21 +54,20 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
     );
   }
 
-  async remindAt(workflowId: string, deadline: Date): Promise<void> {
-    for (const before of REMIND_BEFORE_MS) {
-      const at = new Date(deadline.getTime() - before);
-      if (at.getTime() <= Date.now()) continue;
-      await this.queue.send<ReminderJob>(
-        REMINDER_QUEUE,
-        { workflowId },
-        { singletonKey: `${workflowId}:${at.toISOString()}`, startAfter: at },
-      );
-    }
+  /** A thread reminder at `at`; the reminder itself is recorded once (its time names it). */
+  async remindAt(workflowId: string, at: Date): Promise<void> {
+    const key = `${workflowId}:${at.toISOString()}`;
+    await this.queue.send<ReminderJob>(
+      REMINDER_QUEUE,
+      { workflowId, at: at.toISOString() },
+      { singletonKey: key, id: uuidOf(`${REMINDER_QUEUE}:${key}`), startAfter: at },
+    );
   }
 
   /**
-   * The deadline check, due at the deadline (the database's clock decides when it runs). Once per
-   * workflow: its id comes from the workflow, so a second send is a no-op, also after it ran.
+   * The overdue check, due at `deadline` (the definition's deadline plus its page delay; the
+   * database's clock decides when it runs). Once per workflow: its id comes from the workflow, so
+   * a second send is a no-op, also after it ran.
    */
   async checkDeadlineAt(workflowId: string, deadline: Date): Promise<void> {
     const at = DateTime.fromJSDate(deadline, { zone: "utc" });
@@ -107,6 +107,27 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
     );
   }
 
+  /**
+   * A start the bot makes by itself, due at its time (the database's clock). Once across replicas:
+   * the job's id comes from the start's key, so planning it again is a no-op.
+   */
+  async startAt(start: ScheduledStart): Promise<void> {
+    await this.queue.send<ScheduledStart>(SCHEDULE_QUEUE, start, {
+      singletonKey: start.key,
+      id: uuidOf(`${SCHEDULE_QUEUE}:${start.key}`),
+      startAfter: new Date(start.at),
+    });
+  }
+
+  /** This replica's worker of scheduled starts. */
+  async workSchedules(scheduler: WorkflowScheduler): Promise<void> {
+    await this.queue.register<ScheduledStart>(SCHEDULE_QUEUE, (start) => scheduler.fire(start), {
+      retryLimit: 5,
+      retryDelaySeconds: 30,
+      expireInSeconds: 15 * 60,
+    });
+  }
+
   /** The workers of this replica. */
   async work(steps: StepRunner, service: WorkflowService, paging: PagingService, log: Logger): Promise<void> {
     await this.queue.register<StepJob>(
@@ -134,10 +155,14 @@ export class QueuedWorkflowJobs implements WorkflowJobs {
       // process holds the environment's rotation, the job waits its turn for about five minutes.
       { retryLimit: STEP_RETRIES, retryDelaySeconds: STEP_RETRY_DELAY_SECONDS, expireInSeconds: 6 * 3600 },
     );
-    await this.queue.register<ReminderJob>(REMINDER_QUEUE, ({ workflowId }) => service.remind(workflowId), {
-      retryLimit: 3,
-      retryDelaySeconds: 30,
-    });
+    await this.queue.register<ReminderJob>(
+      REMINDER_QUEUE,
+      ({ workflowId, at }) => service.remind(workflowId, at),
+      {
+        retryLimit: 3,
+        retryDelaySeconds: 30,
+      },
+    );
     await this.queue.register<ReminderJob>(
       DEADLINE_QUEUE,
       ({ workflowId }) => paging.deadlinePassed(workflowId),

@@ -7,6 +7,8 @@ const USAGE: Record<string, string> = {
   "/key-rotate": "[environment] [reason] — rotate a key without downtime, after a second person approves",
   "/offboard": "@person [last day as yyyy-mm-dd] — offboard someone; their keys are rotated within 24 hours",
   "/onboard": "@person <environment> — grant someone key access; production needs a second person's approval",
+  "/key-maintenance":
+    "[environment] — this quarter's key maintenance (schedule, access audit, failed decryptions, backup, procedure); also starts by itself",
 };
 
 const KEYOPS_USAGE = [

@@ -12,6 +12,7 @@ export const ACTION = {
   pageAcknowledge: "page_acknowledge",
   pageResolve: "page_resolve",
   pageAgain: "page_again",
+  startOffered: "workflow_start_offered",
 } as const;
 
 export const VIEW = {
@@ -39,6 +40,26 @@ export function decodeStepRef(text: string): StepRef {
   const stepKey = text.slice(at + 1);
   if (at <= 0 || stepKey === "" || stepKey.includes(SEPARATOR)) throw new MalformedRefError();
   return { workflowId, stepKey };
+}
+
+/** The action id of a step's offer button (unique within its actions block, as Slack requires). */
+export const offerActionId = (index: number) => `${ACTION.startOffered}_${index}`;
+export const OFFER_ACTION_PATTERN = new RegExp(`^${ACTION.startOffered}_\\d{1,2}$`);
+
+/** Which of a step's offered workflows a button starts. */
+export interface OfferRef extends StepRef {
+  index: number;
+}
+
+export function encodeOfferRef(ref: OfferRef): string {
+  return `${encodeStepRef(ref)}#${ref.index}`;
+}
+
+export function decodeOfferRef(text: string): OfferRef {
+  const at = text.lastIndexOf("#");
+  const index = Number(text.slice(at + 1));
+  if (at <= 0 || !/^\d{1,2}$/.test(text.slice(at + 1))) throw new MalformedRefError();
+  return { ...decodeStepRef(text.slice(0, at)), index };
 }
 
 /** The actions block of a step: a users_select carries no value, so the block names the step. */
@@ -77,6 +98,7 @@ export function workflowIdOfAction(action: {
     if (WORKFLOW_VALUED.has(action.action_id)) return action.value || undefined;
     if (STEP_VALUED.has(action.action_id)) return decodeStepRef(action.value ?? "").workflowId;
     if (action.action_id === ACTION.assign) return stepRefFromBlockId(action.block_id ?? "").workflowId;
+    if (OFFER_ACTION_PATTERN.test(action.action_id)) return decodeOfferRef(action.value ?? "").workflowId;
   } catch (error) {
     if (!(error instanceof MalformedRefError)) throw error;
   }

@@ -21,6 +21,15 @@ export interface StatusData {
   schedules?: RotationScheduleView[];
   /** The application's instances seen in the last day (keyops/client reports). */
   clients?: ClientInstanceInfo[];
+  /** Workflows the bot starts by itself (quarterly maintenance): the latest one (not a drill), the next start. */
+  scheduled?: ScheduledView[];
+}
+
+export interface ScheduledView {
+  name: string;
+  command: string;
+  latest?: WorkflowSnapshot;
+  nextStartAt?: Date;
 }
 
 /** How much of each list a surface shows before "…and N more". */
@@ -74,7 +83,30 @@ function statusBlocks(data: StatusData, now: Date, room: Room): KnownBlock[] {
     room.workflowLines,
     Math.max(1, Math.min(room.workflowSections, sectionsLeft)),
   );
-  return [...top, ...workflows.map(section), divider(), ...keyrings].slice(0, room.blocks);
+  const scheduled = (data.scheduled ?? []).map((s) => scheduledLine(s, now));
+  return [
+    ...top,
+    ...workflows.map(section),
+    ...(scheduled.length > 0 ? [section(scheduled.join("\n"))] : []),
+    divider(),
+    ...keyrings,
+  ].slice(0, room.blocks);
+}
+
+/** `*Quarterly maintenance:* #12 Key maintenance 2027-Q1 — 🟠 open · 2 open steps · ⚠️ overdue · next starts …`. */
+export function scheduledLine(s: ScheduledView, now: Date): string {
+  const next = s.nextStartAt ? ` · next starts by itself ${slackDate(s.nextStartAt, "{date_short}")}` : "";
+  const w = s.latest;
+  if (!w) return `*${escapeText(s.name)}:* none yet (\`${escapeText(s.command)}\` starts one)${next}`;
+  const open = w.steps.filter((step) => !isClosed(step)).length;
+  const facts =
+    w.status === "OPEN"
+      ? ["🟠 open", plural(open, "open step")]
+      : [
+          `${w.status === "RESOLVED" ? "🟢 resolved" : "⚪ cancelled"} ${slackDate(w.closedAt ?? w.createdAt, "{date_short}")}`,
+        ];
+  if (w.status === "OPEN" && w.deadlineAt && now > w.deadlineAt) facts.push("⚠️ *overdue*");
+  return `*${escapeText(s.name)}:* #${w.number} ${userText(w.title, TITLE_MAX)} — ${facts.join(" · ")}${next}`;
 }
 
 function workflowLine(w: WorkflowSnapshot, now: Date): string {

@@ -1,9 +1,9 @@
 import type { ActionsBlock, Button } from "@slack/types";
-import { type StepVerb, stepVerbsNow } from "../workflows/authority.js";
+import { offersNow, type StepVerb, stepVerbsNow } from "../workflows/authority.js";
 import type { StepSnapshot, StepStatus, WorkflowSnapshot } from "../workflows/types.js";
 import { button } from "./blocks.js";
 import { actorLabel, escapeText, mention, plural, slackDate, truncateMrkdwn, userText } from "./format.js";
-import { ACTION, encodeStepRef, stepBlockId } from "./ids.js";
+import { ACTION, encodeOfferRef, encodeStepRef, offerActionId, stepBlockId } from "./ids.js";
 import { LIMITS } from "./limits.js";
 import { figuresLine, progressLine } from "./rotation.js";
 
@@ -84,13 +84,18 @@ const STEP_BUTTONS: Record<Exclude<StepVerb, "assign">, (step: StepSnapshot, val
   skip: (_step, value) => button("Skip…", ACTION.skip, value),
 };
 
+/** At most this many offered workflows get a button (Slack: 25 elements per actions block). */
+const OFFERS_SHOWN = 10;
+
 /**
  * The buttons of what can be done with a step now (authority.ts decides), in one actions block
- * named after the step (a users_select has no value, so the block id tells the handler which step).
+ * named after the step (a users_select has no value, so the block id tells the handler which step),
+ * and one button per workflow its result offers to start ("Start /key-rotate production").
  */
 export function stepActions(w: WorkflowSnapshot, step: StepSnapshot): ActionsBlock | undefined {
   const verbs = stepVerbsNow(w, step);
-  if (verbs.length === 0) return undefined;
+  const offers = offersNow(w, step).slice(0, OFFERS_SHOWN);
+  if (verbs.length === 0 && offers.length === 0) return undefined;
   const ref = { workflowId: w.id, stepKey: step.key };
   const blockId = stepBlockId(ref);
   // Only a definition with an absurd key gets here; no buttons beats a message Slack refuses.
@@ -106,5 +111,8 @@ export function stepActions(w: WorkflowSnapshot, step: StepSnapshot): ActionsBlo
         }
       : STEP_BUTTONS[verb](step, value),
   );
+  offers.forEach((offer, index) => {
+    elements.push(button(offer.label, offerActionId(index), encodeOfferRef({ ...ref, index })));
+  });
   return { type: "actions", block_id: blockId, elements };
 }

@@ -112,8 +112,17 @@ export function describeEvent(e: TimelineEvent, stepTitle: string | undefined, s
       return "resolved the page";
     case "page.unacknowledged":
       return `nobody has acknowledged the page yet${d.onCall ? `: ${users(d.onCall)}` : ""}`;
-    case "deadline.reminder":
-      return `reminder: the rotation is due by ${when(d.due)}`;
+    case "deadline.reminder": {
+      const who = String(d.remind ?? "")
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((id) => (id.startsWith("S") && style === "slack" ? `<!subteam^${id}>` : user(id)))
+        .join(" ");
+      const line = d.late
+        ? `reminder: overdue, it was due ${when(d.due)}`
+        : `reminder: the rotation is due by ${when(d.due)}`;
+      return who ? `${line}: ${who}` : line;
+    }
     case "deadline.missed":
       return `past its deadline (${when(d.due)}) and not done${d.paged ? ": on-call paged" : ""}`;
     case "access.granted":

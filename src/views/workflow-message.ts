@@ -4,6 +4,7 @@ import type { WorkflowSnapshot } from "../workflows/types.js";
 import { button, divider, fieldsSection, header, section } from "./blocks.js";
 import {
   actorLabel,
+  escapeText,
   humanDuration,
   mention,
   plural,
@@ -71,9 +72,13 @@ function fields(w: WorkflowSnapshot, now: Date): string[] {
   if (w.inputs.severity) list.push(`*Severity*\n${w.inputs.severity}`);
   if (w.inputs.subjectUserId) list.push(`*Leaving*\n${mention(w.inputs.subjectUserId)}`);
   if (w.inputs.lastDay) list.push(`*Last day*\n${userText(w.inputs.lastDay, 100)}`);
+  if (w.inputs.period) list.push(`*Period*\n${userText(w.inputs.period, 40)}`);
+  if (w.inputs.trigger) list.push(`*Started because*\n${userText(w.inputs.trigger, 200)}`);
   if (w.deadlineAt) {
     const overdue = w.status === "OPEN" && now > w.deadlineAt;
-    list.push(`*Rotate by*\n${slackDate(w.deadlineAt)}${overdue ? " ⚠️ *overdue*" : ""}`);
+    list.push(
+      `*${escapeText(w.deadlineLabel ?? "Rotate by")}*\n${slackDate(w.deadlineAt)}${overdue ? " ⚠️ *overdue*" : ""}`,
+    );
   }
   return list;
 }

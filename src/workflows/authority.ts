@@ -1,5 +1,5 @@
 import { RefusedError } from "../errors.js";
-import type { StepSnapshot, WorkflowSnapshot } from "./types.js";
+import type { StepSnapshot, WorkflowOffer, WorkflowSnapshot } from "./types.js";
 
 /**
  * What can be done with a workflow now, and by whom: the one rule. The views render buttons from
@@ -14,7 +14,9 @@ export type Role = "requester" | "approver" | "on-call" | "assignee" | "subject"
 export type StepVerb = "approve" | "reject" | "retry" | "run" | "complete" | "skip" | "assign";
 /** What a person can do with the workflow as a whole. */
 export type WorkflowVerb = "cancel" | "page-acknowledge" | "page-resolve" | "page-again";
-export type Verb = StepVerb | WorkflowVerb;
+/** Starting a workflow a step's result offers (the schedule review's /key-rotate of a due environment). */
+export type OfferVerb = "start-offered";
+export type Verb = StepVerb | WorkflowVerb | OfferVerb;
 
 /** In the order the buttons are shown. */
 export const STEP_VERBS: readonly StepVerb[] = [
@@ -72,6 +74,11 @@ export function workflowVerbsNow(w: WorkflowSnapshot): WorkflowVerb[] {
   return WORKFLOW_VERBS.filter((verb) => stateRefusal(w, undefined, verb) === null);
 }
 
+/** The workflows `step`'s result offers to start now (none once the workflow is closed). */
+export function offersNow(w: WorkflowSnapshot, step: StepSnapshot): WorkflowOffer[] {
+  return stateRefusal(w, step, "start-offered") === null ? (step.result?.offers ?? []) : [];
+}
+
 /** Why `attempt` is refused (the state first, then who asks), or null when it may go ahead. */
 export function refusal(w: WorkflowSnapshot, attempt: Attempt, isApprover: boolean): RefusedError | null {
   if (w.status !== "OPEN") {
@@ -102,6 +109,7 @@ export function permissionRefusal(
     case "skip":
     case "run":
     case "retry":
+    case "start-offered":
       if (step?.assignee && !roles.has("assignee")) {
         return `*${step.title}* is assigned to @${step.assignee}, not to you`;
       }
@@ -146,6 +154,9 @@ function stateRefusal(w: WorkflowSnapshot, step: StepSnapshot | undefined, verb:
       return w.page.status === "failed" ? null : "the page has not failed: nothing to page again";
   }
   if (!step) return "that button names no step";
+  // An offer is a finished step's result: it stays offered while the workflow is open.
+  if (verb === "start-offered")
+    return (step.result?.offers?.length ?? 0) > 0 ? null : `*${step.title}* offers nothing to start`;
   if (step.status === "DONE" || step.status === "SKIPPED") {
     return `*${step.title}* is already ${step.status === "DONE" ? "done" : "skipped"}`;
   }

@@ -32,6 +32,7 @@ export function beginWorkflow(definition: WorkflowDefinition, start: WorkflowSta
     title: `${start.inputs.drill ? `${DRILL_MARK} ` : ""}${definition.title(start.inputs)}`,
     command: definition.command,
     requesterLabel: definition.requesterLabel ?? DEFAULT_REQUESTER_LABEL,
+    ...(definition.deadlineLabel ? { deadlineLabel: definition.deadlineLabel } : {}),
     status: "OPEN",
     inputs: start.inputs,
     requestedBy: start.requestedBy,

@@ -6,4 +6,6 @@ export interface Directory {
   membersOf(groupId: string): Promise<string[]>;
   /** The Slack user with this email (users.lookupByEmail), undefined when none. */
   userIdByEmail(email: string): Promise<string | undefined>;
+  /** Whether Slack says the account is deactivated (users.info `deleted`); undefined when unknown. */
+  isDeactivated(userId: string): Promise<boolean | undefined>;
 }

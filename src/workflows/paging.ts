@@ -98,9 +98,13 @@ export class PagingService {
   async deadlinePassed(workflowId: string): Promise<void> {
     const w = await this.o.service.get(workflowId);
     const overdue = definitionOf(w.kind).overdue;
-    const step = overdue && w.steps.find((s) => s.key === overdue.step);
-    if (!overdue || !step || w.status !== "OPEN" || step.status === "DONE" || !w.deadlineAt) return;
+    if (!overdue || w.status !== "OPEN" || !w.deadlineAt) return;
+    // The rule's step (offboarding: the rotation), or the whole workflow (a quarter's maintenance).
+    const step = overdue.step === undefined ? undefined : w.steps.find((s) => s.key === overdue.step);
+    if (overdue.step !== undefined && (!step || step.status === "DONE")) return;
     const due = w.deadlineAt.toISOString();
+    const late = overdue.pageAfterMs ? `, ${humanDays(overdue.pageAfterMs)} ago` : "";
+    const what = step ? `${step.title} not done` : "still open";
     if (this.enabled) {
       const request = await this.request(w);
       await this.o.withRetries(
@@ -109,8 +113,8 @@ export class PagingService {
             ...request,
             dedupKey: overdueKey(w.id),
             severity: overdue.severity,
-            summary: `KeyOps #${w.number}: ${w.title} is past its deadline (${due}): ${step.title} not done`,
-            details: { ...request.details, deadline: due, step: step.title },
+            summary: `KeyOps #${w.number}: ${w.title} is past its deadline (${due}${late}): ${what}`,
+            details: { ...request.details, deadline: due, ...(step ? { step: step.title } : {}) },
           }),
         () => {},
       );
@@ -121,7 +125,7 @@ export class PagingService {
         type: "record",
         action: "deadline.missed",
         actor: BOT_ACTOR,
-        stepKey: step.key,
+        ...(step ? { stepKey: step.key } : {}),
         detail: { due, paged: this.enabled },
       },
       `deadline:${w.id}`,
@@ -308,6 +312,11 @@ export class PagingService {
   private change(workflowId: string, actor: string, change: PageChange) {
     return this.o.service.apply(workflowId, { type: "page-change", actor, change });
   }
+}
+
+function humanDays(ms: number): string {
+  const days = Math.round(ms / 86_400_000);
+  return days >= 1 ? `${days} ${days === 1 ? "day" : "days"}` : `${Math.round(ms / 60_000)} min`;
 }
 
 /** The dedup key of a workflow's past-its-deadline page (the first page's is the workflow id). */

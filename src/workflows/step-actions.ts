@@ -3,11 +3,20 @@ import type { KeyringStatus, RotationEngine } from "../engine/engine.js";
 import { reencryptedWords } from "../engine/figures.js";
 import type { Progress } from "../engine/progress.js";
 import type { Environment } from "../environments.js";
-import { definitionOf } from "./definitions/index.js";
+import { UserError } from "../errors.js";
+import { definitionOf, WORKFLOW_DEFINITIONS } from "./definitions/index.js";
+import type { Directory } from "./directory.js";
 import type { WorkflowPublisher } from "./ports.js";
 import type { Roster } from "./roster.js";
 import type { RotationSchedules } from "./rotation-schedules.js";
-import type { RotationFigures, StepAction, StepResult, TimelineEvent, WorkflowSnapshot } from "./types.js";
+import type {
+  RotationFigures,
+  StepAction,
+  StepResult,
+  TimelineEvent,
+  WorkflowOffer,
+  WorkflowSnapshot,
+} from "./types.js";
 
 /** How often the next rotation is due after one (the guide: quarterly). */
 export const ROTATION_INTERVAL = { months: 3 } as const;
@@ -24,6 +33,13 @@ export interface StepActionDeps {
   now(): Date;
   /** A running rotation's progress (throttled by the caller). */
   onProgress(environment: Environment, progress: Progress): void;
+  /** Who has left (Slack's deactivated accounts); absent: nobody is known to have left. */
+  directory?: Pick<Directory, "isDeactivated">;
+  /** Workflows of these kinds about these people (their subject), not cancelled, not drills. */
+  workflowsAbout(
+    kinds: string[],
+    userIds: string[],
+  ): Promise<{ number: number; status: string; subjectUserId: string }[]>;
 }
 
 /** What runs an automated step: the workflow in, a result out (a StepFailure keeps a partial one). */
@@ -389,6 +405,134 @@ export async function activateKey(w: WorkflowSnapshot, deps: StepActionDeps): Pr
   return { lines };
 }
 
+/** The step of `w` running `action` (a runner is told the workflow, not its step). */
+function runningStep(w: WorkflowSnapshot, action: StepAction) {
+  return (
+    w.steps.find((s) => s.action === action && s.status === "RUNNING") ??
+    w.steps.find((s) => s.action === action)
+  );
+}
+
+const isoDate = (at: Date, zone: string) => DateTime.fromJSDate(at, { zone }).toISODate() ?? at.toISOString();
+
+/**
+ * The guide's "Review key rotation schedule": each environment's last and next rotation (the
+ * recorded schedule); one that is due (its date passed, or never rotated through KeyOps while it
+ * has a key) is offered as the step's startsWorkflow (a /key-rotate of it) with one click.
+ */
+export async function reviewRotationSchedule(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const step = runningStep(w, "review-rotation-schedule");
+  const starts = step?.startsWorkflow ? definitionOf(step.startsWorkflow) : undefined;
+  const schedules = await deps.schedules.list();
+  const now = deps.now();
+  const lines: string[] = [];
+  const offers: WorkflowOffer[] = [];
+  for (const environment of w.inputs.environments) {
+    const schedule = schedules.find((s) => s.environment === environment);
+    if (!schedule) {
+      const status = await deps.engine.status(environment);
+      if (status.activeVersion === null) {
+        lines.push(`${environment}: no active key, nothing to rotate`);
+        continue;
+      }
+      lines.push(`${environment}: never rotated through KeyOps (v${status.activeVersion} active): due now`);
+    } else {
+      const due = schedule.nextDueAt <= now;
+      lines.push(
+        `${environment}: last rotated ${isoDate(schedule.lastRotatedAt, schedule.timeZone)}, next due ` +
+          `${isoDate(schedule.nextDueAt, schedule.timeZone)}${due ? " (due now)" : ""}`,
+      );
+      if (!due) continue;
+    }
+    if (!starts) continue;
+    offers.push({
+      kind: starts.kind,
+      label: `Start ${starts.command} ${environment}`,
+      inputs: {
+        environments: [environment],
+        summary: `#${w.number} ${w.title}: the ${environment} rotation is due`,
+        ...(w.inputs.drill && starts.allowsDrill ? { drill: true } : {}),
+      },
+    });
+  }
+  return { lines, ...(offers.length > 0 ? { offers } : {}) };
+}
+
+/**
+ * The guide's "Audit who has key access": the roster, each person with the environments they can
+ * read; people who have left are flagged: Slack says their account is deactivated, or a workflow
+ * whose subject leaves (an offboarding) is about them.
+ */
+export async function auditKeyAccess(_w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const grants = await deps.roster.list();
+  const people = [...new Set(grants.map((g) => g.slackUserId))];
+  if (people.length === 0) return { lines: ["nobody holds key access in the roster"] };
+  const leaving = WORKFLOW_DEFINITIONS.filter((d) => d.subjectLeaves).map((d) => d.kind);
+  const about = await deps.workflowsAbout(leaving, people);
+  const lines: string[] = [];
+  let left = 0;
+  for (const person of people) {
+    const environments = grants.filter((g) => g.slackUserId === person).map((g) => g.environment);
+    const flags: string[] = [];
+    if ((await deps.directory?.isDeactivated(person).catch(() => undefined)) === true)
+      flags.push("Slack says the account is deactivated");
+    for (const o of about.filter((a) => a.subjectUserId === person))
+      flags.push(`offboarding #${o.number} (${o.status.toLowerCase()})`);
+    if (flags.length > 0) left += 1;
+    lines.push(
+      `@${person}: ${environments.join(", ")}${flags.length > 0 ? ` ⚠️ has left: ${flags.join("; ")}; revoke with /keyops access revoke` : ""}`,
+    );
+  }
+  lines.unshift(
+    `${people.length} ${people.length === 1 ? "person holds" : "people hold"} key access; ` +
+      `${left === 0 ? "nobody has" : `${left} ${left === 1 ? "has" : "have"}`} left`,
+  );
+  return { lines };
+}
+
+/** How far back the application's reported failures are counted: the quarter gone by. */
+const FAILURES_WINDOW = { months: 3 } as const;
+
+/**
+ * The guide's "Check for failed decryption attempts": per environment, the rows no key version
+ * decrypts (the engine's verify) and the decryption failures the application's instances
+ * reported over the last three months, by reason and version.
+ */
+export async function checkDecryptionFailures(
+  w: WorkflowSnapshot,
+  deps: StepActionDeps,
+): Promise<StepResult> {
+  const now = deps.now();
+  const sinceMs = now.getTime() - DateTime.fromJSDate(now).minus(FAILURES_WINDOW).toMillis();
+  const lines: string[] = [];
+  for (const environment of w.inputs.environments) {
+    const status = await deps.engine.status(environment);
+    let rows: string;
+    if (status.versions.length === 0) rows = "no key";
+    else {
+      try {
+        const report = await deps.engine.verify(environment);
+        rows = `${report.failed === 0 ? "every" : `⚠️ ${report.failed} of`} ${report.rows} ${report.rows === 1 ? "row" : "rows"} ${report.failed === 0 ? "decrypts" : "fail to decrypt"}`;
+      } catch (error) {
+        if (!(error instanceof UserError)) throw error;
+        rows = error.message;
+      }
+    }
+    const failures = await deps.engine.clients.failures(environment, sinceMs);
+    const total = failures.reduce((sum, f) => sum + f.count, 0);
+    const reported =
+      total === 0
+        ? "the application reported no decryption failures in the last 3 months"
+        : `⚠️ the application reported ${total} decryption ${total === 1 ? "failure" : "failures"} in the last 3 months (` +
+          failures
+            .map((f) => `${f.reason}${f.version === null ? "" : ` v${f.version}`}: ${f.count}`)
+            .join(", ") +
+          ")";
+    lines.push(`${environment}: ${rows}; ${reported}`);
+  }
+  return { lines };
+}
+
 /** The rows under the workflow's (lost) version, recorded as needing re-authentication. */
 export async function recordReauth(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
   const { environment, version } = keyVersionOf(w);
@@ -433,6 +577,9 @@ export const STEP_RUNNERS: Record<StepAction, StepRunner> = {
   "mark-key-lost": markKeyLost,
   "activate-key": activateKey,
   "record-reauth": recordReauth,
+  "review-rotation-schedule": reviewRotationSchedule,
+  "audit-key-access": auditKeyAccess,
+  "check-decryption-failures": checkDecryptionFailures,
 };
 
 /** A step that ran and found a problem: it fails with this message and keeps its result. */

@@ -5,6 +5,7 @@ import type { Progress } from "../engine/progress.js";
 import type { Environment } from "../environments.js";
 import { BusyError, UserError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import type { Directory } from "./directory.js";
 import type { WorkflowJobs, WorkflowPublisher } from "./ports.js";
 import type { Roster } from "./roster.js";
 import { RotationSchedules } from "./rotation-schedules.js";
@@ -21,6 +22,8 @@ export interface StepRunnerOptions {
   prisma: PrismaClient;
   publisher: WorkflowPublisher;
   jobs: WorkflowJobs;
+  /** Who has left (the access audit); none: nobody is known to have left. */
+  directory?: Directory;
   log: Logger;
   /** Who runs which automated step, with heartbeats (the bot's replicas); none: no takeover. */
   leases?: StepLeases;
@@ -133,6 +136,8 @@ export class StepRunner {
         publisher: this.o.publisher,
         now: this.now,
         onProgress: this.progressReporter(w.id),
+        ...(this.o.directory ? { directory: this.o.directory } : {}),
+        workflowsAbout: (kinds, userIds) => this.o.service.workflowsAbout(kinds, userIds),
       });
     } catch (error) {
       // Another process holds the environment's rotation (a resumed job, the CLI): try again later.

@@ -51,7 +51,13 @@ export type StepAction =
   /** Activates the version a generate-key step of the workflow created (through the hand-over gate). */
   | "activate-key"
   /** Records the rows under inputs.keyVersion as needing re-authentication (`keyops reauth list`). */
-  | "record-reauth";
+  | "record-reauth"
+  /** Each environment's last and next rotation; offers the step's `startsWorkflow` for those due. */
+  | "review-rotation-schedule"
+  /** The roster, with the people who have left flagged (Slack says deleted, or being offboarded). */
+  | "audit-key-access"
+  /** Rows the engine cannot decrypt and the failures the application's instances reported. */
+  | "check-decryption-failures";
 
 export interface StepDefinition {
   /** Stable id within the workflow, e.g. "revoke-tokens.shopify". At most 64 characters. */
@@ -78,6 +84,11 @@ export interface StepDefinition {
    * itself (unless running), so two branches ("found" / "not found") can each close the other.
    */
   unless?: string[];
+  /**
+   * The workflow (a kind) this step's result may offer to start, with inputs the runner fills in
+   * (the rotation schedule review: a /key-rotate for each environment that is due).
+   */
+  startsWorkflow?: string;
 }
 
 /** What a workflow is started with. Which fields are set depends on the definition. */
@@ -102,6 +113,12 @@ export interface WorkflowInputs {
    * run on a scratch copy of the targets and keyring, left out of status and the figures.
    */
   drill?: boolean;
+  /** The calendar period a scheduled workflow is for, e.g. "2027-Q1" (in the team's time zone). */
+  period?: string;
+  /** ISO time the work fell due (a scheduled start: the quarter's start, a rotation's due date). */
+  dueAt?: string;
+  /** Why it started by itself ("quarter start", "production rotation due"); absent when started by hand. */
+  trigger?: string;
 }
 
 export type { PlatformCount } from "../engine/guide-table.js";
@@ -118,6 +135,36 @@ export type ParsedCommand = { inputs: WorkflowInputs } | { form: WorkflowForm };
 
 export interface CommandDefaults {
   environment: Environment;
+  /** Now, and the team's time zone (KEYOPS_TIME_ZONE): for commands about calendar periods. */
+  now: Date;
+  timeZone: string;
+}
+
+/** What makes a scheduled workflow start by itself (read by the scheduler, src/workflows/scheduler.ts). */
+export type ScheduleTrigger =
+  /** The start of a calendar quarter in the team's time zone. */
+  | { kind: "quarter"; at: Date; timeZone: string }
+  /** An environment's recorded next rotation date (rotation schedules) has come. */
+  | { kind: "rotation-due"; at: Date; timeZone: string; environment: Environment };
+
+/** When the bot starts a workflow by itself, in the security channel (KEYOPS_ALERT_CHANNEL). */
+export interface WorkflowSchedule {
+  /** At the start of every calendar quarter in the team's time zone. */
+  quarterly?: boolean;
+  /** When an environment's recorded next rotation falls due. */
+  whenRotationDue?: boolean;
+  /** The inputs of a start by `trigger`. */
+  inputs(trigger: ScheduleTrigger): WorkflowInputs;
+}
+
+/** A thread reminder or an overdue page, measured from the workflow's deadline. */
+export interface OverdueRule {
+  /** The step the deadline is for; absent: the workflow as a whole (still open). */
+  step?: string;
+  /** The page's severity. */
+  severity: PageSeverity;
+  /** How long after the deadline on-call is paged (default at the deadline). */
+  pageAfterMs?: number;
 }
 
 export interface WorkflowDefinition {
@@ -137,11 +184,28 @@ export interface WorkflowDefinition {
   pageSeverity(inputs: WorkflowInputs): PageSeverity;
   /** When the work must be done by (offboarding: rotation within 24 hours). */
   deadline?(inputs: WorkflowInputs, startedAt: Date): Date | undefined;
+  /** How the message names the deadline; default "Rotate by". */
+  deadlineLabel?: string;
   /**
-   * The step the deadline is for: not DONE when the deadline passes (the workflow still open),
-   * on-call is paged at `severity` as a page of its own (offboarding: the 24-hour rotation).
+   * The step the deadline is for: not DONE when the deadline (plus `pageAfterMs`) passes, the
+   * workflow still open, on-call is paged at `severity` as a page of its own (offboarding: the
+   * 24-hour rotation; quarterly maintenance: the whole workflow, two weeks late).
    */
-  overdue?: { step: string; severity: PageSeverity };
+  overdue?: OverdueRule;
+  /**
+   * Thread reminders mentioning the requester and the approvers, at these offsets from the
+   * deadline in milliseconds (negative: before it) while the workflow is open. None by default.
+   */
+  remindersMs?: readonly number[];
+  /** When the bot starts it by itself (a general scheduler reads this for every definition). */
+  schedule?: WorkflowSchedule;
+  /**
+   * At most one open workflow of this kind holds the same key (a quarter's maintenance); a start
+   * while one is open is refused, naming it. Undefined: no limit.
+   */
+  openKey?(inputs: WorkflowInputs): string | undefined;
+  /** Its subject is leaving (an offboarding): an access audit flags them. */
+  subjectLeaves?: boolean;
   /** Facts gathered at start that its steps are derived from (integrations per platform). */
   gathers?: readonly StartFact[];
   /** The form the command opens when it is given no text; its submission starts this workflow. */
@@ -216,6 +280,16 @@ export interface StepResult {
   failedRows?: number;
   /** The key version a generate-key step created, for the rotation that follows. */
   generated?: { environment: Environment; version: number; fingerprint: string }[];
+  /** Workflows a person may start from here with one click (the step's startsWorkflow). */
+  offers?: WorkflowOffer[];
+}
+
+/** "Start /key-rotate for production": a workflow a button starts, with its inputs. */
+export interface WorkflowOffer {
+  kind: string;
+  /** The button's text. */
+  label: string;
+  inputs: WorkflowInputs;
 }
 
 export interface StepSnapshot extends StepDefinition {
@@ -267,6 +341,8 @@ export interface WorkflowSnapshot {
   command: string;
   /** "Requested" or the definition's own word ("Declared"). */
   requesterLabel: string;
+  /** How the message names the deadline (the definition's deadlineLabel), when not "Rotate by". */
+  deadlineLabel?: string;
   status: WorkflowStatus;
   inputs: WorkflowInputs;
   requestedBy: string;
@@ -311,6 +387,7 @@ export type AuditAction =
   | "page.resolved"
   /** Nobody acknowledged the page within the reminder interval. */
   | "page.unacknowledged"
+  /** The deadline is near or passed; `remind` names who is reminded (requester, approvers). */
   | "deadline.reminder"
   /** The deadline passed with its step not done: on-call paged (see WorkflowDefinition.overdue). */
   | "deadline.missed"

@@ -7,6 +7,7 @@ import { Prisma } from "../generated/prisma/client.js";
 import type { Logger } from "../logger.js";
 import type { Approvers } from "./approvers.js";
 import { AUDITED_TRANSACTION, appendAuditEvents } from "./audit-log.js";
+import { refusal } from "./authority.js";
 import { beginWorkflow } from "./begin.js";
 import { definitionOf } from "./definitions/index.js";
 import type { Directory } from "./directory.js";
@@ -30,7 +31,15 @@ import type {
   WorkflowSnapshot,
 } from "./types.js";
 import { WorkflowReader } from "./workflow-reader.js";
-import { findWorkflowByRequest, insertWorkflow, loadWorkflow, saveWorkflow } from "./workflow-store.js";
+import {
+  findOpenByKey,
+  findWorkflowByRequest,
+  insertWorkflow,
+  latestOfKind,
+  loadWorkflow,
+  saveWorkflow,
+  workflowsAbout,
+} from "./workflow-store.js";
 
 export interface WorkflowServiceOptions {
   prisma: PrismaClient;
@@ -48,6 +57,8 @@ export interface WorkflowServiceOptions {
   defaultEnvironment: Environment;
   /** Environments every developer can read, rotated on every offboarding. */
   sharedEnvironments: readonly Environment[];
+  /** The team's IANA time zone (KEYOPS_TIME_ZONE): where calendar quarters begin. */
+  timeZone?: string;
   log: Logger;
   now?: () => Date;
 }
@@ -77,7 +88,12 @@ export class WorkflowService {
   }
 
   get commandDefaults(): CommandDefaults {
-    return { environment: this.o.defaultEnvironment };
+    return { environment: this.o.defaultEnvironment, now: this.now(), timeZone: this.timeZone };
+  }
+
+  /** The team's time zone (KEYOPS_TIME_ZONE). */
+  get timeZone(): string {
+    return this.o.timeZone ?? "UTC";
   }
 
   /** The command's text read by its definition; a leading `drill` asks for a rehearsal of it. */
@@ -126,8 +142,17 @@ export class WorkflowService {
     if (inputs.environments.length === 0) {
       throw new UserError("no environment to act on: they have no key access in the roster");
     }
-    const timeZone = await this.o.directory.timeZoneOf(request.requestedBy).catch(() => undefined);
+    // KeyOps itself (a scheduled start) has no Slack profile: its inputs carry the team's zone.
+    const timeZone =
+      request.requestedBy === BOT_ACTOR
+        ? undefined
+        : await this.o.directory.timeZoneOf(request.requestedBy).catch(() => undefined);
     if (timeZone) inputs.timeZone = timeZone;
+    const openKey = definition.openKey?.(inputs);
+    if (openKey) {
+      const open = await findOpenByKey(this.o.prisma, definition.kind, openKey);
+      if (open) throw new AlreadyOpenError(open, openKey);
+    }
     const lost = lostVersions[0];
     if (lost !== undefined) inputs.keyVersion = lost;
     const platformCounts =
@@ -154,7 +179,7 @@ export class WorkflowService {
     let created: WorkflowSnapshot;
     try {
       created = await this.o.prisma.$transaction(async (tx) => {
-        const w = await insertWorkflow(tx, begun.workflow, platformCounts, request.requestKey);
+        const w = await insertWorkflow(tx, begun.workflow, platformCounts, request.requestKey, openKey);
         const events = await appendAuditEvents(tx, begun.audit);
         await queuePublications(tx, w.id, [
           { kind: "post" },
@@ -167,13 +192,25 @@ export class WorkflowService {
       if (isUniqueViolation(error)) {
         const raced = await findWorkflowByRequest(this.o.prisma, request.requestKey);
         if (raced) return { workflow: raced, created: false };
+        // Another replica started the one open workflow of this key first.
+        const open = openKey ? await findOpenByKey(this.o.prisma, definition.kind, openKey) : null;
+        if (open && openKey) throw new AlreadyOpenError(open, openKey);
       }
       throw error;
     }
 
-    if (created.deadlineAt) await this.o.jobs.remindAt(created.id, created.deadlineAt);
-    if (created.deadlineAt && definition.overdue)
-      await this.o.jobs.checkDeadlineAt(created.id, created.deadlineAt);
+    if (created.deadlineAt) {
+      const deadline = created.deadlineAt.getTime();
+      for (const offset of definition.remindersMs ?? []) {
+        const at = new Date(deadline + offset);
+        if (at.getTime() > this.now().getTime()) await this.o.jobs.remindAt(created.id, at);
+      }
+      if (definition.overdue)
+        await this.o.jobs.checkDeadlineAt(
+          created.id,
+          new Date(deadline + (definition.overdue.pageAfterMs ?? 0)),
+        );
+    }
     if (this.pages(inputs)) await this.o.jobs.page(created.id, "trigger");
     await this.runEffects(created, begun.effects);
     this.o.published?.();
@@ -274,16 +311,71 @@ export class WorkflowService {
     return this.o.approvers.includes(userId);
   }
 
-  /** The deadline job: a reminder in the thread while the work is not done. */
-  async remind(workflowId: string): Promise<void> {
+  /**
+   * The reminder job: a line in the thread, mentioning the requester and the approvers, while the
+   * workflow is open. Once per reminder (`at` names it), also when its job is delivered twice.
+   */
+  async remind(workflowId: string, at?: string): Promise<void> {
     const w = await this.get(workflowId);
     if (w.status !== "OPEN" || !w.deadlineAt) return;
-    await this.apply(workflowId, {
-      type: "record",
-      action: "deadline.reminder",
-      actor: BOT_ACTOR,
-      detail: { due: w.deadlineAt.toISOString() },
+    const { users, groups } = this.o.approvers.ids;
+    const people = [...new Set([w.requestedBy, ...users, ...groups])].filter((id) => id !== BOT_ACTOR);
+    await this.apply(
+      workflowId,
+      {
+        type: "record",
+        action: "deadline.reminder",
+        actor: BOT_ACTOR,
+        detail: {
+          due: w.deadlineAt.toISOString(),
+          // A reminder is late when its own time (the job's) is past the deadline.
+          late: (at ? new Date(at) : this.now()) > w.deadlineAt,
+          remind: people.join(" "),
+        },
+      },
+      at ? `reminder:${workflowId}:${at}` : undefined,
+    );
+  }
+
+  /**
+   * A workflow a step's result offers (a /key-rotate of a due environment), started by `actor`
+   * in the same channel: refused (and audited) as authority.ts says, then a start like any other.
+   */
+  async startOffered(
+    workflowId: string,
+    stepKey: string,
+    index: number,
+    actor: string,
+    requestKey: string,
+  ): Promise<{ workflow: WorkflowSnapshot; created: boolean }> {
+    const w = await this.get(workflowId);
+    const refused = refusal(
+      w,
+      { verb: "start-offered", actor, stepKey },
+      await this.o.approvers.includes(actor),
+    );
+    if (refused instanceof PermissionRefusedError)
+      await this.auditRefusal(workflowId, actor, { type: "run", stepKey, actor }, refused, "start-offered");
+    if (refused) throw refused;
+    const offer = w.steps.find((s) => s.key === stepKey)?.result?.offers?.[index];
+    if (!offer) throw new UserError("that button offers nothing now");
+    return this.start({
+      kind: offer.kind,
+      inputs: offer.inputs,
+      requestedBy: actor,
+      channelId: w.channelId,
+      requestKey,
     });
+  }
+
+  /** The latest workflow of `kind` that is not a drill. */
+  latestOf(kind: string): Promise<WorkflowSnapshot | null> {
+    return latestOfKind(this.o.prisma, kind);
+  }
+
+  /** Workflows of these kinds whose subject is one of these people (not cancelled, not drills). */
+  workflowsAbout(kinds: string[], userIds: string[]) {
+    return workflowsAbout(this.o.prisma, kinds, userIds);
   }
 
   /** The approval requests among `effects`, as outbox entries. */
@@ -325,7 +417,13 @@ export class WorkflowService {
     }
   }
 
-  private async auditRefusal(workflowId: string, actor: string, command: WorkflowCommand, error: Error) {
+  private async auditRefusal(
+    workflowId: string,
+    actor: string,
+    command: WorkflowCommand,
+    error: Error,
+    attempted: string = command.type,
+  ) {
     const w = await this.get(workflowId);
     await this.o.prisma.$transaction(async (tx) => {
       const events = await appendAuditEvents(tx, [
@@ -335,7 +433,7 @@ export class WorkflowService {
             actor,
             action: "permission.refused",
             ...("stepKey" in command ? { stepKey: command.stepKey } : {}),
-            detail: { attempted: command.type, reason: error.message },
+            detail: { attempted, reason: error.message },
           },
           this.now(),
         ),
@@ -343,6 +441,19 @@ export class WorkflowService {
       await queuePublications(tx, workflowId, publicationsOf(events, true));
     }, AUDITED_TRANSACTION);
     this.o.published?.();
+  }
+}
+
+/** A start refused because an open workflow of the kind holds the same open key (this quarter's). */
+export class AlreadyOpenError extends UserError {
+  override name = "AlreadyOpenError";
+  constructor(
+    readonly open: WorkflowSnapshot,
+    openKey: string,
+  ) {
+    super(
+      `#${open.number} ${open.title} is already open for ${openKey}: work that one. Nothing was started.`,
+    );
   }
 }
 

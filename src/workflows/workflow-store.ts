@@ -32,6 +32,46 @@ export async function findWorkflowByRequest(tx: Tx, requestKey: string): Promise
   return row ? toSnapshot(row, row.steps) : null;
 }
 
+/** The open workflow of `kind` holding `openKey`, if any. */
+export async function findOpenByKey(tx: Tx, kind: string, openKey: string): Promise<WorkflowSnapshot | null> {
+  const row = await tx.workflow.findUnique({
+    where: { kind_openKey: { kind, openKey } },
+    include: { steps: true },
+  });
+  return row ? toSnapshot(row, row.steps) : null;
+}
+
+/** The latest workflow of `kind` that is not a drill (a scheduled one's last run, for the status). */
+export async function latestOfKind(tx: Tx, kind: string): Promise<WorkflowSnapshot | null> {
+  for (let skip = 0; ; skip += 20) {
+    const rows = await tx.workflow.findMany({
+      where: { kind },
+      include: { steps: true },
+      orderBy: { number: "desc" },
+      skip,
+      take: 20,
+    });
+    const row = rows.find((r) => !(r.inputs as unknown as WorkflowInputs).drill);
+    if (row) return toSnapshot(row, row.steps);
+    if (rows.length < 20) return null;
+  }
+}
+
+/** Workflows of these kinds about these people (their subject), not cancelled, not drills. */
+export async function workflowsAbout(tx: Tx, kinds: string[], userIds: string[]) {
+  if (kinds.length === 0 || userIds.length === 0) return [];
+  const rows = await tx.workflow.findMany({
+    where: { kind: { in: kinds }, status: { not: "CANCELLED" } },
+    select: { number: true, status: true, inputs: true },
+    orderBy: { number: "asc" },
+  });
+  return rows.flatMap((row) => {
+    const inputs = row.inputs as unknown as WorkflowInputs;
+    if (inputs.drill || !inputs.subjectUserId || !userIds.includes(inputs.subjectUserId)) return [];
+    return [{ number: row.number, status: row.status, subjectUserId: inputs.subjectUserId }];
+  });
+}
+
 export async function listOpenWorkflows(tx: Tx): Promise<WorkflowSnapshot[]> {
   const rows = await tx.workflow.findMany({
     where: { status: "OPEN" },
@@ -46,6 +86,8 @@ export async function insertWorkflow(
   w: WorkflowSnapshot,
   platformCounts: PlatformCount[],
   requestKey: string,
+  /** At most one open workflow of its kind holds it (the definition's openKey). */
+  openKey?: string,
 ): Promise<WorkflowSnapshot> {
   const inputs: StoredInputs = { ...w.inputs, platformCounts };
   const row = await tx.workflow.create({
@@ -58,6 +100,7 @@ export async function insertWorkflow(
       requestedBy: w.requestedBy,
       channelId: w.channelId,
       requestKey,
+      openKey: openKey ?? null,
       deadlineAt: w.deadlineAt ?? null,
       page: w.page as unknown as Prisma.InputJsonValue,
       version: w.version,
@@ -86,6 +129,8 @@ export async function saveWorkflow(tx: Tx, before: WorkflowSnapshot, after: Work
       closedAt: after.closedAt ?? null,
       closedBy: after.closedBy ?? null,
       closeReason: after.closeReason ?? null,
+      // A closed workflow holds no open key: the next one of its kind may start.
+      ...(after.status !== "OPEN" ? { openKey: null } : {}),
     },
   });
   for (const step of after.steps) {
@@ -140,6 +185,7 @@ function toSnapshot(row: Workflow, stepRows: WorkflowStep[]): WorkflowSnapshot {
     title: row.title,
     command: definition.command,
     requesterLabel: definition.requesterLabel ?? DEFAULT_REQUESTER_LABEL,
+    ...(definition.deadlineLabel ? { deadlineLabel: definition.deadlineLabel } : {}),
     status: row.status,
     inputs,
     requestedBy: row.requestedBy,

@@ -54,6 +54,7 @@ describe("loadConfig defaults", () => {
       handoverTimeoutMs: 900_000,
       auditHeadFile: path.resolve(".data", "audit-heads.jsonl"),
       auditPublishMs: 300_000,
+      timeZone: "UTC",
     });
     expect(path.isAbsolute(config.dataDir)).toBe(true);
     expect(path.basename(config.dataDir)).toBe(".data");
@@ -68,6 +69,13 @@ describe("loadConfig defaults", () => {
     );
     expect(loadConfig({ KEYOPS_AUDIT_PUBLISH_SECONDS: "0" }).auditPublishMs).toBe(0);
     expect(() => loadConfig({ KEYOPS_AUDIT_PUBLISH_SECONDS: "-1" })).toThrow(/KEYOPS_AUDIT_PUBLISH_SECONDS/);
+  });
+
+  it("KEYOPS_TIME_ZONE is an IANA zone, validated once (default UTC)", () => {
+    expect(loadConfig({ KEYOPS_TIME_ZONE: "Europe/Berlin" }).timeZone).toBe("Europe/Berlin");
+    expect(() => loadConfig({ KEYOPS_TIME_ZONE: "Mars/Olympus" })).toThrow(
+      /KEYOPS_TIME_ZONE: must be an IANA time zone/,
+    );
   });
 
   it("resolves a relative KEYOPS_DATA_DIR to an absolute path and keeps an absolute one", () => {

@@ -38,16 +38,23 @@ export interface TestBotOptions {
   env?: Record<string, string>;
   /** Trusts the PagerDuty stand-in's CA. */
   pagerDutyAgent?: Agent;
+  /** How often the bot plans its scheduled starts (default: the bot's own). */
+  schedulePlanMs?: number;
+  /** An existing test database (a second replica on the first one's); its owner drops it. */
+  database?: Awaited<ReturnType<typeof createTestDatabase>>;
+  /** The production legacy key (a second replica: the first one's). */
+  legacyKey?: SecretKey;
 }
 
 /** The real app in HTTP mode on a fresh database, its Web API client pointed at a Slack stand-in. */
 export async function startTestBot(options: TestBotOptions = {}): Promise<TestBot> {
-  const database = await createTestDatabase();
+  const database = options.database ?? (await createTestDatabase());
+  const ownsDatabase = options.database === undefined;
   const slack = await SlackStandin.start({ botToken: BOT_TOKEN });
   slack.setUser(REQUESTER, { tz: "Europe/Berlin", name: "requester" });
   slack.setUser(APPROVER, { tz: "America/New_York", name: "approver" });
   slack.setUserGroup(APPROVER_GROUP, [GROUP_APPROVER]);
-  const legacyKey = newTestKey();
+  const legacyKey = options.legacyKey ?? newTestKey();
   const signingSecret = randomBytes(16).toString("hex");
   const auditHeadFile = path.join(os.tmpdir(), `keyops-audit-heads-${randomBytes(6).toString("hex")}.jsonl`);
   const config = loadBotConfig({
@@ -68,10 +75,11 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     bot = await startBot(config, testLogger, {
       progressIntervalMs: 0,
       ...(options.pagerDutyAgent ? { pagerDutyAgent: options.pagerDutyAgent } : {}),
+      ...(options.schedulePlanMs !== undefined ? { schedulePlanMs: options.schedulePlanMs } : {}),
     });
   } catch (error) {
     await slack.close();
-    await database.drop();
+    if (ownsDatabase) await database.drop();
     throw error;
   }
   if (options.rows) await seedPlatformIntegrations(database.db.pool, legacyKey, { rows: options.rows });
@@ -86,7 +94,7 @@ export async function startTestBot(options: TestBotOptions = {}): Promise<TestBo
     async stop() {
       await bot.stop();
       await slack.close();
-      await database.drop();
+      if (ownsDatabase) await database.drop();
       await rm(config.auditHeadFile, { force: true });
     },
   };

@@ -53,6 +53,15 @@ export class WorkflowDriver {
     return new WorkflowDriver(app, workflow.id, message.ts, channel);
   }
 
+  /** Attaches to a workflow the bot started by itself, once its message is posted. */
+  static async attach(app: DrivenApp, workflowId: string): Promise<WorkflowDriver> {
+    const workflow = await eventually("the workflow's message", async () => {
+      const w = await app.bot.service.get(workflowId);
+      return w.messageTs ? w : undefined;
+    });
+    return new WorkflowDriver(app, workflow.id, workflow.messageTs as string, workflow.channelId);
+  }
+
   message(): PostedMessage {
     const message = this.app.slack.message(this.channel, this.messageTs);
     if (!message) throw new Error("the workflow message is gone");

@@ -43,6 +43,7 @@ export function snapshot(kind: string, options: SnapshotOptions = {}): WorkflowS
     title: options.title ?? d.title(inputs),
     command: d.command,
     requesterLabel: d.requesterLabel ?? DEFAULT_REQUESTER_LABEL,
+    ...(d.deadlineLabel ? { deadlineLabel: d.deadlineLabel } : {}),
     status: "OPEN",
     inputs,
     requestedBy: options.requestedBy ?? REQUESTER,

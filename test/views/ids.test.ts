@@ -4,8 +4,10 @@ import {
   decodeMetadata,
   decodeStepRef,
   encodeMetadata,
+  encodeOfferRef,
   encodeStepRef,
   MalformedRefError,
+  offerActionId,
   stepBlockId,
   stepRefFromBlockId,
   VIEW,
@@ -26,6 +28,7 @@ describe("ids and refs", () => {
       pageAcknowledge: "page_acknowledge",
       pageResolve: "page_resolve",
       pageAgain: "page_again",
+      startOffered: "workflow_start_offered",
     });
     expect(VIEW).toEqual({
       skipStep: "skip_step",
@@ -92,7 +95,15 @@ describe("ids and refs", () => {
         block_id: stepBlockId({ workflowId: "w-3", stepKey: "s" }),
       }),
     ).toBe("w-3");
-    expect(Object.values(ACTION).length).toBe(11);
+    expect(
+      workflowIdOfAction({
+        action_id: offerActionId(1),
+        value: encodeOfferRef({ workflowId: "w-4", stepKey: "s", index: 1 }),
+      }),
+    ).toBe("w-4");
+    expect(workflowIdOfAction({ action_id: offerActionId(1), value: "w-4|s" })).toBeUndefined();
+    expect(workflowIdOfAction({ action_id: ACTION.startOffered, value: "w-4|s#1" })).toBeUndefined();
+    expect(Object.values(ACTION).length).toBe(12);
     expect(workflowIdOfAction({ action_id: ACTION.done, value: "no-separator" })).toBeUndefined();
     expect(workflowIdOfAction({ action_id: ACTION.cancel })).toBeUndefined();
     expect(workflowIdOfAction({ action_id: "someone_elses", value: ref })).toBeUndefined();

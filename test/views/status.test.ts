@@ -104,3 +104,40 @@ describe("/keyops access list", () => {
     expect(many).toMatch(/…and \d+ more$/);
   });
 });
+
+describe("/keyops status: the workflows the bot starts by itself", () => {
+  it("the latest maintenance (open, overdue) and the next start; none yet says how to start one", () => {
+    const maintenance = snapshot("quarterly-maintenance", {
+      number: 7,
+      inputs: { environments: ["production"], period: "2027-Q1" },
+    });
+    const late = { ...maintenance, deadlineAt: new Date(NOW.getTime() - 8 * 86_400_000) };
+    const nextStartAt = new Date("2027-03-31T22:00:00Z");
+    const text = visibleText(
+      renderStatus(
+        {
+          workflows: [],
+          keyrings: [],
+          scheduled: [
+            { name: "Quarterly maintenance", command: "/key-maintenance", latest: late, nextStartAt },
+          ],
+        },
+        NOW,
+      ),
+    );
+    expect(text).toContain(
+      "*Quarterly maintenance:* #7 Key maintenance 2027-Q1 (Production) — 🟠 open · 5 open steps · ⚠️ *overdue* · next starts by itself <!date^1806530400^{date_short}|2027-03-31T22:00:00.000Z>",
+    );
+    const none = visibleText(
+      renderStatus(
+        {
+          workflows: [],
+          keyrings: [],
+          scheduled: [{ name: "Quarterly maintenance", command: "/key-maintenance" }],
+        },
+        NOW,
+      ),
+    );
+    expect(none).toContain("*Quarterly maintenance:* none yet (`/key-maintenance` starts one)");
+  });
+});

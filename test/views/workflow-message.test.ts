@@ -402,3 +402,48 @@ describe("the workflow message under the 50-block limit", () => {
     expect(listed.length + hidden).toBeGreaterThanOrEqual(w.steps.length);
   });
 });
+
+describe("a step that offers workflows to start (quarterly maintenance's schedule review)", () => {
+  const offers = [
+    {
+      kind: "key-rotate",
+      label: "Start /key-rotate production",
+      inputs: { environments: ["production" as const], summary: "due" },
+    },
+    {
+      kind: "key-rotate",
+      label: "Start /key-rotate staging",
+      inputs: { environments: ["staging" as const] },
+    },
+  ];
+  const reviewed = withStep(
+    snapshot("quarterly-maintenance", {
+      inputs: { environments: ["production", "staging"], period: "2027-Q1" },
+    }),
+    "review-schedule",
+    "DONE",
+    {
+      finishedBy: "keyops",
+      result: { lines: ["production: never rotated through KeyOps (v1 active): due now"], offers },
+    },
+  );
+
+  it("shows one button per offer under the step while the workflow is open, naming step and offer", () => {
+    const blocks = render(reviewed).blocks as Block[];
+    const block = blocks.find(
+      (b) => b.type === "actions" && b.block_id === `step|${WORKFLOW_ID}|review-schedule`,
+    );
+    expect(block?.elements?.map((e) => [e.action_id, e.text?.text, e.value])).toEqual([
+      ["workflow_start_offered_0", "Start /key-rotate production", `${WORKFLOW_ID}|review-schedule#0`],
+      ["workflow_start_offered_1", "Start /key-rotate staging", `${WORKFLOW_ID}|review-schedule#1`],
+    ]);
+    const fields = JSON.stringify(blocks[1]);
+    expect(fields).toContain("*Period*\\n2027-Q1");
+    expect(fields).toContain("*Due*");
+  });
+
+  it("offers nothing once the workflow is closed", () => {
+    const closed = { ...reviewed, status: "RESOLVED" as const, closedAt: NOW };
+    expect(JSON.stringify(render(closed).blocks)).not.toContain("workflow_start_offered");
+  });
+});

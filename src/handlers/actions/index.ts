@@ -1,7 +1,14 @@
 import type { App, BlockAction, ButtonAction, UsersSelectAction } from "@slack/bolt";
 import type { ModalView } from "@slack/types";
 import type { WebClient } from "@slack/web-api";
-import { ACTION, decodeStepRef, type StepRef, stepRefFromBlockId } from "../../views/ids.js";
+import {
+  ACTION,
+  decodeOfferRef,
+  decodeStepRef,
+  OFFER_ACTION_PATTERN,
+  type StepRef,
+  stepRefFromBlockId,
+} from "../../views/ids.js";
 import { cancelWorkflowModal, rejectApprovalModal, skipStepModal } from "../../views/modals.js";
 import type { WorkflowCommand } from "../../workflows/state-machine.js";
 import type { HandlerDeps } from "../deps.js";
@@ -42,6 +49,20 @@ export function register(app: App, deps: HandlerDeps): void {
         },
       };
     });
+  });
+
+  // A workflow a step offers (the schedule review's "Start /key-rotate production"), started as if
+  // the clicker had typed its command, in the same channel.
+  app.action<BlockAction<ButtonAction>>(OFFER_ACTION_PATTERN, async ({ ack, body, action }) => {
+    await ack();
+    const ref = decodeOfferRef(action.value ?? "");
+    await deps.service.startOffered(
+      ref.workflowId,
+      ref.stepKey,
+      ref.index,
+      body.user.id,
+      `action:${body.trigger_id}`,
+    );
   });
 
   const PAGE_BUTTONS = {

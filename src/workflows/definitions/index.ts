@@ -5,6 +5,7 @@ import { keyLost } from "./key-lost.js";
 import { keyRotate } from "./key-rotate.js";
 import { offboard } from "./offboard.js";
 import { onboard } from "./onboard.js";
+import { quarterlyMaintenance } from "./quarterly-maintenance.js";
 
 /** Every workflow the bot runs. A new workflow is a new definition file listed here. */
 export const WORKFLOW_DEFINITIONS: readonly WorkflowDefinition[] = [
@@ -13,6 +14,7 @@ export const WORKFLOW_DEFINITIONS: readonly WorkflowDefinition[] = [
   offboard,
   onboard,
   keyLost,
+  quarterlyMaintenance,
 ];
 
 export const DEFAULT_REQUESTER_LABEL = "Requested";

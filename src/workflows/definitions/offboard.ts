@@ -19,6 +19,9 @@ export const offboard: WorkflowDefinition = {
   environmentsFrom: "roster",
   pageSeverity: () => "warning",
   overdue: { step: "rotate", severity: "error" },
+  // Reminders two hours before the deadline and at it.
+  remindersMs: [-2 * 3_600_000, 0],
+  subjectLeaves: true,
   /** 24 hours after they leave: the end of a last day still ahead (their manager's zone), else now. */
   deadline: (inputs, startedAt) => {
     const start = DateTime.fromJSDate(startedAt, { zone: inputs.timeZone ?? "UTC" });

@@ -36,6 +36,8 @@ export interface StandinUser {
   name?: string;
   /** Another app's bot user (users.info says is_bot). */
   isBot?: boolean;
+  /** A deactivated account (someone who has left): users.info says deleted. */
+  deleted?: boolean;
 }
 
 export interface StandinOptions {
@@ -475,7 +477,7 @@ function userJson(id: string, user: StandinUser) {
     team_id: TEST_WORKSPACE.teamId,
     name,
     real_name: name,
-    deleted: false,
+    deleted: user.deleted ?? false,
     is_bot: user.isBot ?? false,
     tz,
     ...zoneInfo(tz),
