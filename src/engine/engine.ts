@@ -969,7 +969,8 @@ export class RotationEngine {
         runId: run.id,
         activeVersion: active,
         batchSize: options.batchSize ?? run.batchSize,
-        maxRowsPerSecond: options.maxRowsPerSecond ?? run.maxRowsPerSecond ?? undefined,
+        maxRowsPerSecond:
+          options.maxRowsPerSecond ?? run.maxRowsPerSecond ?? (run.adaptivePacing ? "auto" : undefined),
         cursor: run.cursor,
         pass: run.pass,
         expectedRows: Math.max(0, run.rowsTotal - run.rowsDone),
@@ -1076,6 +1077,7 @@ export class RotationEngine {
               batchSize,
               maxRowsPerSecond:
                 typeof options.maxRowsPerSecond === "number" ? Math.ceil(options.maxRowsPerSecond) : null,
+              adaptivePacing: options.maxRowsPerSecond === "auto",
               digestBefore: before.failed === 0 ? before.plaintextDigest : null,
               printSet: printSets[index] ?? null,
               requestedBy: options.requestedBy ?? null,

@@ -294,6 +294,32 @@ describe("compare-and-swap", () => {
     }
     expect(report.perVersion).toEqual({ "2": 100 });
   });
+
+  it("a run started with --max-rows-per-second auto and interrupted resumes paced the same way", async () => {
+    const { engine } = await seeded(3000);
+    const interrupt = new AbortController();
+    await expect(
+      engine.rotate("development", {
+        batchSize: 200,
+        maxRowsPerSecond: "auto",
+        signal: interrupt.signal,
+        onProgress: (p) => {
+          if (p.phase === "reencrypt" && p.done >= 400) interrupt.abort();
+        },
+      }),
+    ).rejects.toThrow();
+    const interrupted = await t.db.prisma.rotationRun.findFirstOrThrow({ orderBy: { id: "desc" } });
+    expect(interrupted).toMatchObject({ status: "RUNNING", adaptivePacing: true, maxRowsPerSecond: null });
+    expect(interrupted.rowsDone).toBeLessThan(3000);
+
+    const resumed = await engine.rotate("development");
+    expect(resumed).toMatchObject({
+      status: "SUCCEEDED",
+      resumed: true,
+      reencrypted: 3000,
+      digestUnchanged: true,
+    });
+  });
 });
 
 function tamper(ciphertext: string): string {
