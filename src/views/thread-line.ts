@@ -123,6 +123,8 @@ export function describeEvent(e: TimelineEvent, stepTitle: string | undefined, s
         : `reminder: the rotation is due by ${when(d.due)}`;
       return who ? `${line}: ${who}` : line;
     }
+    case "schedule.due":
+      return `${text(d.why)}: this workflow covers it`;
     case "deadline.missed":
       return `past its deadline (${when(d.due)}) and not done${d.paged ? ": on-call paged" : ""}`;
     case "access.granted":

@@ -97,10 +97,11 @@ export class WorkflowScheduler {
       start.trigger === "rotation-due" && start.environment
         ? { kind: "rotation-due", at, timeZone: this.o.timeZone, environment: start.environment }
         : { kind: "quarter", at, timeZone: this.o.timeZone };
+    const inputs = definition.schedule.inputs(trigger);
     try {
       const { workflow, created } = await this.o.service.start({
         kind: definition.kind,
-        inputs: definition.schedule.inputs(trigger),
+        inputs,
         requestedBy: BOT_ACTOR,
         channelId,
         requestKey: `schedule:${start.key}`,
@@ -113,6 +114,17 @@ export class WorkflowScheduler {
         workflow: error.open.number,
         key: start.key,
       });
+      // The open one covers it: its thread says so, once (the start's name is the request key).
+      await this.o.service.apply(
+        error.open.id,
+        {
+          type: "record",
+          action: "schedule.due",
+          actor: BOT_ACTOR,
+          detail: { why: inputs.trigger ?? start.trigger, due: start.at },
+        },
+        `schedule:${start.key}`,
+      );
     }
     // The next quarter's start, now that this one's has come.
     await this.plan();

@@ -389,6 +389,8 @@ export type AuditAction =
   | "page.unacknowledged"
   /** The deadline is near or passed; `remind` names who is reminded (requester, approvers). */
   | "deadline.reminder"
+  /** A scheduled start came while this workflow, open, already covers it (a rotation fell due). */
+  | "schedule.due"
   /** The deadline passed with its step not done: on-call paged (see WorkflowDefinition.overdue). */
   | "deadline.missed"
   /** The access roster changed (not tied to a workflow). */

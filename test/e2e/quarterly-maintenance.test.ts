@@ -283,6 +283,26 @@ describe("quarterly maintenance, started by the bot itself", () => {
       expect(due.map((m) => [m.title, m.status, m.inputs.period])).toEqual([
         [`Key maintenance ${period}`, "OPEN", period],
       ]);
+      // Another rotation falling due while it is open starts nothing: its thread says it covers it.
+      const open = due[0] as { id: string };
+      const stagingDue = new Date(Date.now() + 7_200_000);
+      await new RotationSchedules(app.database.db.prisma).record("staging", {
+        lastRotatedAt: new Date(Date.now() - 90 * 86_400_000),
+        nextDueAt: stagingDue,
+        timeZone: TEAM_ZONE,
+        recordedBy: REQUESTER,
+        workflowId: quarterly.id,
+      });
+      const stagingJob = await eventually(
+        "the staging rotation's planned start",
+        async () => (await jobs("workflow-schedule", "environment", "staging"))[0],
+      );
+      await deliverTwice(stagingJob);
+      await runNow("workflow-schedule", "environment", "staging");
+      expect((await maintenances()).filter((m) => m.status === "OPEN").map((m) => m.id)).toEqual([open.id]);
+      const covered = (await app.bot.service.timeline(open.id)).filter((e) => e.action === "schedule.due");
+      expect(covered.map((e) => e.detail.why)).toEqual(["staging rotation due"]);
+
       // By hand, the same quarter's maintenance is refused while that one is open.
       const refused = await app.client.command("/key-maintenance", "", {
         userId: REQUESTER,

@@ -207,6 +207,7 @@ describe("every other surface stays within Block Kit's limits", () => {
       "page.unacknowledged": true,
       "deadline.reminder": true,
       "deadline.missed": true,
+      "schedule.due": true,
       "access.granted": true,
       "access.revoked": true,
       "key.exported": true,

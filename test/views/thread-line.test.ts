@@ -68,6 +68,7 @@ describe("thread lines", () => {
       { due: "2026-11-29T12:00:00.000Z", late: true, remind: "U0REQ U0APP S0GROUP" },
       "reminder: overdue, it was due <!date^1795953600^{date_short_pretty} {time}|2026-11-29T12:00:00.000Z>: <@U0REQ> <@U0APP> <!subteam^S0GROUP>",
     ],
+    ["schedule.due", { why: "staging rotation due" }, "staging rotation due: this workflow covers it"],
     ["access.granted", { user: "U0BOB", environment: "staging" }, "granted <@U0BOB> access to staging"],
     ["access.revoked", { user: "U0BOB", environment: "staging" }, "revoked <@U0BOB>'s access to staging"],
   ];
