@@ -39,6 +39,13 @@ export interface Config {
   auditPublishMs: number;
   /** KEYOPS_TIME_ZONE: the team's IANA time zone, where calendar quarters begin (default UTC). */
   timeZone: string;
+  /** KEYOPS_RETIRED_KEY_RETENTION_DAYS: a retired version keeps its wrapped key this long (default 365). */
+  retiredKeyRetentionDays: number;
+  /**
+   * KEYOPS_RESTORE_DATABASE_URL_<ENV>: a restored copy of the environment's application database
+   * that /key-restore's backup check reads (the URL stays in configuration, never in Slack).
+   */
+  restoreDatabaseUrls: Partial<Record<Environment, string>>;
 }
 
 export class ConfigError extends Error {
@@ -73,6 +80,7 @@ const schema = z.object({
     .trim()
     .default("UTC")
     .refine((zone) => IANAZone.isValidZone(zone), "must be an IANA time zone, e.g. Europe/Berlin or UTC"),
+  KEYOPS_RETIRED_KEY_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
 });
 
 const legacyKeyVariable = (environment: Environment) => `ENCRYPTION_KEY_${environment.toUpperCase()}`;
@@ -150,6 +158,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     else targetDatabaseUrls[environment] = value;
   }
 
+  const restoreDatabaseUrls: Partial<Record<Environment, string>> = {};
+  for (const environment of ENVIRONMENTS) {
+    const name = `KEYOPS_RESTORE_DATABASE_URL_${environment.toUpperCase()}`;
+    const value = blankToUndefined[name]?.trim();
+    if (value === undefined) continue;
+    if (!/^postgres(ql)?:\/\//.test(value))
+      problems.push(`${name}: must be a postgresql:// connection string`);
+    else restoreDatabaseUrls[environment] = value;
+  }
+
   const targetsFile = blankToUndefined.KEYOPS_TARGETS_FILE?.trim();
   const targets = targetsFile ? readTargetsFile(path.resolve(targetsFile), problems) : {};
 
@@ -181,5 +199,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     auditPublishMs: parsed.data.KEYOPS_AUDIT_PUBLISH_SECONDS * 1000,
     timeZone: parsed.data.KEYOPS_TIME_ZONE,
+    retiredKeyRetentionDays: parsed.data.KEYOPS_RETIRED_KEY_RETENTION_DAYS,
+    restoreDatabaseUrls,
   };
 }

@@ -24,7 +24,9 @@ export async function openRuntime(config: Config, log: Logger): Promise<Runtime>
   const databases = new TargetDatabases(log);
   try {
     const masterKey = config.masterKey ?? (await readOrCreateMasterKeyFile(config.dataDir, log));
-    const keys = new KeyStore(db.prisma, masterKey, log);
+    const keys = new KeyStore(db.prisma, masterKey, log, {
+      retiredKeyRetentionDays: config.retiredKeyRetentionDays,
+    });
     await keys.bootstrap(config.legacyKeys);
     const [database] = await db.prisma.$queryRaw<{ name: string }[]>`SELECT current_database() AS name`;
     if (database) useAuditChainKey(database.name, masterKey);
@@ -40,6 +42,10 @@ export async function openRuntime(config: Config, log: Logger): Promise<Runtime>
         (environment) => defaults.get(environment) ?? db.pool,
         {
           targets: (environment) => bindings.get(environment) ?? [],
+          restoreCopy: (environment) => {
+            const url = config.restoreDatabaseUrls[environment];
+            return url ? databases.poolFor(url) : undefined;
+          },
           clients: { liveWithinMs: config.clientLiveWithinMs, handoverTimeoutMs: config.handoverTimeoutMs },
           ...(config.maxRowsPerSecond ? { maxRowsPerSecond: config.maxRowsPerSecond } : {}),
         },

@@ -9,6 +9,7 @@ import { createLogger } from "../logger.js";
 import { openRuntime } from "../runtime.js";
 import type { CliIO, Command } from "./command.js";
 import { auditExport, auditPublish, auditVerify } from "./commands/audit.js";
+import { backupCheck } from "./commands/backup.js";
 import { clients } from "./commands/clients.js";
 import { demoSeed } from "./commands/demo.js";
 import { keysActivate, keysCompromised, keysGenerate, keysRetire, keysStatus } from "./commands/keys.js";
@@ -28,6 +29,7 @@ export const COMMANDS: Command[] = [
   reauthList,
   rotate,
   verify,
+  backupCheck,
   clients,
   auditVerify,
   auditExport,

@@ -88,7 +88,7 @@ export class KeyringKeySource implements KeySource {
     try {
       ({ rows } = await this.pool.query(
         `SELECT "version", "state"::text AS state, "legacy", "fingerprint", "wrappedKey" FROM "KeyVersion"
-          WHERE "environment" = $1 AND "state"::text NOT IN ('RETIRED', 'LOST') ORDER BY "version"`,
+          WHERE "environment" = $1 AND "state"::text NOT IN ('RETIRED', 'LOST', 'DESTROYED') ORDER BY "version"`,
         [this.environment],
       ));
     } catch (error) {

@@ -49,7 +49,7 @@ export async function recordClientReport(db: Queryable, report: ClientReport): P
   );
   const { rows } = await db.query<{ version: number; fingerprint: string; state: string }>(
     `SELECT "version", "fingerprint", "state"::text AS state FROM "KeyVersion"
-      WHERE "environment" = $1 AND "state"::text NOT IN ('RETIRED', 'LOST') ORDER BY "version"`,
+      WHERE "environment" = $1 AND "state"::text NOT IN ('RETIRED', 'LOST', 'DESTROYED') ORDER BY "version"`,
     [report.environment],
   );
   return {

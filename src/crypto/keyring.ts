@@ -9,8 +9,18 @@ import {
 } from "./errors.js";
 import type { SecretKey } from "./secret-key.js";
 
-/** LOST: KeyOps holds no usable copy of the key; never in a keyring (there is no key to hold). */
-export type KeyState = "PENDING" | "ACTIVE" | "DECRYPT_ONLY" | "RETIRED" | "COMPROMISED" | "LOST";
+/**
+ * LOST: KeyOps holds no usable copy of the key; DESTROYED: retired and its key erased. Neither is
+ * ever in a keyring (there is no key to hold).
+ */
+export type KeyState =
+  | "PENDING"
+  | "ACTIVE"
+  | "DECRYPT_ONLY"
+  | "RETIRED"
+  | "COMPROMISED"
+  | "LOST"
+  | "DESTROYED";
 
 const KEY_STATES: ReadonlySet<string> = new Set<KeyState>([
   "PENDING",
@@ -19,6 +29,7 @@ const KEY_STATES: ReadonlySet<string> = new Set<KeyState>([
   "RETIRED",
   "COMPROMISED",
   "LOST",
+  "DESTROYED",
 ]);
 
 export interface KeyringVersion {
@@ -86,10 +97,12 @@ export class Keyring {
     return this.keyFor(version) !== undefined;
   }
 
-  /** The key of a version that may decrypt (any state but RETIRED). */
+  /** The key of a version that may decrypt (any state but RETIRED and DESTROYED). */
   keyFor(version: number): SecretKey | undefined {
     const entry = this.#byVersion.get(version);
-    return entry === undefined || entry.state === "RETIRED" ? undefined : entry.key;
+    return entry === undefined || entry.state === "RETIRED" || entry.state === "DESTROYED"
+      ? undefined
+      : entry.key;
   }
 
   encrypt(plaintext: string | Buffer, aad?: string): string {
@@ -110,9 +123,9 @@ export class Keyring {
     if (entry === undefined) {
       throw new UnknownKeyVersionError(`version ${version} is not in the keyring of ${this.#environment}`);
     }
-    if (entry.state === "RETIRED") {
+    if (entry.state === "RETIRED" || entry.state === "DESTROYED") {
       throw new UnknownKeyVersionError(
-        `version ${version} of ${this.#environment} is retired and no longer decrypts`,
+        `version ${version} of ${this.#environment} is ${entry.state === "RETIRED" ? "retired" : "destroyed"} and no longer decrypts`,
       );
     }
     try {

@@ -43,6 +43,7 @@ export function combineVerifyReports(
     activeVersion,
     notOnActive: targets.reduce((sum, t) => sum + t.notOnActive, 0),
     failed: targets.reduce((sum, t) => sum + t.failed, 0),
+    failedPerVersion: sumCounts(targets.map((t) => t.failedPerVersion)),
     failedRowIds,
     plaintextDigest: combinedDigest(targets.map((t) => ({ target: t.target, digest: t.plaintextDigest }))),
     targets,

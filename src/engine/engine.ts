@@ -8,6 +8,7 @@ import { ENVIRONMENTS, type Environment } from "../environments.js";
 import { BusyError, RefusedError, UserError } from "../errors.js";
 import type { RotationRun } from "../generated/prisma/client.js";
 import type { Logger } from "../logger.js";
+import { type BackupCheckReport, neededVersions } from "./backup-check.js";
 import {
   type ClientInstanceInfo,
   ClientRegistry,
@@ -35,7 +36,7 @@ import {
   handoverComplete,
   handoverState,
 } from "./handover.js";
-import type { KeyStore, KeyVersionInfo } from "./key-store.js";
+import type { DestroyOptions, KeyStore, KeyVersionInfo } from "./key-store.js";
 import { countInKeysetChunks, estimatedRows } from "./keyset-count.js";
 import { platformCountsUnderVersion, type RowUnderVersion, rowsUnderVersion } from "./lost-rows.js";
 import { EngineObservers } from "./observer.js";
@@ -174,6 +175,8 @@ export interface EngineOptions {
    * environment with none is refused for rotation and verification, never given another's table.
    */
   targets?: (environment: Environment) => TargetBinding[];
+  /** The restored copy of an environment's application database (KEYOPS_RESTORE_DATABASE_URL_<ENV>). */
+  restoreCopy?: (environment: Environment) => pg.Pool | undefined;
   clients?: Partial<ClientRegistrySettings> & {
     /** How long activation waits for every live instance to hold the new version (default 15 min). */
     handoverTimeoutMs?: number;
@@ -247,6 +250,7 @@ export class RotationEngine {
     this.pollMs = options.clients?.pollMs ?? 1000;
     this.heartbeatMs = options.heartbeatMs ?? DEFAULT_RUN_HEARTBEAT_MS;
     this.defaultMaxRowsPerSecond = options.maxRowsPerSecond;
+    this.restoreCopy = options.restoreCopy ?? (() => undefined);
     const live = options.targets ?? ((environment) => [{ target, pool: targetPool(environment) }]);
     this.liveBindings = live;
     // A drill's scratch keyring rotates the scratch copies of its environment's targets.
@@ -258,6 +262,7 @@ export class RotationEngine {
   }
 
   private readonly bindings: (environment: Environment) => TargetBinding[];
+  private readonly restoreCopy: (environment: Environment) => pg.Pool | undefined;
   private readonly liveBindings: (environment: Environment) => TargetBinding[];
 
   /**
@@ -614,6 +619,108 @@ export class RotationEngine {
       }
       return this.keys.retire(environment, version);
     });
+  }
+
+  /**
+   * Erases a retired version's wrapped key once its retention has ended, with two approvers (see
+   * KeyStore.destroy); refused while any live target holds a row under it (a restored backup, say).
+   */
+  destroy(environment: Environment, version: number, options: DestroyOptions): Promise<KeyVersionInfo> {
+    return this.withRotationLock(environment, async () => {
+      const versions = await this.keys.list(environment);
+      for (const t of await this.resolvedTargets(environment, false)) {
+        const rows = (await this.rowsPerVersion(t.pool, t.resolved, versions)).get(String(version)) ?? 0;
+        if (rows > 0) {
+          throw new RefusedError(
+            `version ${version} of ${environment} still holds ${rows} ${rows === 1 ? "row" : "rows"} of ` +
+              `${describeTarget(t.target)}; destroying its key would make them unreadable`,
+          );
+        }
+      }
+      return this.keys.destroy(environment, version, options);
+    });
+  }
+
+  /** Whether a restored copy of the environment is configured (KEYOPS_RESTORE_DATABASE_URL_<ENV>). */
+  hasRestoreCopy(environment: Environment): boolean {
+    return this.restoreCopy(environment) !== undefined;
+  }
+
+  /** checkBackup on the configured restored copy of the environment; refused when none is configured. */
+  checkRestoreCopy(environment: Environment, onProgress?: ProgressListener): Promise<BackupCheckReport> {
+    const copy = this.restoreCopy(environment);
+    if (!copy) {
+      throw new RefusedError(
+        `no restored copy of ${environment} is configured (KEYOPS_RESTORE_DATABASE_URL_${environment.toUpperCase()})`,
+      );
+    }
+    return this.checkBackup(environment, copy, onProgress);
+  }
+
+  /**
+   * A restored backup, checked before it replaces anything: every configured target of the
+   * environment read from `copy` (the same tables, in the copy's database) and decrypted with
+   * every version KeyOps still holds, retired ones within retention included (a keyring used for
+   * this alone, where nothing encrypts). Per version the copy's rows need: how many, whether KeyOps
+   * holds it and in what state, whether the live keyring decrypts it. The copy is only read.
+   */
+  async checkBackup(
+    environment: Environment,
+    copy: pg.Pool,
+    onProgress?: ProgressListener,
+  ): Promise<BackupCheckReport> {
+    const live = parseScratchKeyring(environment)?.environment ?? environment;
+    const bindings = this.liveBindings(live);
+    if (bindings.length === 0) {
+      throw new RefusedError(`${live} has no target configured: nothing to look for in the copy`);
+    }
+    const present: { name: string; resolved: ResolvedTarget }[] = [];
+    const missingTargets: string[] = [];
+    for (const b of bindings) {
+      try {
+        present.push({ name: targetName(b.target), resolved: await resolveTarget(copy, b.target) });
+      } catch (error) {
+        if (!(error instanceof UserError) || !/does not exist/.test(error.message)) throw error;
+        missingTargets.push(targetName(b.target));
+      }
+    }
+    if (present.length === 0) {
+      throw new UserError(
+        `the restored copy holds none of ${live}'s targets (${bindings.map((b) => describeTarget(b.target)).join(", ")})`,
+      );
+    }
+    const keyring = await this.keys.loadBackupKeyring(environment);
+    const workers = await this.startWorkers(
+      keyring,
+      await this.estimatedRows(present.map((t) => ({ ...t, pool: copy }))),
+    );
+    try {
+      const reports: TargetVerifyReport[] = [];
+      for (const t of present) {
+        const decrypt = workers?.for(t.resolved).decrypt;
+        const report = await verifyTarget(copy, keyring, t.resolved, onProgress, "verify", decrypt);
+        reports.push({ ...report, target: t.name });
+      }
+      const combined = combineVerifyReports(environment, null, reports);
+      const listed = await this.keys.list(environment);
+      const legacy = listed.find((v) => v.legacy);
+      if (legacy && combined.failedPerVersion.legacy !== undefined) {
+        // Read without the legacy version (destroyed): its rows are still that version's.
+        const { legacy: n, ...rest } = combined.failedPerVersion;
+        const label = String(legacy.version);
+        combined.failedPerVersion = { ...rest, [label]: (rest[label] ?? 0) + n };
+      }
+      const versions = neededVersions(combined, listed, (v) => this.keys.retentionEndsAt(v), this.keys.now());
+      return {
+        ...combined,
+        notOnActive: 0,
+        missingTargets,
+        versions,
+        rowsLiveCannotRead: versions.filter((v) => !v.liveDecrypts).reduce((sum, v) => sum + v.rows, 0),
+      };
+    } finally {
+      await workers?.close();
+    }
   }
 
   /** Live instances of the application holding a version under another key than the keyring's. */

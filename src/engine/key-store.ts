@@ -20,13 +20,39 @@ export interface Activation {
 
 const MAX_GENERATE_ATTEMPTS = 5;
 
+/** How long a retired version keeps its wrapped key by default (KEYOPS_RETIRED_KEY_RETENTION_DAYS). */
+export const DEFAULT_RETIRED_KEY_RETENTION_DAYS = 365;
+const DAY_MS = 86_400_000;
+
+export interface KeyStoreOptions {
+  /** Days a retired version keeps its wrapped key before it may be destroyed (default 365). */
+  retiredKeyRetentionDays?: number;
+  /** The clock retention is measured by (tests move it). */
+  now?: () => Date;
+}
+
+/** What destroying a version needs: who approved it (two different people) and the audit event's writer. */
+export interface DestroyOptions {
+  approvedBy: readonly string[];
+  /** Runs in the transaction that erases the key (the audit event commits with it). */
+  record?: (tx: Prisma.TransactionClient, destroyed: KeyVersionInfo) => Promise<unknown>;
+}
+
 /** Key versions per environment, persisted wrapped under the master key. */
 export class KeyStore {
   constructor(
     private readonly prisma: PrismaClient,
     private readonly masterKey: SecretKey,
     private readonly log: Logger,
-  ) {}
+    options: KeyStoreOptions = {},
+  ) {
+    this.retentionDays = options.retiredKeyRetentionDays ?? DEFAULT_RETIRED_KEY_RETENTION_DAYS;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  readonly retentionDays: number;
+  /** The key store's clock (retention is measured by it). */
+  readonly now: () => Date;
 
   /** The key of row prints (the rotation's row-by-row proof, see row-prints.ts). */
   rowPrintKey(): Buffer {
@@ -57,7 +83,7 @@ export class KeyStore {
    */
   async loadKeyring(environment: Environment): Promise<Keyring> {
     const rows = await this.prisma.keyVersion.findMany({
-      where: { environment, state: { notIn: ["RETIRED", "LOST"] } },
+      where: { environment, state: { notIn: ["RETIRED", "LOST", "DESTROYED"] } },
       orderBy: { version: "asc" },
     });
     return new Keyring(
@@ -72,6 +98,90 @@ export class KeyStore {
   }
 
   /**
+   * Every version whose key KeyOps still holds (retired ones within retention and after it,
+   * compromised ones; never a destroyed one), for reading a restored backup only: each decrypts and
+   * none encrypts (no version is active in it). Never the live keyring, which leaves retired
+   * versions out.
+   */
+  async loadBackupKeyring(environment: Environment): Promise<Keyring> {
+    const rows = await this.prisma.keyVersion.findMany({
+      where: { environment, state: { not: "DESTROYED" } },
+      orderBy: { version: "asc" },
+    });
+    return new Keyring(
+      environment,
+      rows.map((row) => ({
+        version: row.version,
+        state: "DECRYPT_ONLY",
+        legacy: row.legacy,
+        key: this.unwrap(row),
+      })),
+    );
+  }
+
+  /** When a retired version's retention ends (from its retirement); undefined for any other state. */
+  retentionEndsAt(info: Pick<KeyVersionInfo, "state" | "retiredAt" | "createdAt">): Date | undefined {
+    if (info.state !== "RETIRED") return undefined;
+    const from = info.retiredAt ?? info.createdAt;
+    return new Date(from.getTime() + this.retentionDays * DAY_MS);
+  }
+
+  /**
+   * Erases a retired version's wrapped key (state DESTROYED): from then on no backup under it can
+   * be read. Refused unless the version is retired, its retention period has ended, and two
+   * different people approved it. The row stays (fingerprint, dates, who approved), so the version
+   * number is never reused and its fingerprint still refuses the key coming back.
+   */
+  async destroy(environment: Environment, version: number, options: DestroyOptions): Promise<KeyVersionInfo> {
+    const approvers = [...new Set(options.approvedBy.filter((a) => a.trim() !== ""))];
+    if (approvers.length < 2) {
+      throw new RefusedError(
+        `destroying version ${version} of ${environment} needs the approval of two different people`,
+      );
+    }
+    return this.prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`keyops:keyring:${environment}`}))`;
+      const row = await tx.keyVersion.findUnique({
+        where: { environment_version: { environment, version } },
+      });
+      if (!row) throw new NotFoundError(`${environment} has no key version ${version}`);
+      if (row.state === "DESTROYED")
+        throw new RefusedError(`version ${version} of ${environment} is already destroyed`);
+      if (row.state !== "RETIRED") {
+        throw new RefusedError(
+          `version ${version} of ${environment} is ${stateLabel(row.state)}: only a retired version can be destroyed (retire it first)`,
+        );
+      }
+      const ends = this.retentionEndsAt(row) as Date;
+      if (this.now() < ends) {
+        throw new RefusedError(
+          `version ${version} of ${environment} is retained until ${ends.toISOString().slice(0, 10)} ` +
+            `(${this.retentionDays} days from its retirement, KEYOPS_RETIRED_KEY_RETENTION_DAYS), so that ` +
+            "backups of its era can still be read; it cannot be destroyed before then",
+        );
+      }
+      const destroyed = toInfo(
+        await tx.keyVersion.update({
+          where: { id: row.id },
+          data: {
+            state: "DESTROYED",
+            wrappedKey: null,
+            destroyedAt: this.now(),
+            destroyedBy: approvers.join(","),
+          },
+        }),
+      );
+      await options.record?.(tx, destroyed);
+      this.log.warn("key version destroyed (wrapped key erased)", {
+        environment,
+        version,
+        fingerprint: row.fingerprint,
+      });
+      return destroyed;
+    });
+  }
+
+  /**
    * The key of a version, for `keyops keys export` only (the env source's ENCRYPTION_KEY_V<n>, the
    * password-manager backup). A retired or compromised version is never handed out again.
    */
@@ -83,7 +193,12 @@ export class KeyStore {
       where: { environment_version: { environment, version } },
     });
     if (!row) throw new NotFoundError(`${environment} has no key version ${version}`);
-    if (row.state === "RETIRED" || row.state === "COMPROMISED" || row.state === "LOST") {
+    if (
+      row.state === "RETIRED" ||
+      row.state === "COMPROMISED" ||
+      row.state === "LOST" ||
+      row.state === "DESTROYED"
+    ) {
       throw new RefusedError(
         `version ${version} of ${environment} is ${stateLabel(row.state)} and is not exported`,
       );
@@ -110,7 +225,12 @@ export class KeyStore {
     if (!target) throw new NotFoundError(`${environment} has no key version ${version}`);
     if (target.state === "ACTIVE")
       throw new RefusedError(`version ${version} of ${environment} is already active`);
-    if (target.state === "RETIRED" || target.state === "COMPROMISED" || target.state === "LOST") {
+    if (
+      target.state === "RETIRED" ||
+      target.state === "COMPROMISED" ||
+      target.state === "LOST" ||
+      target.state === "DESTROYED"
+    ) {
       throw new RefusedError(
         `version ${version} of ${environment} is ${stateLabel(target.state)} and cannot be activated`,
       );
@@ -144,11 +264,11 @@ export class KeyStore {
         `version ${version} of ${environment} is active; activate another version first`,
       );
     }
-    if (target.state === "RETIRED")
-      throw new RefusedError(`version ${version} of ${environment} is already retired`);
+    if (target.state === "RETIRED" || target.state === "DESTROYED")
+      throw new RefusedError(`version ${version} of ${environment} is already ${stateLabel(target.state)}`);
     const row = await this.prisma.keyVersion.update({
       where: { environment_version: { environment, version } },
-      data: { state: "RETIRED", retiredAt: new Date() },
+      data: { state: "RETIRED", retiredAt: this.now() },
     });
     this.log.info("key version retired", { environment, version, fingerprint: row.fingerprint });
     return toInfo(row);
@@ -157,8 +277,8 @@ export class KeyStore {
   /** Flags a leaked version: it still decrypts (so its rows can be rotated away) but never encrypts again. */
   async markCompromised(environment: Environment, version: number): Promise<KeyVersionInfo> {
     const target = await this.get(environment, version);
-    if (target.state === "RETIRED")
-      throw new RefusedError(`version ${version} of ${environment} is already retired`);
+    if (target.state === "RETIRED" || target.state === "DESTROYED")
+      throw new RefusedError(`version ${version} of ${environment} is already ${stateLabel(target.state)}`);
     if (target.state === "LOST")
       throw new RefusedError(`version ${version} of ${environment} is lost: KeyOps holds no copy of it`);
     if (target.state === "ACTIVE") {
@@ -204,6 +324,19 @@ export class KeyStore {
   async adoptLegacyKey(environment: Environment, key: SecretKey): Promise<KeyVersionInfo | undefined> {
     const own = await this.prisma.keyVersion.findMany({ where: { environment } });
     const legacy = own.find((row) => row.legacy);
+    if (legacy?.state === "DESTROYED") {
+      // Destroyed: only its fingerprint is left to compare, and nothing is adopted over it anyway.
+      if (legacy.fingerprint === key.fingerprint)
+        this.log.warn(
+          "the configured legacy key is a destroyed version's: remove it from the configuration",
+          {
+            environment,
+            version: legacy.version,
+            fingerprint: legacy.fingerprint,
+          },
+        );
+      return undefined;
+    }
     const held = legacy ? this.tryUnwrap(legacy) : undefined;
     if (legacy && !held) {
       // Lost to KeyOps: only `keyops keys import` (checked against its fingerprint) takes it back.
@@ -256,15 +389,21 @@ export class KeyStore {
       where: { fingerprint: key.fingerprint, environment: { in: [...ENVIRONMENTS] } },
       orderBy: [{ environment: "asc" }, { version: "asc" }],
     });
+    // A destroyed version's key is erased: its fingerprint is all there is to compare, so a match
+    // is refused as a possible reuse (a new random key shares an 8-hex fingerprint once in 4 billion).
     const holder = candidates.find(
       (row) =>
-        (row.environment !== environment || isCompromised(row)) && this.tryUnwrap(row)?.equals(key) === true,
+        (row.environment !== environment || isCompromised(row) || row.state === "DESTROYED") &&
+        (row.state === "DESTROYED" || this.tryUnwrap(row)?.equals(key) === true),
     );
     if (!holder) return;
     const where = `version ${holder.version} of ${holder.environment}`;
-    const why = isCompromised(holder)
-      ? `it was ${where}, which is compromised: a leaked key is never used again`
-      : `it is already a key of ${holder.environment}: use a separate key per environment (${where}, ${stateLabel(holder.state)})`;
+    const why =
+      holder.state === "DESTROYED"
+        ? `its fingerprint is that of ${where}, whose key was destroyed: a destroyed key is never used again (generate a new one)`
+        : isCompromised(holder)
+          ? `it was ${where}, which is compromised: a leaked key is never used again`
+          : `it is already a key of ${holder.environment}: use a separate key per environment (${where}, ${stateLabel(holder.state)})`;
     throw new UserError(
       `the legacy key for ${environment} (fingerprint ${key.fingerprint}) is refused: ${why}`,
     );
@@ -348,7 +487,7 @@ export class KeyStore {
   private unwrap(row: WrappedRow): SecretKey {
     if (row.wrappedKey === null) {
       throw new RefusedError(
-        `version ${row.version} of ${row.environment} is lost: KeyOps holds no copy of its key (keyops keys import)`,
+        `version ${row.version} of ${row.environment} has no key in KeyOps (lost: keyops keys import takes it back; destroyed: never)`,
       );
     }
     return unwrapKey(this.masterKey, row.wrappedKey, dataKeyContext(row.environment, row.version));
@@ -371,7 +510,7 @@ export class KeyStore {
    */
   async lostVersions(environment: Environment): Promise<KeyVersionInfo[]> {
     const rows = await this.prisma.keyVersion.findMany({
-      where: { environment, state: { not: "RETIRED" } },
+      where: { environment, state: { notIn: ["RETIRED", "DESTROYED"] } },
       orderBy: { version: "asc" },
     });
     return rows.filter((row) => row.state === "LOST" || !this.tryUnwrap(row)).map(toInfo);
@@ -390,8 +529,10 @@ export class KeyStore {
       });
       if (!row) throw new NotFoundError(`${environment} has no key version ${version}`);
       if (row.state === "LOST") return toInfo(row);
-      if (row.state === "RETIRED")
-        throw new RefusedError(`version ${version} of ${environment} is retired: nothing is under it`);
+      if (row.state === "RETIRED" || row.state === "DESTROYED")
+        throw new RefusedError(
+          `version ${version} of ${environment} is ${stateLabel(row.state)}: nothing is under it`,
+        );
       if (this.tryUnwrap(row)) {
         throw new RefusedError(
           `version ${version} of ${environment} is not lost: KeyOps holds its key (keyops keys export ${version})`,
@@ -422,6 +563,12 @@ export class KeyStore {
       if (!row) throw new NotFoundError(`${environment} has no key version ${version}`);
       if (row.state === "RETIRED")
         throw new RefusedError(`version ${version} of ${environment} is retired and is not imported`);
+      if (row.state === "DESTROYED") {
+        throw new RefusedError(
+          `version ${version} of ${environment} was destroyed after its retention (approved by two people): ` +
+            "its key is never taken back; nothing was changed",
+        );
+      }
       if (row.state !== "LOST" && this.tryUnwrap(row)) {
         throw new RefusedError(
           `version ${version} of ${environment} is not lost: KeyOps holds its key; nothing was changed`,

@@ -18,6 +18,11 @@ export interface VerifyReport {
   /** Rows that decrypt but are not yet under the active version. */
   notOnActive: number;
   failed: number;
+  /**
+   * Rows that do not decrypt, per the version their ciphertext names ("legacy" for the unversioned
+   * format without a legacy version, "malformed" for a ciphertext that names none, or NULL).
+   */
+  failedPerVersion: Record<string, number>;
   /** The first ids of rows that do not decrypt (all of them up to the limit). */
   failedRowIds: string[];
   /**
@@ -175,6 +180,7 @@ async function digestRows(
     const digest = createHash("sha256");
     const perVersion: Record<string, number> = {};
     const failedRowIds: string[] = [];
+    const failedPerVersion: Record<string, number> = {};
     let failed = 0;
     let rows = 0;
     let notOnActive = 0;
@@ -200,6 +206,10 @@ async function digestRows(
           if (length < 0) {
             failed++;
             if (failedRowIds.length < FAILED_IDS_REPORTED) failedRowIds.push(row.id);
+            const named = row.ciphertext === null ? undefined : ciphertextVersion(row.ciphertext);
+            const label =
+              named === undefined ? "malformed" : String(named ?? keyring.legacyVersion ?? "legacy");
+            failedPerVersion[label] = (failedPerVersion[label] ?? 0) + 1;
             continue;
           }
           // It decrypted, so the prefix names its version (or it is the legacy format).
@@ -234,6 +244,7 @@ async function digestRows(
       activeVersion: keyring.activeVersion,
       notOnActive,
       failed,
+      failedPerVersion,
       failedRowIds,
       plaintextDigest: digest.digest("hex"),
     };

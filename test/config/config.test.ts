@@ -55,9 +55,34 @@ describe("loadConfig defaults", () => {
       auditHeadFile: path.resolve(".data", "audit-heads.jsonl"),
       auditPublishMs: 300_000,
       timeZone: "UTC",
+      retiredKeyRetentionDays: 365,
+      restoreDatabaseUrls: {},
     });
     expect(path.isAbsolute(config.dataDir)).toBe(true);
     expect(path.basename(config.dataDir)).toBe(".data");
+  });
+
+  it("KEYOPS_RETIRED_KEY_RETENTION_DAYS and KEYOPS_RESTORE_DATABASE_URL_<ENV> are validated, never echoed", () => {
+    expect(loadConfig({ KEYOPS_RETIRED_KEY_RETENTION_DAYS: "30" }).retiredKeyRetentionDays).toBe(30);
+    expect(
+      loadConfig({ KEYOPS_RESTORE_DATABASE_URL_PRODUCTION: "postgresql://u:pw@db/restored" })
+        .restoreDatabaseUrls,
+    ).toEqual({ production: "postgresql://u:pw@db/restored" });
+    for (const bad of ["0", "-1", "1.5", "a year"]) {
+      expect(() => loadConfig({ KEYOPS_RETIRED_KEY_RETENTION_DAYS: bad })).toThrow(
+        /KEYOPS_RETIRED_KEY_RETENTION_DAYS/,
+      );
+    }
+    let message = "";
+    try {
+      loadConfig({ KEYOPS_RESTORE_DATABASE_URL_STAGING: "mysql://u:hunter2@db/x" });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(
+      /KEYOPS_RESTORE_DATABASE_URL_STAGING: must be a postgresql:\/\/ connection string/,
+    );
+    expect(message).not.toContain("hunter2");
   });
 
   it("KEYOPS_AUDIT_HEAD_FILE is resolved (default: in the data dir); KEYOPS_AUDIT_PUBLISH_SECONDS is validated", () => {

@@ -124,3 +124,118 @@ describe("key store", () => {
     expect(await engine.healthCheckEncryption("staging")).toEqual({ status: "healthy" });
   });
 });
+
+describe("retention of retired keys and destroying them", () => {
+  const DAY = 86_400_000;
+  /** A key store whose clock the test moves (never waits). */
+  async function withClock(retiredKeyRetentionDays?: number) {
+    await reset();
+    let now = new Date("2026-12-03T10:00:00Z");
+    const keys = new KeyStore(t.db.prisma, t.masterKey, testLogger, {
+      now: () => now,
+      ...(retiredKeyRetentionDays ? { retiredKeyRetentionDays } : {}),
+    });
+    const legacy = newTestKey();
+    await keys.adoptLegacyKey("production", legacy);
+    await keys.generate("production");
+    await keys.activate("production", 2);
+    await keys.retire("production", 1);
+    return {
+      keys,
+      legacy,
+      move: (days: number) => {
+        now = new Date(now.getTime() + days * DAY);
+      },
+    };
+  }
+  const TWO = { approvedBy: ["UAPPROVER1", "UAPPROVER2"] };
+
+  it("a retired version keeps its key for a year: the backup keyring decrypts it, nothing encrypts, the live keyring leaves it out", async () => {
+    const { keys } = await withClock();
+    const backup = await keys.loadBackupKeyring("production");
+    expect(backup.canDecrypt(1)).toBe(true);
+    expect(backup.canDecrypt(2)).toBe(true);
+    expect(backup.activeVersion).toBeNull();
+    expect(backup.legacyVersion).toBe(1);
+    expect(() => backup.encrypt("x")).toThrow(/no active key version/);
+    expect((await keys.loadKeyring("production")).canDecrypt(1)).toBe(false);
+    const v1 = await keys.get("production", 1);
+    expect(keys.retentionEndsAt(v1)?.toISOString()).toBe("2027-12-03T10:00:00.000Z");
+    expect(keys.retentionEndsAt(await keys.get("production", 2))).toBeUndefined();
+  });
+
+  it("destroy is refused during retention (naming the date it ends) and with fewer than two approvers; allowed after", async () => {
+    const { keys, move } = await withClock();
+    move(364);
+    await expect(keys.destroy("production", 1, TWO)).rejects.toThrow(
+      "version 1 of production is retained until 2027-12-03 (365 days from its retirement, " +
+        "KEYOPS_RETIRED_KEY_RETENTION_DAYS), so that backups of its era can still be read; it cannot be destroyed before then",
+    );
+    move(1);
+    await expect(keys.destroy("production", 1, { approvedBy: ["UAPPROVER1"] })).rejects.toThrow(
+      /needs the approval of two different people/,
+    );
+    await expect(keys.destroy("production", 1, { approvedBy: ["UAPPROVER1", "UAPPROVER1"] })).rejects.toThrow(
+      /two different people/,
+    );
+    await expect(keys.destroy("production", 2, TWO)).rejects.toThrow(
+      /version 2 of production is active: only a retired version can be destroyed/,
+    );
+
+    const recorded: number[] = [];
+    const destroyed = await keys.destroy("production", 1, {
+      ...TWO,
+      record: async (tx, info) => {
+        recorded.push(info.version);
+        // In the transaction that erases it: the row is already DESTROYED there.
+        expect(
+          (await tx.keyVersion.findFirstOrThrow({ where: { environment: "production", version: 1 } })).state,
+        ).toBe("DESTROYED");
+      },
+    });
+    expect(recorded).toEqual([1]);
+    expect(destroyed).toMatchObject({ version: 1, state: "DESTROYED", destroyedBy: "UAPPROVER1,UAPPROVER2" });
+    expect(destroyed.destroyedAt?.toISOString()).toBe("2027-12-03T10:00:00.000Z");
+    const row = await t.db.prisma.keyVersion.findFirstOrThrow({
+      where: { environment: "production", version: 1 },
+    });
+    expect(row.wrappedKey).toBeNull();
+    expect(row.fingerprint).toMatch(/^[0-9a-f]{8}$/);
+
+    // Gone for every purpose.
+    expect((await keys.loadBackupKeyring("production")).canDecrypt(1)).toBe(false);
+    await expect(keys.exportKey("production", 1)).rejects.toThrow(/destroyed and is not exported/);
+    await expect(keys.activate("production", 1)).rejects.toThrow(/destroyed and cannot be activated/);
+    await expect(keys.destroy("production", 1, TWO)).rejects.toThrow(/already destroyed/);
+    await expect(keys.retire("production", 1)).rejects.toThrow(/already destroyed/);
+  });
+
+  it("a failed audit write keeps the key: the erasure and its record commit together", async () => {
+    const { keys, move } = await withClock();
+    move(400);
+    await expect(
+      keys.destroy("production", 1, {
+        ...TWO,
+        record: async () => {
+          throw new Error("audit log unavailable");
+        },
+      }),
+    ).rejects.toThrow(/audit log unavailable/);
+    expect((await keys.get("production", 1)).state).toBe("RETIRED");
+    expect((await keys.loadBackupKeyring("production")).canDecrypt(1)).toBe(true);
+  });
+
+  it("the retention period is configurable; a destroyed key is refused if it comes back (by its fingerprint)", async () => {
+    const { keys, legacy, move } = await withClock(30);
+    move(29);
+    await expect(keys.destroy("production", 1, TWO)).rejects.toThrow(/retained until 2027-01-02 \(30 days/);
+    move(1);
+    await keys.destroy("production", 1, TWO);
+    await expect(keys.adoptLegacyKey("staging", legacy)).rejects.toThrow(
+      /whose key was destroyed: a destroyed key is never used again/,
+    );
+    // Its own environment keeps starting with the destroyed legacy key still configured.
+    expect(await keys.adoptLegacyKey("production", legacy)).toBeUndefined();
+    expect(await keys.list("staging")).toEqual([]);
+  });
+});

@@ -111,6 +111,7 @@ async function recordDataKeys(db: Database): Promise<void> {
   const masters = recordedKeys();
   const rows = await db.prisma.keyVersion.findMany();
   for (const row of rows) {
+    if (row.wrappedKey === null) continue; // lost or destroyed: nothing left to record
     for (const master of masters) {
       try {
         recordKey(unwrapKey(master, row.wrappedKey ?? "", dataKeyContext(row.environment, row.version)));

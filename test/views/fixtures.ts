@@ -130,6 +130,8 @@ export function keyring(environment: Environment, versions: number, rows = 1_000
       retiredAt: null,
       compromisedAt: null,
       lostAt: null,
+      destroyedAt: null,
+      destroyedBy: null,
       environment,
       rows,
     })),
