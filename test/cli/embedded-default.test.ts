@@ -113,6 +113,7 @@ describe("the embedded default (no DATABASE_URL, no KEYOPS_MASTER_KEY)", () => {
       activeVersion: 2,
       notOnActive: 0,
       failed: 0,
+      failedPerVersion: {},
       failedRowIds: [],
       plaintextDigest: digest,
       failedRowIdsLimit: 100,
