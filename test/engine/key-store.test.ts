@@ -234,6 +234,10 @@ describe("retention of retired keys and destroying them", () => {
     await expect(keys.adoptLegacyKey("staging", legacy)).rejects.toThrow(
       /whose key was destroyed: a destroyed key is never used again/,
     );
+    // Not lost: never imported back, never marked lost, never listed as lost.
+    await expect(keys.importKey("production", 1, legacy)).rejects.toThrow(/destroyed .* never taken back/);
+    await expect(keys.markLost("production", 1)).rejects.toThrow(/destroyed: nothing is under it/);
+    expect(await keys.lostVersions("production")).toEqual([]);
     // Its own environment keeps starting with the destroyed legacy key still configured.
     expect(await keys.adoptLegacyKey("production", legacy)).toBeUndefined();
     expect(await keys.list("staging")).toEqual([]);
