@@ -1,5 +1,6 @@
 import type { ActionsBlock, Button } from "@slack/types";
 import { offersNow, type StepVerb, stepVerbsNow } from "../workflows/authority.js";
+import { reportsProgress } from "../workflows/state-machine.js";
 import type { StepSnapshot, StepStatus, WorkflowSnapshot } from "../workflows/types.js";
 import { button } from "./blocks.js";
 import { actorLabel, escapeText, mention, plural, slackDate, truncateMrkdwn, userText } from "./format.js";
@@ -45,7 +46,8 @@ export function stepText(w: WorkflowSnapshot, step: StepSnapshot): string {
   if (rejected) {
     more(`Rejected by ${mention(rejected.by)}: ${userText(rejected.reason ?? "", REASON_SHOWN_MAX)}`);
   }
-  if (step.status === "RUNNING" && step.action === "rotate" && w.rotation) more(progressLine(w.rotation));
+  if (step.status === "RUNNING" && w.rotation && reportsProgress(step, w.rotation))
+    more(progressLine(w.rotation));
   for (const line of step.result?.lines ?? []) more(`> ${userText(line, RESULT_LINE_MAX)}`);
   for (const figures of step.result?.rotations ?? []) more(`> ${figuresLine(figures)}`);
   if (step.status === "FAILED" && step.result?.failedRows) {
@@ -55,9 +57,9 @@ export function stepText(w: WorkflowSnapshot, step: StepSnapshot): string {
   return truncateMrkdwn(lines.join("\n"), LIMITS.sectionText);
 }
 
-/** The headline, and for a running rotation its progress: a step in a few words. */
+/** The headline, and for a running automated step its progress (a rotation's, a hand-over): a step in a few words. */
 export function stepCompact(w: WorkflowSnapshot, step: StepSnapshot): string {
-  if (step.status === "RUNNING" && step.action === "rotate" && w.rotation) {
+  if (step.status === "RUNNING" && w.rotation && reportsProgress(step, w.rotation)) {
     return `${stepHeadline(step)}\n${progressLine(w.rotation)}`;
   }
   return stepHeadline(step);

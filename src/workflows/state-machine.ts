@@ -119,8 +119,8 @@ export function transition(
     return { workflow: bump(w), audit, effects };
   }
   if (command.type === "progress") {
-    // Late progress of a run that has ended changes nothing.
-    const running = w.steps.some((s) => s.action === "rotate" && s.status === "RUNNING");
+    // Late progress of a step that has ended changes nothing.
+    const running = w.steps.some((s) => s.status === "RUNNING" && reportsProgress(s, command.rotation));
     if (!running) return { workflow: current, audit, effects };
     w.rotation = command.rotation;
     return { workflow: bump(w), audit, effects };
@@ -131,7 +131,6 @@ export function transition(
     }
     const step = stepOf(w, command.stepKey);
     if (step.status !== "RUNNING") return { workflow: current, audit, effects };
-    if (step.action === "rotate") w.rotation = undefined;
     if (command.type === "step-succeeded") {
       finish(step, "DONE", BOT_ACTOR, now);
       step.result = command.result;
@@ -153,6 +152,7 @@ export function transition(
         detail: { error: command.error },
       });
     }
+    if (w.rotation && reportsProgress(step, w.rotation)) w.rotation = undefined;
     advance(w, now, record, effects);
     return { workflow: bump(w), audit, effects };
   }
@@ -361,6 +361,11 @@ function attemptOf(command: WorkflowCommand & { actor: string }): Attempt {
     ...("stepKey" in command ? { stepKey: command.stepKey } : {}),
     ...("assignee" in command ? { assignee: command.assignee } : {}),
   };
+}
+
+/** Whether `progress` is `step`'s (progress that names no step is the rotation's). */
+export function reportsProgress(step: StepSnapshot, progress: RotationProgress): boolean {
+  return progress.stepKey === undefined ? step.action === "rotate" : progress.stepKey === step.key;
 }
 
 export function needsDone(w: WorkflowSnapshot, step: StepSnapshot): boolean {

@@ -135,7 +135,7 @@ export class StepRunner {
         timeline: (id) => this.o.service.timeline(id),
         publisher: this.o.publisher,
         now: this.now,
-        onProgress: this.progressReporter(w.id),
+        onProgress: this.progressReporter(w.id, stepKey),
         ...(this.o.directory ? { directory: this.o.directory } : {}),
         workflowsAbout: (kinds, userIds) => this.o.service.workflowsAbout(kinds, userIds),
       });
@@ -207,7 +207,7 @@ export class StepRunner {
   }
 
   /** Throttled: Slack's chat.update is rate limited, and people need a glance, not a stream. */
-  private progressReporter(workflowId: string) {
+  private progressReporter(workflowId: string, stepKey: string) {
     const interval = this.o.progressIntervalMs ?? 3000;
     let last = Number.NEGATIVE_INFINITY;
     let pending: Promise<unknown> = Promise.resolve();
@@ -220,6 +220,7 @@ export class StepRunner {
           this.o.service.apply(workflowId, {
             type: "progress",
             rotation: {
+              stepKey,
               environment,
               phase: progress.phase,
               done: progress.done,

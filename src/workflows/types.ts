@@ -304,7 +304,10 @@ export interface StepSnapshot extends StepDefinition {
   error?: string;
 }
 
+/** A running automated step's live progress (a rotation's batches, an activation's hand-over wait). */
 export interface RotationProgress {
+  /** The step reporting it; absent in progress stored before steps named theirs (the rotate step's). */
+  stepKey?: string;
   environment: Environment;
   phase: string;
   done: number;

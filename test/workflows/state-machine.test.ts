@@ -358,14 +358,59 @@ describe("either path: a step's `unless` makes it unnecessary once another is do
       "confirm-unrecoverable",
       "count-rows",
       "mark-lost",
+      "record-reauth",
       "generate-key",
       "activate-key",
-      "record-reauth",
       "notify.shopify",
       "notify.amazon",
     ]);
     expect(lost.steps.find((s) => s.key === "notify.shopify")?.title).toBe(
       "Notify Shopify users to reconnect: 8 integrations",
     );
+  });
+
+  it("any running automated step shows progress (an activation waiting at the hand-over gate), cleared when it ends", () => {
+    let w = begin("key-lost", { keyVersion: 1 }).workflow;
+    const progress: WorkflowCommand = {
+      type: "progress",
+      rotation: {
+        stepKey: "activate-key",
+        environment: "production",
+        phase: "handover",
+        done: 1,
+        total: 2,
+        rowsPerSecond: 0,
+        etaSeconds: null,
+        note: "api: 1 of 2 instances can read v2",
+        updatedAt: NOW,
+      },
+    };
+    expect(apply(w, progress).workflow).toBe(w);
+    for (const key of ["check-password-manager", "check-secure-notes", "check-backup-files"])
+      w = apply(w, { type: "complete", stepKey: key, actor: REQUESTER }).workflow;
+    w = apply(
+      w,
+      { type: "approve", stepKey: "confirm-unrecoverable", actor: APPROVER },
+      { isApprover: true },
+    ).workflow;
+    for (const key of ["count-rows", "mark-lost", "record-reauth", "generate-key"]) {
+      expect(status(w, key)).toBe("RUNNING");
+      w = apply(w, { type: "step-succeeded", stepKey: key, result: { lines: [] } }).workflow;
+    }
+    expect(status(w, "activate-key")).toBe("RUNNING");
+    // Progress naming no step is a rotation's: not this workflow's.
+    const unnamed = {
+      ...progress,
+      rotation: { ...progress.rotation, stepKey: undefined },
+    } as WorkflowCommand;
+    expect(apply(w, unnamed).workflow).toBe(w);
+    w = apply(w, progress).workflow;
+    expect(w.rotation?.note).toBe("api: 1 of 2 instances can read v2");
+    w = apply(w, { type: "step-succeeded", stepKey: "activate-key", result: { lines: [] } }).workflow;
+    expect(w.rotation).toBeUndefined();
+    expect(w.steps.filter((s) => s.status === "PENDING").map((s) => s.key)).toEqual([
+      "notify.shopify",
+      "notify.amazon",
+    ]);
   });
 });
