@@ -1,4 +1,5 @@
-// Rotation throughput benchmark (npm run bench:rotation -- [--rows N] [--batch-size N] [--sample N] [--keep]).
+// Rotation throughput benchmark (npm run bench:rotation -- [--rows N] [--batch-size N] [--sample N]
+// [--crypto-workers N] [--keep]).
 //
 // On a throw-away embedded PostgreSQL with default durability (fsync and synchronous_commit on),
 // seeded with N legacy rows, it measures on the same table state, restored before each phase:
@@ -22,7 +23,7 @@ import { seedPlatformIntegrations } from "../src/demo/seed.js";
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, RotationEngine } from "../src/engine/engine.js";
 import { KeyStore } from "../src/engine/key-store.js";
 import type { Progress } from "../src/engine/progress.js";
-import type { BatchTransform } from "../src/engine/reencrypt-workers.js";
+import { type BatchTransform, defaultWorkerCount } from "../src/engine/reencrypt-workers.js";
 import { reencryptTarget } from "../src/engine/rotation.js";
 import { PLATFORM_CREDENTIALS, type ResolvedTarget, resolveTarget } from "../src/engine/target.js";
 import { createLogger, type Logger } from "../src/logger.js";
@@ -39,6 +40,8 @@ interface Options {
   rows: number;
   batchSize: number;
   sample: number;
+  /** Crypto threads for the rotation; default the engine's own choice (all cores but one). */
+  cryptoWorkers?: number;
   keep: boolean;
 }
 
@@ -56,6 +59,7 @@ function parseOptions(argv: string[]): Options {
       rows: { type: "string" },
       "batch-size": { type: "string" },
       sample: { type: "string" },
+      "crypto-workers": { type: "string" },
       keep: { type: "boolean", default: false },
     },
     strict: true,
@@ -73,6 +77,9 @@ function parseOptions(argv: string[]): Options {
     rows: int(values.rows, "--rows", 200_000),
     batchSize,
     sample: int(values.sample, "--sample", 5000),
+    ...(values["crypto-workers"] !== undefined
+      ? { cryptoWorkers: int(values["crypto-workers"], "--crypto-workers", 1) }
+      : {}),
     keep: values.keep ?? false,
   };
 }
@@ -156,6 +163,7 @@ async function rotationPhase(
   try {
     report = await engine.rotate(ENVIRONMENT, {
       batchSize: options.batchSize,
+      ...(options.cryptoWorkers !== undefined ? { cryptoWorkers: options.cryptoWorkers } : {}),
       requestedBy: "bench",
       onProgress: (progress) => last.set(progress.phase, probe.sample()),
     });
@@ -372,7 +380,8 @@ async function run(options: Options, dir: string, log: Logger): Promise<void> {
     const ofRewrite = (r: number) => Math.round((100 * r) / rate(rewrite));
     const maxRssEnd = process.resourceUsage().maxRSS * 1024;
     console.log(
-      `KeyOps rotation benchmark: ${options.rows} rows, batch ${options.batchSize}, naive sample ${sample}; ` +
+      `KeyOps rotation benchmark: ${options.rows} rows, batch ${options.batchSize}, naive sample ${sample}, ` +
+        `crypto workers ${options.cryptoWorkers ?? `${defaultWorkerCount()} (default)`}; ` +
         `PostgreSQL ${s.version} (fsync ${s.fsync}, synchronous_commit ${s.sync}, shared_buffers ${s.buffers}, ` +
         `max_wal_size ${s.wal}, data_checksums ${s.checksums}), table ${size[0]?.table}, ${os.cpus().length} CPUs`,
     );
