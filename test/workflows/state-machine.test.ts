@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RefusedError } from "../../src/errors.js";
+import { offersNow, refusal } from "../../src/workflows/authority.js";
 import { beginWorkflow } from "../../src/workflows/begin.js";
 import { definitionOf, WORKFLOW_DEFINITIONS } from "../../src/workflows/definitions/index.js";
 import {
@@ -412,5 +413,68 @@ describe("either path: a step's `unless` makes it unnecessary once another is do
       "notify.shopify",
       "notify.amazon",
     ]);
+  });
+});
+
+describe("quarterly maintenance: automated checks at once, an offered start, the overdue rules", () => {
+  const begun = () =>
+    begin("quarterly-maintenance", {
+      environments: ["production", "staging"],
+      period: "2027-Q1",
+      dueAt: "2026-12-31T23:00:00.000Z",
+    });
+
+  it("starts its three checks by itself; its deadline is when it fell due; two steps are by hand", () => {
+    const { workflow, effects } = begun();
+    expect(workflow.deadlineAt?.toISOString()).toBe("2026-12-31T23:00:00.000Z");
+    expect(workflow.deadlineLabel).toBe("Due");
+    expect(effects).toEqual([
+      { type: "run-step", stepKey: "review-schedule", action: "review-rotation-schedule" },
+      { type: "run-step", stepKey: "audit-access", action: "audit-key-access" },
+      { type: "run-step", stepKey: "check-failures", action: "check-decryption-failures" },
+    ]);
+    expect(workflow.steps.filter((s) => s.status === "PENDING").map((s) => s.key)).toEqual([
+      "update-backup",
+      "review-procedure",
+    ]);
+    const definition = definitionOf("quarterly-maintenance");
+    expect(definition.openKey?.(workflow.inputs)).toBe("2027-Q1");
+    expect(definition.openKey?.({ ...workflow.inputs, drill: true })).toBeUndefined();
+    expect(definition.remindersMs).toEqual([7 * 86_400_000]);
+    expect(definition.overdue).toEqual({ severity: "warning", pageAfterMs: 14 * 86_400_000 });
+  });
+
+  it("an offer is startable while the workflow is open and the step offers it; never after the end", () => {
+    const offers = [
+      {
+        kind: "key-rotate",
+        label: "Start /key-rotate production",
+        inputs: { environments: ["production" as const] },
+      },
+    ];
+    const reviewed = apply(begun().workflow, {
+      type: "step-succeeded",
+      stepKey: "review-schedule",
+      result: { lines: ["production: due now"], offers },
+    }).workflow;
+    const step = reviewed.steps.find((s) => s.key === "review-schedule");
+    expect(step?.status).toBe("DONE");
+    expect(offersNow(reviewed, step as never)).toEqual(offers);
+    expect(
+      refusal(reviewed, { verb: "start-offered", actor: OTHER, stepKey: "review-schedule" }, false),
+    ).toBeNull();
+    expect(
+      refusal(reviewed, { verb: "start-offered", actor: OTHER, stepKey: "audit-access" }, false)?.message,
+    ).toBe("*Audit who has key access* offers nothing to start");
+    const cancelled = apply(reviewed, {
+      type: "cancel",
+      actor: REQUESTER,
+      reason: "not this quarter",
+    }).workflow;
+    expect(offersNow(cancelled, cancelled.steps[0] as never)).toEqual([]);
+    expect(
+      refusal(cancelled, { verb: "start-offered", actor: REQUESTER, stepKey: "review-schedule" }, false)
+        ?.message,
+    ).toMatch(/is already cancelled/);
   });
 });
