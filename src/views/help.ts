@@ -9,6 +9,8 @@ const USAGE: Record<string, string> = {
   "/onboard": "@person <environment> — grant someone key access; production needs a second person's approval",
   "/key-maintenance":
     "[environment] — this quarter's key maintenance (schedule, access audit, failed decryptions, backup, procedure); also starts by itself",
+  "/key-lost":
+    "[environment] — a key KeyOps no longer holds: check the backups, then import it (keyops keys import) or replace it and ask users to reconnect",
 };
 
 const KEYOPS_USAGE = [

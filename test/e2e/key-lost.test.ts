@@ -63,6 +63,11 @@ describe("/key-lost (the guide's Key Lost)", () => {
       response_type: "ephemeral",
       text: "/key-lost has no drill",
     });
+    const help = await app().client.command("/keyops", "help", {
+      userId: REQUESTER,
+      channelId: SECURITY_CHANNEL,
+    });
+    expect(JSON.stringify(help.json())).toContain("/key-lost` [environment] — a key KeyOps no longer holds");
     for (const environment of ["production", "staging"]) {
       slack.clear();
       expect(await ackOf(environment)).toEqual({});
