@@ -424,8 +424,11 @@ export class WorkflowService {
     error: Error,
     attempted: string = command.type,
   ) {
-    const w = await this.get(workflowId);
     await this.o.prisma.$transaction(async (tx) => {
+      // The row first, as every transition takes it before the audit lock: the outbox row below
+      // points at it (a key-share lock), and taking the audit lock first deadlocked with a
+      // transition in flight.
+      const w = await loadWorkflow(tx, workflowId, true);
       const events = await appendAuditEvents(tx, [
         auditEntry(
           w,
