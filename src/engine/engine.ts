@@ -641,6 +641,29 @@ export class RotationEngine {
     });
   }
 
+  /** A version's state and retention for a workflow's start (null: the environment has no such version). */
+  async keyVersionFacts(
+    environment: Environment,
+    version: number,
+  ): Promise<{
+    version: number;
+    state: string;
+    fingerprint: string;
+    retainedUntil: string | null;
+    retentionEnded: boolean;
+  } | null> {
+    const info = (await this.keys.list(environment)).find((v) => v.version === version);
+    if (!info) return null;
+    const ends = this.keys.retentionEndsAt(info);
+    return {
+      version,
+      state: info.state,
+      fingerprint: info.fingerprint,
+      retainedUntil: ends ? ends.toISOString().slice(0, 10) : null,
+      retentionEnded: ends !== undefined && this.keys.now() >= ends,
+    };
+  }
+
   /** Whether a restored copy of the environment is configured (KEYOPS_RESTORE_DATABASE_URL_<ENV>). */
   hasRestoreCopy(environment: Environment): boolean {
     return this.restoreCopy(environment) !== undefined;

@@ -135,5 +135,7 @@ export function describeEvent(e: TimelineEvent, stepTitle: string | undefined, s
       return `exported v${text(d.version)} of ${text(d.environment)} (fingerprint ${text(d.fingerprint)}) to a file`;
     case "key.imported":
       return `imported lost v${text(d.version)} of ${text(d.environment)} (fingerprint ${text(d.fingerprint)}) from a backup`;
+    case "key.destroyed":
+      return `destroyed v${text(d.version)} of ${text(d.environment)} (fingerprint ${text(d.fingerprint)}): its key is erased, approved by ${text(d.approvedBy)}`;
   }
 }

@@ -89,6 +89,16 @@ export function refusal(w: WorkflowSnapshot, attempt: Attempt, isApprover: boole
   if (state !== null) return new RefusedError(state);
   const denied = permissionRefusal(step, attempt, rolesOf(w, attempt.actor, isApprover, step));
   if (denied !== null) return new PermissionRefusedError(denied);
+  if ((attempt.verb === "approve" || attempt.verb === "reject") && step?.distinctApproverFrom) {
+    const earlier = step.distinctApproverFrom
+      .map((key) => stepOf(w, key))
+      .find((s) => s.approval?.decision === "APPROVED" && s.approval.by === attempt.actor);
+    if (earlier) {
+      return new PermissionRefusedError(
+        `you approved *${earlier.title}* already: a second, different approver must give this one`,
+      );
+    }
+  }
   if (attempt.verb === "assign" && attempt.assignee === w.inputs.subjectUserId) {
     return new RefusedError("a step cannot be assigned to the person this workflow is about");
   }

@@ -1,14 +1,17 @@
 import { DateTime } from "luxon";
+import { describeNeededVersion } from "../engine/backup-check.js";
 import type { KeyringStatus, RotationEngine } from "../engine/engine.js";
 import { reencryptedWords } from "../engine/figures.js";
 import type { Progress } from "../engine/progress.js";
 import type { Environment } from "../environments.js";
 import { UserError } from "../errors.js";
+import { appendAuditEvents } from "./audit-log.js";
 import { definitionOf, WORKFLOW_DEFINITIONS } from "./definitions/index.js";
 import type { Directory } from "./directory.js";
 import type { WorkflowPublisher } from "./ports.js";
 import type { Roster } from "./roster.js";
 import type { RotationSchedules } from "./rotation-schedules.js";
+import { BOT_ACTOR } from "./state-machine.js";
 import type {
   RotationFigures,
   StepAction,
@@ -561,6 +564,113 @@ export function digestWords(
   return "digest CHANGED";
 }
 
+/**
+ * The guide's "ensure ENCRYPTION_KEY matches the backup's era", before the restore: the restored
+ * copy configured for each environment (KEYOPS_RESTORE_DATABASE_URL_<ENV>, so no URL travels
+ * through Slack) read with every version KeyOps holds. Fails when a row cannot be read, or when
+ * rows are under a version the live keyring does not decrypt (the application could not read them
+ * once restored); without a configured copy it says which CLI command to run instead.
+ */
+export async function checkRestoreCopy(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const lines: string[] = [];
+  const problems: string[] = [];
+  for (const environment of w.inputs.environments) {
+    if (!deps.engine.hasRestoreCopy(environment)) {
+      problems.push(
+        `${environment}: no restored copy is configured (KEYOPS_RESTORE_DATABASE_URL_${environment.toUpperCase()}); ` +
+          `run keyops backup check --env ${environment} --database-url <the restored copy> where the URL is kept, ` +
+          "then Skip this step with its result (never paste the URL here)",
+      );
+      continue;
+    }
+    const report = await deps.engine.checkRestoreCopy(environment);
+    lines.push(
+      `${environment} backup: ${plural(report.rows, "row")}, ${report.failed === 0 ? "all decrypt" : `${report.failed} cannot be read`}, ` +
+        `digest ${report.plaintextDigest.slice(0, 16)}…`,
+      ...report.versions.map((v) => `${environment} backup needs ${describeNeededVersion(v)}`),
+    );
+    if (report.failed > 0) {
+      problems.push(
+        `${environment}: ${plural(report.failed, "row")} of the backup cannot be read (first: ${report.failedRowIds.slice(0, 5).join(", ")})`,
+      );
+    }
+    const notLive = report.versions.filter((v) => v.held && !v.liveDecrypts && v.failed < v.rows);
+    if (notLive.length > 0) {
+      problems.push(
+        `${environment}: ${plural(
+          notLive.reduce((sum, v) => sum + v.rows, 0),
+          "row",
+        )} of the backup are under ` +
+          `${notLive.map((v) => `v${v.version}`).join(", ")}, held by KeyOps for this check but not in the live keyring: ` +
+          "the application could not read them once restored",
+      );
+    }
+    if (report.missingTargets.length > 0)
+      lines.push(`${environment}: not in the copy: ${report.missingTargets.join(", ")}`);
+  }
+  if (problems.length > 0) throw new StepFailure(problems.join("; "), { lines });
+  return { lines };
+}
+
+/** After the restore: every row of every target decrypts with the live keyring (older versions expected). */
+export async function verifyRestored(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const lines: string[] = [];
+  let failed = 0;
+  for (const environment of w.inputs.environments) {
+    const report = await deps.engine.verify(environment);
+    const versions = Object.entries(report.perVersion)
+      .map(([version, rows]) => `v${version}: ${rows}`)
+      .join(", ");
+    failed += report.failed;
+    lines.push(
+      `${environment}: ${plural(report.rows, "row")}, ${report.failed === 0 ? "all decrypt" : `${report.failed} fail to decrypt`} ` +
+        `(${versions || "no rows"}), digest ${report.plaintextDigest.slice(0, 16)}…`,
+    );
+    if (report.notOnActive > 0) {
+      lines.push(
+        `${environment}: ${plural(report.notOnActive, "row")} not on the active v${report.activeVersion}: /key-rotate ${environment} brings them onto it`,
+      );
+    }
+  }
+  if (failed > 0) throw new StepFailure(lines.join("; "), { lines });
+  return { lines };
+}
+
+/**
+ * Erases the workflow's key version (inputs.keyVersion) once both approval steps are given: the
+ * engine refuses while its retention runs or a live row uses it; the key.destroyed audit event
+ * commits with the erasure.
+ */
+export async function destroyKeyVersion(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
+  const { environment, version } = keyVersionOf(w);
+  const approvedBy = w.steps
+    .filter((s) => s.requiresApproval && s.approval?.decision === "APPROVED")
+    .map((s) => s.approval?.by as string);
+  const destroyed = await deps.engine.destroy(environment, version, {
+    approvedBy,
+    record: (tx, info) =>
+      appendAuditEvents(tx, [
+        {
+          workflowId: w.id,
+          actor: BOT_ACTOR,
+          action: "key.destroyed",
+          detail: {
+            environment,
+            version,
+            fingerprint: info.fingerprint,
+            approvedBy: approvedBy.map((a) => `@${a}`).join(" and "),
+          },
+        },
+      ]),
+  });
+  return {
+    lines: [
+      `${environment}: v${destroyed.version} (fingerprint ${destroyed.fingerprint}) destroyed: its wrapped key is erased, ` +
+        "no backup under it can be read any more",
+    ],
+  };
+}
+
 /** Every automated step's runner, by its action. */
 export const STEP_RUNNERS: Record<StepAction, StepRunner> = {
   "generate-key": generateKeys,
@@ -579,6 +689,9 @@ export const STEP_RUNNERS: Record<StepAction, StepRunner> = {
   "record-reauth": recordReauth,
   "review-rotation-schedule": reviewRotationSchedule,
   "audit-key-access": auditKeyAccess,
+  "check-restore-copy": checkRestoreCopy,
+  "verify-restored": verifyRestored,
+  "destroy-key-version": destroyKeyVersion,
   "check-decryption-failures": checkDecryptionFailures,
 };
 

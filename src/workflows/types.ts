@@ -57,7 +57,17 @@ export type StepAction =
   /** The roster, with the people who have left flagged (Slack says deleted, or being offboarded). */
   | "audit-key-access"
   /** Rows the engine cannot decrypt and the failures the application's instances reported. */
-  | "check-decryption-failures";
+  | "check-decryption-failures"
+  /**
+   * engine.checkRestoreCopy: the restored copy configured for the environment
+   * (KEYOPS_RESTORE_DATABASE_URL_<ENV>) read with every version KeyOps holds; fails when a row
+   * cannot be read, or is under a version the live keyring does not decrypt.
+   */
+  | "check-restore-copy"
+  /** engine.verify after a restore: every row decrypts (older versions are expected; no run to compare with). */
+  | "verify-restored"
+  /** engine.destroy of inputs.keyVersion with the workflow's two approvers; audited as key.destroyed. */
+  | "destroy-key-version";
 
 export interface StepDefinition {
   /** Stable id within the workflow, e.g. "revoke-tokens.shopify". At most 64 characters. */
@@ -89,6 +99,11 @@ export interface StepDefinition {
    * (the rotation schedule review: a /key-rotate for each environment that is due).
    */
   startsWorkflow?: string;
+  /**
+   * For an approval step: keys of approval steps whose approver may not give this one, so that
+   * two different people approve (destroying a key).
+   */
+  distinctApproverFrom?: string[];
 }
 
 /** What a workflow is started with. Which fields are set depends on the definition. */
@@ -231,6 +246,19 @@ export interface StartCheck {
   subjectGrants: Environment[];
   /** For a definition gathering "lost-version": the main environment's versions lost and not yet marked LOST. */
   lostVersions: number[];
+  /** For a definition gathering "key-version": inputs.keyVersion of the main environment (null: no such version). */
+  keyVersion?: KeyVersionFacts | null;
+}
+
+/** What a start is told of a key version: its state and, retired, when its retention ends. */
+export interface KeyVersionFacts {
+  version: number;
+  state: string;
+  fingerprint: string;
+  /** yyyy-mm-dd; null unless retired. */
+  retainedUntil: string | null;
+  /** Its retention has ended (a retired version may be destroyed). */
+  retentionEnded: boolean;
 }
 
 /**
@@ -238,7 +266,7 @@ export interface StartCheck {
  * main environment's oldest version KeyOps holds no usable key of (not yet marked LOST), into inputs.keyVersion, and the
  * platform counts are then of the integrations under it (from the version prefix, never decrypting).
  */
-export type StartFact = "platform-counts" | "lost-version";
+export type StartFact = "platform-counts" | "lost-version" | "key-version";
 
 /** A form a command can open instead of starting at once (views/modals.ts renders each). */
 export type WorkflowForm = "declare-incident";
@@ -402,7 +430,9 @@ export type AuditAction =
   /** A key version was written to a file for the application's hosting variables or the backup. */
   | "key.exported"
   /** A lost key version was taken back from a backup (`keys import`), checked against its fingerprint. */
-  | "key.imported";
+  | "key.imported"
+  /** A retired version's wrapped key was erased after its retention, approved by two people. */
+  | "key.destroyed";
 
 export interface TimelineEvent {
   sequence: number;

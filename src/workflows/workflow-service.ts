@@ -132,11 +132,16 @@ export class WorkflowService {
         ? // A version already marked LOST was settled by an earlier workflow (keys import still takes it back).
           (await this.o.engine.lostVersions(main)).filter((v) => v.state !== "LOST").map((v) => v.version)
         : [];
+    const keyVersion =
+      definition.gathers?.includes("key-version") && main && inputs.keyVersion !== undefined
+        ? await this.o.engine.keyVersionFacts(main, inputs.keyVersion)
+        : undefined;
     const refused = definition.refuseStart?.({
       inputs,
       requestedBy: request.requestedBy,
       subjectGrants: inputs.subjectUserId ? await this.o.roster.grantsOf(inputs.subjectUserId) : [],
       lostVersions,
+      ...(keyVersion !== undefined ? { keyVersion } : {}),
     });
     if (refused) throw new UserError(refused);
     if (inputs.environments.length === 0) {

@@ -212,6 +212,7 @@ describe("every other surface stays within Block Kit's limits", () => {
       "access.revoked": true,
       "key.exported": true,
       "key.imported": true,
+      "key.destroyed": true,
     } satisfies Record<AuditAction, true>;
     for (const action of Object.keys(actions) as AuditAction[]) {
       for (const actor of [LONG_USER, "keyops", "pagerduty"]) {

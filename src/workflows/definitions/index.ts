@@ -1,7 +1,9 @@
 import { NotFoundError } from "../../errors.js";
 import type { WorkflowDefinition, WorkflowForm } from "../types.js";
 import { keyCompromised } from "./key-compromised.js";
+import { keyDestroy } from "./key-destroy.js";
 import { keyLost } from "./key-lost.js";
+import { keyRestore } from "./key-restore.js";
 import { keyRotate } from "./key-rotate.js";
 import { offboard } from "./offboard.js";
 import { onboard } from "./onboard.js";
@@ -15,6 +17,8 @@ export const WORKFLOW_DEFINITIONS: readonly WorkflowDefinition[] = [
   onboard,
   keyLost,
   quarterlyMaintenance,
+  keyRestore,
+  keyDestroy,
 ];
 
 export const DEFAULT_REQUESTER_LABEL = "Requested";
