@@ -11,6 +11,10 @@ const USAGE: Record<string, string> = {
     "[environment] — this quarter's key maintenance (schedule, access audit, failed decryptions, backup, procedure); also starts by itself",
   "/key-lost":
     "[environment] — a key KeyOps no longer holds: check the backups, then import it (keyops keys import) or replace it and ask users to reconnect",
+  "/key-restore":
+    "[environment] [backup date or note] — restore a database backup: check KeyOps holds its era's keys (the copy in KEYOPS_RESTORE_DATABASE_URL_<ENV>), restore, verify every row decrypts",
+  "/key-destroy":
+    "<environment> <version> — erase a retired key after its retention period (two approvers besides you)",
 };
 
 const KEYOPS_USAGE = [

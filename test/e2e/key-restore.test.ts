@@ -130,6 +130,9 @@ describe("/key-restore", () => {
       /control or text-direction character \(U\+0000\)/,
     );
     expect(await app.database.db.prisma.workflow.count()).toBe(before);
+    const help = JSON.stringify(await ackOf("/keyops", "help"));
+    expect(help).toContain("/key-restore` [environment] [backup date or note] — restore a database backup");
+    expect(help).toContain("/key-destroy` <environment> <version> — erase a retired key");
   });
 });
 
