@@ -478,3 +478,29 @@ describe("quarterly maintenance: automated checks at once, an offered start, the
     ).toMatch(/is already cancelled/);
   });
 });
+
+describe("/key-destroy: two different approvers, neither the requester", () => {
+  const approver = { isApprover: true };
+  it("the second approval refuses whoever gave the first; destroy starts only after both and the confirmation", () => {
+    let w = begin("key-destroy", { keyVersion: 1 }).workflow;
+    expect(w.steps.map((s) => [s.key, s.status])).toEqual([
+      ["confirm-backups", "PENDING"],
+      ["approval", "AWAITING_APPROVAL"],
+      ["second-approval", "PENDING"],
+      ["destroy", "PENDING"],
+    ]);
+    expect(() => apply(w, { type: "approve", stepKey: "approval", actor: REQUESTER }, approver)).toThrow(
+      /two-person rule/,
+    );
+    w = apply(w, { type: "approve", stepKey: "approval", actor: APPROVER }, approver).workflow;
+    expect(status(w, "second-approval")).toBe("AWAITING_APPROVAL");
+    const again = () => apply(w, { type: "approve", stepKey: "second-approval", actor: APPROVER }, approver);
+    expect(again).toThrow(PermissionRefusedError);
+    expect(again).toThrow(/you approved \*Approve destroying v1\* already: a second, different approver/);
+    w = apply(w, { type: "approve", stepKey: "second-approval", actor: OTHER }, approver).workflow;
+    expect(status(w, "destroy")).toBe("PENDING");
+    const done = apply(w, { type: "complete", stepKey: "confirm-backups", actor: REQUESTER });
+    expect(status(done.workflow, "destroy")).toBe("RUNNING");
+    expect(done.effects).toContainEqual(expect.objectContaining({ type: "run-step", stepKey: "destroy" }));
+  });
+});
