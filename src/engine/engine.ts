@@ -38,7 +38,7 @@ import {
 } from "./handover.js";
 import type { DestroyOptions, KeyStore, KeyVersionInfo } from "./key-store.js";
 import { countInKeysetChunks, estimatedRows } from "./keyset-count.js";
-import { platformCountsUnderVersion, type RowUnderVersion, rowsUnderVersion } from "./lost-rows.js";
+import { countUnderVersion, platformCountsUnderVersion, rowsUnderVersion } from "./lost-rows.js";
 import { EngineObservers } from "./observer.js";
 import type { ProgressListener } from "./progress.js";
 import { reencryptRows, type StoredRow } from "./reencrypt.js";
@@ -358,15 +358,15 @@ export class RotationEngine {
     return guide ? platformCountsUnderVersion(guide.pool, guide.resolved, version, info.legacy) : [];
   }
 
-  /** Every row of every target under `version`, by target (from the version prefix; nothing decrypted). */
-  async rowsUnder(
+  /** Rows per target under `version` (from the version prefix; nothing decrypted). */
+  async countRowsUnder(
     environment: Environment,
     version: number,
-  ): Promise<{ target: string; rows: RowUnderVersion[] }[]> {
+  ): Promise<{ target: string; rows: number }[]> {
     const info = await this.keys.get(environment, version);
     const out = [];
     for (const t of await this.resolvedTargets(environment, false)) {
-      out.push({ target: t.name, rows: await rowsUnderVersion(t.pool, t.resolved, version, info.legacy) });
+      out.push({ target: t.name, rows: await countUnderVersion(t.pool, t.resolved, version, info.legacy) });
     }
     return out;
   }
@@ -391,14 +391,16 @@ export class RotationEngine {
     version: number,
     workflowId?: string,
   ): Promise<{ targets: { target: string; rows: number }[]; platforms: PlatformCount[] }> {
-    const found = await this.rowsUnder(environment, version);
+    const info = await this.keys.get(environment, version);
     const platforms = new Map<string, number>();
-    for (const { target, rows } of found) {
-      for (let i = 0; i < rows.length; i += 5000) {
+    const targets: { target: string; rows: number }[] = [];
+    for (const t of await this.resolvedTargets(environment, false)) {
+      let rows = 0;
+      for await (const chunk of rowsUnderVersion(t.pool, t.resolved, version, info.legacy)) {
         await this.db.prisma.reauthRow.createMany({
-          data: rows.slice(i, i + 5000).map((r) => ({
+          data: chunk.map((r) => ({
             environment,
-            target,
+            target: t.name,
             version,
             rowId: r.rowId,
             platform: r.platform,
@@ -406,12 +408,17 @@ export class RotationEngine {
           })),
           skipDuplicates: true,
         });
+        rows += chunk.length;
+        for (const r of chunk)
+          if (r.platform) platforms.set(r.platform, (platforms.get(r.platform) ?? 0) + 1);
       }
-      for (const r of rows) if (r.platform) platforms.set(r.platform, (platforms.get(r.platform) ?? 0) + 1);
+      targets.push({ target: t.name, rows });
     }
     return {
-      targets: found.map((f) => ({ target: f.target, rows: f.rows.length })),
-      platforms: [...platforms].map(([platform, count]) => ({ platform, count })),
+      targets,
+      platforms: [...platforms]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([platform, count]) => ({ platform, count })),
     };
   }
 

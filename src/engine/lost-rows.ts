@@ -1,11 +1,12 @@
 import type pg from "pg";
 import type { PlatformCount } from "./guide-table.js";
+import { countInKeysetChunks } from "./keyset-count.js";
 import { PLATFORM_CREDENTIALS, type ResolvedTarget } from "./target.js";
 
 /**
  * Rows under one key version, told from the version prefix of their ciphertext (`v<n>:…`, or the
  * guide's unversioned `iv:tag:ct` for the legacy version): nothing is decrypted, so this works for
- * a version whose key is lost.
+ * a version whose key is lost. Read in keyset chunks along the id's index (short statements).
  */
 
 export interface RowUnderVersion {
@@ -14,10 +15,12 @@ export interface RowUnderVersion {
   platform: string | null;
 }
 
-/** The WHERE clause for rows under `version` ($1: the `v<n>:%` pattern). */
-function underVersion(target: ResolvedTarget, legacy: boolean): string {
-  const column = target.sqlCiphertext;
-  return legacy ? `(${column} LIKE $1 OR ${column} NOT LIKE 'v%')` : `${column} LIKE $1`;
+const CHUNK = 5000;
+
+/** Whether the row `t` is under the version (`param`: the `$n` holding the `v<n>:%` pattern). */
+function underVersion(target: ResolvedTarget, legacy: boolean, param: string): string {
+  const column = `t.${target.sqlCiphertext}`;
+  return legacy ? `(${column} LIKE ${param} OR ${column} NOT LIKE 'v%')` : `${column} LIKE ${param}`;
 }
 
 const isGuideTable = (target: ResolvedTarget) =>
@@ -25,20 +28,41 @@ const isGuideTable = (target: ResolvedTarget) =>
   target.ciphertextColumn === PLATFORM_CREDENTIALS.ciphertextColumn &&
   !target.schema;
 
-/** Every row of `target` under `version`, by id (the guide table's with their platform). */
-export async function rowsUnderVersion(
+/** How many rows of `target` are under `version`. */
+export function countUnderVersion(
   pool: pg.Pool,
   target: ResolvedTarget,
   version: number,
   legacy: boolean,
-): Promise<RowUnderVersion[]> {
-  const platform = isGuideTable(target) ? `"platform"::text` : "NULL::text";
-  const { rows } = await pool.query<{ id: string; platform: string | null }>(
-    `SELECT ${target.sqlId}::text AS id, ${platform} AS platform FROM ${target.sqlTable}
-      WHERE ${underVersion(target, legacy)} ORDER BY 1`,
-    [`v${version}:%`],
-  );
-  return rows.map((r) => ({ rowId: r.id, platform: r.platform }));
+): Promise<number> {
+  return countInKeysetChunks(pool, target, underVersion(target, legacy, "$3"), [`v${version}:%`]);
+}
+
+/** The rows of `target` under `version`, chunk by chunk in id order (the guide table's with their platform). */
+export async function* rowsUnderVersion(
+  pool: pg.Pool,
+  target: ResolvedTarget,
+  version: number,
+  legacy: boolean,
+  chunk = CHUNK,
+): AsyncGenerator<RowUnderVersion[]> {
+  const platform = isGuideTable(target) ? `t."platform"::text` : "NULL::text";
+  let after: string | null = null;
+  for (;;) {
+    const { rows }: pg.QueryResult<{ id: string; platform: string | null; under: boolean }> =
+      await pool.query(
+        `SELECT t.${target.sqlId}::text AS id, ${platform} AS platform, ${underVersion(target, legacy, "$3")} AS under
+         FROM ${target.sqlTable} AS t
+        WHERE ($1::text IS NULL OR t.${target.sqlId} > $1::${target.idType})
+        ORDER BY t.${target.sqlId}
+        LIMIT $2`,
+        [after, chunk, `v${version}:%`],
+      );
+    const under = rows.filter((r) => r.under).map((r) => ({ rowId: r.id, platform: r.platform }));
+    if (under.length > 0) yield under;
+    if (rows.length < chunk) return;
+    after = rows.at(-1)?.id ?? null;
+  }
 }
 
 /** Integrations per platform of the guide table under `version`. */
@@ -49,8 +73,8 @@ export async function platformCountsUnderVersion(
   legacy: boolean,
 ): Promise<PlatformCount[]> {
   const { rows } = await pool.query<{ platform: string; count: string }>(
-    `SELECT "platform"::text AS platform, count(*) AS count FROM ${target.sqlTable}
-      WHERE ${underVersion(target, legacy)} GROUP BY 1 ORDER BY 1`,
+    `SELECT t."platform"::text AS platform, count(*) AS count FROM ${target.sqlTable} AS t
+      WHERE ${underVersion(target, legacy, "$1")} GROUP BY 1 ORDER BY 1`,
     [`v${version}:%`],
   );
   return rows.map((r) => ({ platform: r.platform, count: Number(r.count) }));

@@ -361,10 +361,10 @@ export async function checkKeyRecovered(w: WorkflowSnapshot, deps: StepActionDep
 export async function countVersionRows(w: WorkflowSnapshot, deps: StepActionDeps): Promise<StepResult> {
   const { environment, version } = keyVersionOf(w);
   const info = await deps.engine.keyVersion(environment, version);
-  const targets = await deps.engine.rowsUnder(environment, version);
+  const targets = await deps.engine.countRowsUnder(environment, version);
   const platforms = await deps.engine.integrationsPerPlatformUnder(environment, version);
-  const total = targets.reduce((sum, t) => sum + t.rows.length, 0);
-  const perTarget = targets.map((t) => `${t.target} ${t.rows.length}`).join(", ");
+  const total = targets.reduce((sum, t) => sum + t.rows, 0);
+  const perTarget = targets.map((t) => `${t.target} ${t.rows}`).join(", ");
   const perPlatform = platforms.map((p) => `${p.platform} ${p.count}`).join(", ");
   return {
     lines: [
