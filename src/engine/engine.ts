@@ -700,10 +700,9 @@ export class RotationEngine {
     onProgress?: ProgressListener,
   ): Promise<BackupCheckReport> {
     const live = parseScratchKeyring(environment)?.environment ?? environment;
-    const bindings = this.liveBindings(live);
-    if (bindings.length === 0) {
-      throw new RefusedError(`${live} has no target configured: nothing to look for in the copy`);
-    }
+    // Only the tables are wanted: an environment without a live database has the guide's table.
+    const configured = this.liveBindings(live);
+    const bindings = configured.length > 0 ? configured : [{ target: this.target }];
     const present: { name: string; resolved: ResolvedTarget }[] = [];
     const missingTargets: string[] = [];
     for (const b of bindings) {

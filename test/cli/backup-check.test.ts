@@ -117,6 +117,13 @@ describe("keyops backup check", () => {
     }
   });
 
+  it("an environment without a live database still has the guide's table to look for: staging holds no key of these rows", async () => {
+    const result = await keyops(["backup", "check", "--env", "staging", "--database-url", copy.url]);
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stdout).toMatch(/^staging backup check of .+: 30 rows, 30 CANNOT be read \(legacy: 30\)$/m);
+    expect(result.stdout).toMatch(/legacy \(unknown to KeyOps\): 30 rows, 30 do not decrypt/);
+  });
+
   it("bad input and an unreachable copy: one line each, exit 2 and 75, never the password", async () => {
     const notUrl = await keyops(["backup", "check", "--database-url", "hunter2-not-a-url"]);
     expect({ code: notUrl.code, stdout: notUrl.stdout, stderr: notUrl.stderr }).toEqual({
