@@ -614,16 +614,7 @@ export class RotationEngine {
             `${writers.length === 1 ? "instance" : "instances"} (${writers.map((i) => i.instanceId).join(", ")})`,
         );
       }
-      const versions = await this.keys.list(environment);
-      for (const t of await this.resolvedTargets(environment, false)) {
-        const rows = (await this.rowsPerVersion(t.pool, t.resolved, versions)).get(String(version)) ?? 0;
-        if (rows > 0) {
-          throw new RefusedError(
-            `version ${version} of ${environment} still holds ${rows} ${rows === 1 ? "row" : "rows"} of ` +
-              `${describeTarget(t.target)}; rotate them first (keyops rotate)`,
-          );
-        }
-      }
+      await this.refuseWhileRowsUnder(environment, version, "rotate them first (keyops rotate)");
       return this.keys.retire(environment, version);
     });
   }
@@ -634,16 +625,7 @@ export class RotationEngine {
    */
   destroy(environment: Environment, version: number, options: DestroyOptions): Promise<KeyVersionInfo> {
     return this.withRotationLock(environment, async () => {
-      const versions = await this.keys.list(environment);
-      for (const t of await this.resolvedTargets(environment, false)) {
-        const rows = (await this.rowsPerVersion(t.pool, t.resolved, versions)).get(String(version)) ?? 0;
-        if (rows > 0) {
-          throw new RefusedError(
-            `version ${version} of ${environment} still holds ${rows} ${rows === 1 ? "row" : "rows"} of ` +
-              `${describeTarget(t.target)}; destroying its key would make them unreadable`,
-          );
-        }
-      }
+      await this.refuseWhileRowsUnder(environment, version, "destroying its key would make them unreadable");
       return this.keys.destroy(environment, version, options);
     });
   }
@@ -1232,6 +1214,24 @@ export class RotationEngine {
     const active = versions.find((v) => v.state === "ACTIVE");
     if (newest?.state === "PENDING" && (!active || newest.version > active.version)) return newest;
     return this.keys.generate(environment);
+  }
+
+  /** Refused, naming the first target and count, while any live target holds a row under `version`. */
+  private async refuseWhileRowsUnder(
+    environment: Environment,
+    version: number,
+    advice: string,
+  ): Promise<void> {
+    const versions = await this.keys.list(environment);
+    for (const t of await this.resolvedTargets(environment, false)) {
+      const rows = (await this.rowsPerVersion(t.pool, t.resolved, versions)).get(String(version)) ?? 0;
+      if (rows > 0) {
+        throw new RefusedError(
+          `version ${version} of ${environment} still holds ${rows} ${rows === 1 ? "row" : "rows"} of ` +
+            `${describeTarget(t.target)}; ${advice}`,
+        );
+      }
+    }
   }
 
   /** Rows per version label ("1", "2", ...; legacy ciphertexts under the legacy version). */
