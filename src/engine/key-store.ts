@@ -389,21 +389,27 @@ export class KeyStore {
       where: { fingerprint: key.fingerprint, environment: { in: [...ENVIRONMENTS] } },
       orderBy: [{ environment: "asc" }, { version: "asc" }],
     });
-    // A destroyed version's key is erased: its fingerprint is all there is to compare, so a match
-    // is refused as a possible reuse (a new random key shares an 8-hex fingerprint once in 4 billion).
-    const holder = candidates.find(
-      (row) =>
-        (row.environment !== environment || isCompromised(row) || row.state === "DESTROYED") &&
-        (row.state === "DESTROYED" || this.tryUnwrap(row)?.equals(key) === true),
-    );
+    // A destroyed or lost version's key is gone from KeyOps: its fingerprint is all there is to
+    // compare, so a match is refused as a possible reuse (a new random key shares an 8-hex
+    // fingerprint once in 4 billion). A lost key that turns up again comes back through
+    // `keyops keys import` into its own version, never as another one.
+    const holder = candidates.find((row) => {
+      const gone = row.state === "DESTROYED" || row.wrappedKey === null;
+      return (
+        (row.environment !== environment || isCompromised(row) || gone) &&
+        (gone || this.tryUnwrap(row)?.equals(key) === true)
+      );
+    });
     if (!holder) return;
     const where = `version ${holder.version} of ${holder.environment}`;
     const why =
       holder.state === "DESTROYED"
         ? `its fingerprint is that of ${where}, whose key was destroyed: a destroyed key is never used again (generate a new one)`
-        : isCompromised(holder)
-          ? `it was ${where}, which is compromised: a leaked key is never used again`
-          : `it is already a key of ${holder.environment}: use a separate key per environment (${where}, ${stateLabel(holder.state)})`;
+        : holder.wrappedKey === null
+          ? `its fingerprint is that of ${where}, whose key KeyOps lost: bring it back with keyops keys import, never as another environment's key`
+          : isCompromised(holder)
+            ? `it was ${where}, which is compromised: a leaked key is never used again`
+            : `it is already a key of ${holder.environment}: use a separate key per environment (${where}, ${stateLabel(holder.state)})`;
     throw new UserError(
       `the legacy key for ${environment} (fingerprint ${key.fingerprint}) is refused: ${why}`,
     );

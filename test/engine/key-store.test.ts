@@ -76,6 +76,28 @@ describe("key store", () => {
     expect((await keys.list("production")).map((v) => v.state)).toEqual(["RETIRED", "ACTIVE"]);
   });
 
+  it("refuses a lost version's key when it turns up as another environment's (by its fingerprint)", async () => {
+    const keys = await reset();
+    const lostKey = newTestKey();
+    await keys.adoptLegacyKey("production", lostKey);
+    await keys.generate("production");
+    await keys.activate("production", 2);
+    // v1's wrapped copy damaged (v2's in its place): KeyOps holds no usable copy, so it is marked lost.
+    const v2Row = await t.db.prisma.keyVersion.findUniqueOrThrow({
+      where: { environment_version: { environment: "production", version: 2 } },
+    });
+    await t.db.prisma.keyVersion.update({
+      where: { environment_version: { environment: "production", version: 1 } },
+      data: { wrappedKey: v2Row.wrappedKey },
+    });
+    await keys.markLost("production", 1);
+    await expect(keys.adoptLegacyKey("staging", lostKey)).rejects.toThrow(
+      `the legacy key for staging (fingerprint ${lostKey.fingerprint}) is refused: its fingerprint is that of ` +
+        "version 1 of production, whose key KeyOps lost: bring it back with keyops keys import, never as another environment's key",
+    );
+    expect(await keys.list("staging")).toEqual([]);
+  });
+
   it("refuses to start with a master key that did not wrap the keyring", async () => {
     const keys = await reset();
     await keys.generate("development");
