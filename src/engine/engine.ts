@@ -37,7 +37,7 @@ import {
   handoverState,
 } from "./handover.js";
 import type { DestroyOptions, KeyStore, KeyVersionInfo } from "./key-store.js";
-import { countInKeysetChunks, estimatedRows } from "./keyset-count.js";
+import { countByInKeysetChunks, countInKeysetChunks, estimatedRows } from "./keyset-count.js";
 import { countUnderVersion, platformCountsUnderVersion, rowsUnderVersion } from "./lost-rows.js";
 import { EngineObservers } from "./observer.js";
 import type { ProgressListener } from "./progress.js";
@@ -327,7 +327,7 @@ export class RotationEngine {
   /** Stored integrations per platform in the environment's guide table; empty when it has none. */
   async integrationsPerPlatform(environment: Environment): Promise<PlatformCount[]> {
     const pool = this.guideTablePool(environment);
-    return pool ? countPerPlatform(pool) : [];
+    return pool ? countPerPlatform(pool, await resolveTarget(pool, PLATFORM_CREDENTIALS)) : [];
   }
 
   /** Integrations updated in the last `hours` (the guide's audit query); undefined without a guide table. */
@@ -1240,16 +1240,17 @@ export class RotationEngine {
     target: ResolvedTarget,
     versions: KeyVersionInfo[],
   ): Promise<Map<string, number>> {
-    const { rows } = await pool.query<{ label: string; n: string }>(
-      `SELECT CASE WHEN ${target.sqlCiphertext} LIKE 'v%' THEN split_part(substr(${target.sqlCiphertext}, 2), ':', 1)
-                   ELSE 'legacy' END AS label, count(*) AS n
-         FROM ${target.sqlTable} GROUP BY 1`,
+    const perLabel = await countByInKeysetChunks(
+      pool,
+      target,
+      `CASE WHEN t.${target.sqlCiphertext} LIKE 'v%' THEN split_part(substr(t.${target.sqlCiphertext}, 2), ':', 1)
+            ELSE 'legacy' END`,
     );
     const legacy = versions.find((v) => v.legacy);
     const counts = new Map<string, number>();
-    for (const row of rows) {
-      const label = row.label === "legacy" && legacy ? String(legacy.version) : row.label;
-      counts.set(label, (counts.get(label) ?? 0) + Number(row.n));
+    for (const [found, n] of perLabel) {
+      const label = found === "legacy" && legacy ? String(legacy.version) : found;
+      counts.set(label, (counts.get(label) ?? 0) + n);
     }
     return counts;
   }

@@ -1,5 +1,6 @@
 import type pg from "pg";
-import { PLATFORM_CREDENTIALS, quoteIdent } from "./target.js";
+import { countByInKeysetChunks } from "./keyset-count.js";
+import { PLATFORM_CREDENTIALS, quoteIdent, type ResolvedTarget } from "./target.js";
 
 /** The guide's `"PlatformIntegration"` table, read for the audit query and the per-platform counts. */
 
@@ -17,11 +18,16 @@ export interface UpdatedIntegration {
   updatedAt: Date;
 }
 
-export async function countPerPlatform(pool: pg.Pool): Promise<PlatformCount[]> {
-  const { rows } = await pool.query<{ platform: string; count: string }>(
-    `SELECT "platform"::text AS platform, count(*) AS count FROM ${TABLE} GROUP BY 1 ORDER BY 1`,
-  );
-  return rows.map((r) => ({ platform: r.platform, count: Number(r.count) }));
+/** Integrations per platform of the guide table, counted in keyset chunks. */
+export async function countPerPlatform(pool: pg.Pool, target: ResolvedTarget): Promise<PlatformCount[]> {
+  return countsByPlatform(await countByInKeysetChunks(pool, target, `t."platform"::text`));
+}
+
+/** Counts keyed by platform, as a list in platform order. */
+export function countsByPlatform(counts: Map<string, number>): PlatformCount[] {
+  return [...counts]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([platform, count]) => ({ platform, count }));
 }
 
 /** Rows updated in the last `hours`, newest first. */

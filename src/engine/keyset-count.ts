@@ -5,36 +5,55 @@ import type { ResolvedTarget } from "./target.js";
 const COUNT_CHUNK = 10_000;
 
 /**
- * The target's rows for which `predicate` holds (SQL on the row `t`, its parameters from $3 in
- * `params`), counted in keyset chunks along the id's index: many short statements instead of one
- * that grows with the table.
+ * The target's rows counted per label (`label`: SQL on the row `t` giving text, its parameters
+ * from $3 in `params`), in keyset chunks along the id's index: many short statements instead of
+ * one that grows with the table.
  */
+export async function countByInKeysetChunks(
+  db: pg.Pool | pg.PoolClient,
+  target: ResolvedTarget,
+  label: string,
+  params: unknown[] = [],
+): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  let after: string | null = null;
+  for (;;) {
+    const result: pg.QueryResult<{ label: string | null; n: string; scanned: string; last: string | null }> =
+      await db.query(
+        `WITH chunk AS (
+           SELECT t.${target.sqlId} AS key, (${label}) AS label
+             FROM ${target.sqlTable} AS t
+            WHERE ($1::text IS NULL OR t.${target.sqlId} > $1::${target.idType})
+            ORDER BY t.${target.sqlId}
+            LIMIT $2)
+         SELECT label, count(*) AS n, (SELECT count(*) FROM chunk) AS scanned,
+                (SELECT key::text FROM chunk ORDER BY key DESC LIMIT 1) AS last
+           FROM chunk GROUP BY label`,
+        [after, COUNT_CHUNK, ...params],
+      );
+    for (const row of result.rows) {
+      if (row.label !== null) counts.set(row.label, (counts.get(row.label) ?? 0) + Number(row.n));
+    }
+    const first = result.rows[0];
+    if (!first || Number(first.scanned) < COUNT_CHUNK) return counts;
+    after = first.last;
+  }
+}
+
+/** The target's rows for which `predicate` holds (SQL on the row `t`, its parameters from $3), in keyset chunks. */
 export async function countInKeysetChunks(
   db: pg.Pool | pg.PoolClient,
   target: ResolvedTarget,
   predicate = "true",
   params: unknown[] = [],
 ): Promise<number> {
-  let total = 0;
-  let after: string | null = null;
-  for (;;) {
-    const result: pg.QueryResult<{ n: string; scanned: string; last: string | null }> = await db.query(
-      `WITH chunk AS (
-         SELECT t.${target.sqlId} AS key, (${predicate}) AS counted
-           FROM ${target.sqlTable} AS t
-          WHERE ($1::text IS NULL OR t.${target.sqlId} > $1::${target.idType})
-          ORDER BY t.${target.sqlId}
-          LIMIT $2)
-       SELECT count(*) FILTER (WHERE counted) AS n, count(*) AS scanned,
-              (SELECT key::text FROM chunk ORDER BY key DESC LIMIT 1) AS last
-         FROM chunk`,
-      [after, COUNT_CHUNK, ...params],
-    );
-    const chunk = result.rows[0];
-    total += Number(chunk?.n ?? 0);
-    if (Number(chunk?.scanned ?? 0) < COUNT_CHUNK) return total;
-    after = chunk?.last ?? null;
-  }
+  const counts = await countByInKeysetChunks(
+    db,
+    target,
+    `CASE WHEN (${predicate}) THEN 'counted' END`,
+    params,
+  );
+  return counts.get("counted") ?? 0;
 }
 
 /** The planner's estimate of the target's rows, for progress (counted when the table was never analysed). */

@@ -1,6 +1,6 @@
 import type pg from "pg";
-import type { PlatformCount } from "./guide-table.js";
-import { countInKeysetChunks } from "./keyset-count.js";
+import { countsByPlatform, type PlatformCount } from "./guide-table.js";
+import { countByInKeysetChunks, countInKeysetChunks } from "./keyset-count.js";
 import { PLATFORM_CREDENTIALS, type ResolvedTarget } from "./target.js";
 
 /**
@@ -72,10 +72,11 @@ export async function platformCountsUnderVersion(
   version: number,
   legacy: boolean,
 ): Promise<PlatformCount[]> {
-  const { rows } = await pool.query<{ platform: string; count: string }>(
-    `SELECT t."platform"::text AS platform, count(*) AS count FROM ${target.sqlTable} AS t
-      WHERE ${underVersion(target, legacy, "$1")} GROUP BY 1 ORDER BY 1`,
+  const counts = await countByInKeysetChunks(
+    pool,
+    target,
+    `CASE WHEN ${underVersion(target, legacy, "$3")} THEN t."platform"::text END`,
     [`v${version}:%`],
   );
-  return rows.map((r) => ({ platform: r.platform, count: Number(r.count) }));
+  return countsByPlatform(counts);
 }

@@ -168,6 +168,16 @@ describe("a statement_timeout lower than a whole-table sort", () => {
     const report = await engine.rotate("development", { batchSize: 2000 });
     expect(report).toMatchObject({ status: "SUCCEEDED", rows: 300_000, perVersion: { "2": 300_000 } });
     expect(report.digestAfter).toBe(before.plaintextDigest);
+    // What /key-rotate, keyops keys status and retire count on the way: per version, per platform.
+    const status = await engine.status("development");
+    expect(status.versions.map((v) => [v.version, v.rows])).toEqual([
+      [1, 0],
+      [2, 300_000],
+    ]);
+    const perPlatform = await engine.integrationsPerPlatform("development");
+    expect(perPlatform.reduce((sum, p) => sum + p.count, 0)).toBe(300_000);
+    expect(await engine.integrationsPerPlatformUnder("development", 2)).toEqual(perPlatform);
+    expect(await engine.integrationsPerPlatformUnder("development", 1)).toEqual([]);
   }, 240_000);
 });
 
