@@ -142,6 +142,51 @@ describe("the CLI when its database goes away mid-rotation", () => {
     expect(again.code, again.stderr).toBe(0);
   });
 
+  it("the application holding row locks (lock_timeout set): the rest is rotated, the run waits instead of aborting, and finishes once they are released", async () => {
+    const original = await verify();
+    const url = new URL(server.url);
+    url.searchParams.set("options", "-c lock_timeout=300");
+    const timed = { ...env, DATABASE_URL: url.toString() };
+    const application = await server.pool.connect();
+    let released = false;
+    try {
+      await application.query("BEGIN");
+      const { rows: locked } = await application.query<{ id: string; credentials: string }>(
+        // Locked by id: FOR UPDATE with OFFSET would lock the rows it skips too.
+        `SELECT id, credentials FROM "PlatformIntegration"
+          WHERE id IN (SELECT id FROM "PlatformIntegration" ORDER BY id OFFSET 1000 LIMIT 5)
+          ORDER BY id FOR UPDATE`,
+      );
+      expect(locked).toHaveLength(5);
+      const child = spawnKeyops(["rotate", "--json", "--batch-size", "200"], timed);
+      const output = captureOutput(child);
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      const doneBefore = await rowsDone();
+      await eventually(
+        "every row but the locked ones re-encrypted",
+        async () => (await rowsDone()) >= doneBefore + ROWS - locked.length,
+        60_000,
+      );
+      const early = await Promise.race([exited, sleep(2000).then(() => "still running")]);
+      expect(early, output.stderr()).toBe("still running");
+      const { rows: stillOld } = await server.pool.query<{ id: string; credentials: string }>(
+        `SELECT id, credentials FROM "PlatformIntegration" WHERE id = ANY($1) ORDER BY id`,
+        [locked.map((r) => r.id)],
+      );
+      expect(stillOld, "the locked rows wait, untouched").toEqual(locked);
+      await application.query("ROLLBACK");
+      released = true;
+      expect(await exited, output.stderr()).toBe(0);
+      expect(JSON.parse(output.stdout())).toMatchObject({ status: "SUCCEEDED", digestUnchanged: true });
+    } finally {
+      if (!released) await application.query("ROLLBACK").catch(() => undefined);
+      application.release();
+    }
+    const after = await verify();
+    expect(after).toMatchObject({ rows: ROWS, failed: 0, notOnActive: 0 });
+    expect(after.plaintextDigest).toBe(original.plaintextDigest);
+  }, 150_000);
+
   it("the server down: one line naming it, exit 75, and the hint to run it again", async () => {
     await server.stop();
     try {
