@@ -89,6 +89,8 @@ describe("bad input gets a clear ephemeral reply and changes nothing", () => {
       `<@${TEST_WORKSPACE.botUserId}|keyops>`,
       `<@${TEST_WORKSPACE.botUserId}> is KeyOps itself, not a person. Nothing was changed.`,
     );
+    slack.setUser("U0DEPLOYBOT", { name: "deploybot", isBot: true });
+    await refusal("<@U0DEPLOYBOT|deploybot>", "<@U0DEPLOYBOT> is a bot, not a person. Nothing was changed.");
     await refusal(
       "<@U0NOBODYXX|ghost>",
       "Slack does not know U0NOBODYXX: name a person in this workspace. Nothing was changed.",
