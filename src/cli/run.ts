@@ -1,4 +1,5 @@
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadConfig } from "../config.js";
 import { CryptoError } from "../crypto/errors.js";
@@ -92,6 +93,7 @@ export async function runCli(
   }
 
   let runtime: Awaited<ReturnType<typeof openRuntime>> | undefined;
+  const interrupt = interruptOnSignals();
   let config: Config | undefined;
   let code: number;
   try {
@@ -105,20 +107,26 @@ export async function runCli(
       (line) => io.stderr.write(line),
       loaded.logFormat,
     );
-    code = await command.run({
-      runtime: async () => {
-        runtime ??= await openRuntime(loaded, log);
-        return runtime;
-      },
-      config: loaded,
-      io,
-      environment,
-      json: parsed.values.json === true,
-      positionals: parsed.positionals,
-      values: parsed.values as Record<string, string | boolean | undefined>,
-    });
+    code = await interrupt.race(
+      command.run({
+        runtime: async () => {
+          interrupt.signal.throwIfAborted();
+          runtime ??= await openRuntime(loaded, log);
+          return runtime;
+        },
+        config: loaded,
+        io,
+        environment,
+        json: parsed.values.json === true,
+        positionals: parsed.positionals,
+        values: parsed.values as Record<string, string | boolean | undefined>,
+        signal: interrupt.signal,
+      }),
+    );
   } catch (error) {
     code = failWith(error);
+  } finally {
+    interrupt.dispose();
   }
   // Closing can fail too (a full disk leaves the embedded server's lock files unwritable): that
   // never hides how the command ended, and a command that succeeded reports it.
@@ -140,6 +148,53 @@ export async function runCli(
       return fail("interrupted; run the same command again to resume", 130);
     return fail(`internal error: ${(error as Error).message ?? String(error)}`, EXIT.internal);
   }
+}
+
+/** How long an interrupted command gets to stop at a safe point before its runtime is closed under it. */
+const INTERRUPT_GRACE_MS = 5000;
+
+/**
+ * SIGINT and SIGTERM abort the command (a rotation stops after its batch), and the runtime is
+ * closed as on any other end, so an embedded server this command started is stopped. A command
+ * that does not stop within the grace is left; one more signal later exits at once.
+ */
+function interruptOnSignals() {
+  const controller = new AbortController();
+  let firstAt = 0;
+  const onSignal = () => {
+    // A signal to the process group can arrive twice at once (directly and relayed by tsx).
+    if (firstAt === 0) {
+      firstAt = performance.now();
+      controller.abort(Object.assign(new Error("interrupted"), { name: "AbortError" }));
+    } else if (performance.now() - firstAt > 1000) {
+      process.exit(130);
+    }
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const aborted = new Promise<never>((_, reject) =>
+    controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true }),
+  );
+  aborted.catch(() => undefined);
+  return {
+    signal: controller.signal,
+    /** The command's result, or once interrupted, its result within the grace (else the interruption). */
+    race<T>(running: Promise<T>): Promise<T> {
+      running.catch(() => undefined);
+      return Promise.race([
+        running,
+        aborted.catch((reason: unknown) =>
+          Promise.race([running, sleep(INTERRUPT_GRACE_MS)]).then(() => {
+            throw reason;
+          }),
+        ),
+      ]);
+    },
+    dispose() {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
 }
 
 function describeParseError(error: Error): string {

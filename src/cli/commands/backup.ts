@@ -5,8 +5,7 @@ import { type BackupCheckReport, describeNeededVersion } from "../../engine/back
 import { FAILED_IDS_REPORTED } from "../../engine/verify.js";
 import { UserError } from "../../errors.js";
 import { silentLogger } from "../../logger.js";
-import { type Command, print } from "../command.js";
-import { createProgressBar } from "../progress-bar.js";
+import { type Command, print, progressOf } from "../command.js";
 
 /** Row ids of unreadable rows named in the human output (all of them, up to 100, in --json). */
 const IDS_SHOWN = 10;
@@ -101,12 +100,12 @@ export const backupCheck: Command = {
         );
       }
       const { engine } = await context.runtime();
-      const bar = context.json ? undefined : createProgressBar(context.io.stderr);
+      const bar = progressOf(context);
       let report: BackupCheckReport;
       try {
-        report = await engine.checkBackup(context.environment, pool, bar?.update);
+        report = await engine.checkBackup(context.environment, pool, bar.update);
       } finally {
-        bar?.finish();
+        bar.finish();
       }
       print(
         context,

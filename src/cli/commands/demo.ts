@@ -1,8 +1,7 @@
 import { demoSealer, seedPlatformIntegrations } from "../../demo/seed.js";
 import { RefusedError } from "../../errors.js";
 import { parsePositiveInteger } from "../args.js";
-import { type Command, print } from "../command.js";
-import { createProgressBar } from "../progress-bar.js";
+import { type Command, print, progressOf } from "../command.js";
 
 export const demoSeed: Command = {
   path: ["demo", "seed"],
@@ -19,14 +18,14 @@ export const demoSeed: Command = {
       );
     }
     const sealer = await demoSealer(engine.keys, context.environment);
-    const bar = context.json ? undefined : createProgressBar(context.io.stderr);
+    const bar = progressOf(context);
     const started = performance.now();
     await seedPlatformIntegrations(pool, sealer.seal, {
       rows,
       onProgress: (done, total) => {
         const seconds = (performance.now() - started) / 1000;
         const rate = seconds > 0 ? Math.round(done / seconds) : 0;
-        bar?.update({
+        bar.update({
           phase: "seed",
           done,
           total,
@@ -35,7 +34,7 @@ export const demoSeed: Command = {
         });
       },
     });
-    bar?.finish();
+    bar.finish();
     print(
       context,
       {

@@ -3,8 +3,7 @@ import type { RotationReport, TargetRotationReport } from "../../engine/engine.j
 import { reencryptedWords } from "../../engine/figures.js";
 import { FAILED_IDS_REPORTED, type VerifyReport } from "../../engine/verify.js";
 import { parsePositiveInteger } from "../args.js";
-import { type Command, type CommandContext, print } from "../command.js";
-import { createProgressBar } from "../progress-bar.js";
+import { type Command, print, progressOf } from "../command.js";
 
 function failedIdsLine(failed: number, ids: string[]): string {
   const more = failed > ids.length ? ` and ${failed - ids.length} more` : "";
@@ -68,10 +67,6 @@ export function renderRotationReport(report: RotationReport): string {
   return lines.join("\n");
 }
 
-function progressOf(context: CommandContext) {
-  return context.json ? undefined : createProgressBar(context.io.stderr);
-}
-
 export const rotate: Command = {
   path: ["rotate"],
   usage: "keyops rotate [--env E] [--batch-size N] [--max-rows-per-second R|auto] [--no-generate] [--json]",
@@ -94,24 +89,20 @@ export const rotate: Command = {
           : undefined;
     const { engine } = await context.runtime();
     const bar = progressOf(context);
-    const controller = new AbortController();
-    const stop = () => controller.abort();
-    process.once("SIGINT", stop);
     try {
       const report = await engine.rotate(context.environment, {
         generate: context.values["no-generate"] !== true,
         batchSize,
         maxRowsPerSecond,
         requestedBy: `cli:${process.env.USER ?? "unknown"}`,
-        onProgress: bar?.update,
-        signal: controller.signal,
+        onProgress: bar.update,
+        signal: context.signal,
       });
-      bar?.finish();
+      bar.finish();
       print(context, report, renderRotationReport(report));
       return report.status === "SUCCEEDED" ? 0 : 1;
     } finally {
-      bar?.finish();
-      process.off("SIGINT", stop);
+      bar.finish();
     }
   },
 };
@@ -122,8 +113,8 @@ export const verify: Command = {
   summary: "decrypt every row; counts per version, failures, plaintext digest (exit 1 on any failure)",
   async run(context) {
     const bar = progressOf(context);
-    const report = await (await context.runtime()).engine.verify(context.environment, bar?.update);
-    bar?.finish();
+    const report = await (await context.runtime()).engine.verify(context.environment, bar.update);
+    bar.finish();
     print(context, { ...report, failedRowIdsLimit: FAILED_IDS_REPORTED }, renderVerifyReport(report));
     return report.failed === 0 ? 0 : 1;
   },
