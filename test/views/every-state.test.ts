@@ -1,26 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { escapeText } from "../../src/views/format.js";
 import { renderHelp } from "../../src/views/help.js";
+import { OFFER_ACTION_PATTERN } from "../../src/views/ids.js";
 import { blockKitProblems } from "../../src/views/limits.js";
 import { renderPostmortem } from "../../src/views/postmortem.js";
 import { renderHome, renderStatus } from "../../src/views/status.js";
 import { renderThreadLine } from "../../src/views/thread-line.js";
 import { renderWorkflowMessage } from "../../src/views/workflow-message.js";
-import { PermissionRefusedError, type Role, rolesOf } from "../../src/workflows/authority.js";
+import { PermissionRefusedError, type Role, refusal, rolesOf } from "../../src/workflows/authority.js";
 import { transition, type WorkflowCommand } from "../../src/workflows/state-machine.js";
-import type {
-  AuditAction,
-  StepSnapshot,
-  TimelineEvent,
-  WorkflowSnapshot,
-} from "../../src/workflows/types.js";
+import type { StepSnapshot, TimelineEvent, WorkflowSnapshot } from "../../src/workflows/types.js";
 import {
+  AUDIT_ACTIONS,
+  everyEvent,
   everyModal,
   everyState,
   everyStatusData,
   FLAVOURS,
   type Flavour,
-  LONG_USER,
   put,
 } from "./every-state-cases.js";
 import { ALL_ENVIRONMENTS, actionsByStep, keyring, long, NOW, snapshot, visibleText } from "./fixtures.js";
@@ -32,7 +29,10 @@ import { ALL_ENVIRONMENTS, actionsByStep, keyring, long, NOW, snapshot, visibleT
 
 /** Independent of the renderer: which steps may have buttons now. */
 function mayHaveButtons(w: WorkflowSnapshot, s: StepSnapshot): boolean {
-  if (w.status !== "OPEN" || ["DONE", "SKIPPED", "RUNNING"].includes(s.status)) return false;
+  if (w.status !== "OPEN") return false;
+  // What a done step offers to start (the schedule review's /key-rotate) stays while the workflow is open.
+  if ((s.result?.offers?.length ?? 0) > 0) return true;
+  if (["DONE", "SKIPPED", "RUNNING"].includes(s.status)) return false;
   if (!(s.needs ?? []).every((key) => w.steps.find((x) => x.key === key)?.status === "DONE")) return false;
   return !(s.automatic && s.status !== "FAILED");
 }
@@ -86,6 +86,7 @@ const MAY: Record<string, (roles: ReadonlySet<Role>, assigned: boolean) => boole
   "page-acknowledge": (r) => r.has("on-call") || r.has("approver") || r.has("requester"),
   "page-again": (r) => r.has("on-call") || r.has("approver") || r.has("requester"),
   "page-resolve": (r) => r.has("approver"),
+  "start-offered": (r, assigned) => !assigned || r.has("assignee"),
 };
 
 const BUTTON_COMMANDS: Record<string, (actor: string, stepKey: string) => WorkflowCommand> = {
@@ -114,6 +115,7 @@ describe("every button shown is one transition() accepts, for the people it is m
 
   it("in every state, for requester, approver, on call, assignee, subject and bystander", () => {
     let checked = 0;
+    let offered = 0;
     for (const { name, w } of everyState()) {
       // Forty platforms are forty more of the same sub-steps: the two-platform states stand for them.
       if (w.status !== "OPEN" || name.includes("40 platforms")) continue;
@@ -143,6 +145,22 @@ describe("every button shown is one transition() accepts, for the people it is m
         for (const persona of personas) {
           const roles = rolesOf(w, persona.id, persona.isApprover, step);
           const assigned = step?.assignee !== undefined;
+          if (OFFER_ACTION_PATTERN.test(actionId)) {
+            // An offer is no transition of this workflow: the service asks authority.ts, then starts the other.
+            const may = !roles.has("subject") && (MAY["start-offered"]?.(roles, assigned) ?? false);
+            const refused = refusal(
+              w,
+              { verb: "start-offered", actor: persona.id, stepKey },
+              persona.isApprover,
+            );
+            const context = `${name}: ${actionId} on ${stepKey} by the ${persona.who}`;
+            if (may) expect(refused, context).toBeNull();
+            else expect(refused, context).toBeInstanceOf(PermissionRefusedError);
+            if (may) acceptedFor += 1;
+            offered += 1;
+            checked += 1;
+            continue;
+          }
           const variants: { command: WorkflowCommand; rule: string }[] =
             actionId === "step_assign"
               ? [
@@ -177,74 +195,19 @@ describe("every button shown is one transition() accepts, for the people it is m
       }
     }
     expect(checked).toBeGreaterThan(10_000);
+    expect(offered).toBeGreaterThan(0);
   });
 });
 
 describe("every other surface stays within Block Kit's limits", () => {
-  it("every thread line, for every audit action, with hostile details", () => {
-    const actions = {
-      "workflow.started": true,
-      "workflow.resolved": true,
-      "workflow.cancelled": true,
-      "step.done": true,
-      "step.skipped": true,
-      "step.assigned": true,
-      "step.started": true,
-      "step.succeeded": true,
-      "step.failed": true,
-      "step.retried": true,
-      "step.taken-over": true,
-      "approval.requested": true,
-      "approval.approved": true,
-      "approval.rejected": true,
-      "permission.refused": true,
-      "page.triggered": true,
-      "page.failed": true,
-      "page.acknowledged": true,
-      "page.escalated": true,
-      "page.reassigned": true,
-      "page.resolved": true,
-      "page.unacknowledged": true,
-      "deadline.reminder": true,
-      "deadline.missed": true,
-      "schedule.due": true,
-      "access.granted": true,
-      "access.revoked": true,
-      "key.exported": true,
-      "key.imported": true,
-      "key.destroyed": true,
-    } satisfies Record<AuditAction, true>;
-    for (const action of Object.keys(actions) as AuditAction[]) {
-      for (const actor of [LONG_USER, "keyops", "pagerduty"]) {
-        const line = renderThreadLine(
-          {
-            sequence: 1,
-            at: NOW,
-            actor,
-            action,
-            stepKey: "s",
-            detail: {
-              assignee: LONG_USER,
-              user: LONG_USER,
-              environment: "production",
-              environments: "development,staging,production",
-              attempted: "approve",
-              reason: long(5000, "<"),
-              error: long(5000, "&"),
-              summary: long(5000),
-              due: NOW.toISOString(),
-              by: long(500, "B"),
-              from: long(5000, "f"),
-              silentSeconds: 12,
-              to: long(5000, "t"),
-              onCall: Array.from({ length: 50 }, () => LONG_USER).join(" "),
-            },
-          },
-          long(255),
-        );
-        expect(line.length, action).toBeLessThanOrEqual(3000);
-        expect(line, action).not.toMatch(/undefined|\[object/);
-      }
+  it("every thread line, for every audit action, with hostile details, and a drill's", () => {
+    const events = everyEvent();
+    expect(new Set(events.map((e) => e.action)).size).toBe(AUDIT_ACTIONS.length);
+    for (const e of events) {
+      const line = renderThreadLine(e, long(255));
+      expect(line.length, e.action).toBeLessThanOrEqual(3000);
+      expect(line, e.action).not.toMatch(/undefined|\[object/);
+      if (e.detail.drill) expect(line, e.action).toMatch(/^\*\[DRILL\]\* /);
     }
   });
 
