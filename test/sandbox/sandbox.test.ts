@@ -249,4 +249,40 @@ describe("the sandbox's page and stand-ins", () => {
       );
     });
   }, 60_000);
+
+  it("resolving in PagerDuty's panel reaches the bot through its signed webhook: the message and its thread say so", async () => {
+    await act("command", PERSONAS.requester, {
+      text: "/key-compromised production The production key was in a screenshot",
+    });
+    const incidentOf = async () =>
+      (await state(PERSONAS.onCall)).pagerduty
+        .split('<div class="pd-incident')
+        .find((i) => i.includes("Production encryption key compromised"));
+    const id = await eventually("the page in PagerDuty", async () => {
+      const incident = await incidentOf();
+      return incident && /data-pd-incident="([^"]+)" data-pd-action="resolve"/.exec(incident)?.[1];
+    });
+    expect((await act("pagerduty", PERSONAS.onCall, { incident: id, action: "resolve" })).json).toEqual({
+      ok: true,
+    });
+    // The bot took the webhook: the message's page line and its thread's line name who resolved it.
+    const message = await eventually("the resolved page in Slack", async () => {
+      const chunks = (await state(PERSONAS.requester)).channel.split('<div class="sb-message');
+      const html = chunks.find(
+        (m) => m.includes("Production encryption key compromised") && m.includes("bk-header"),
+      );
+      const ts = /data-ts="([^"]+)"/.exec(html ?? "")?.[1];
+      const thread = chunks.filter((m) => ts && m.includes(`data-thread-ts="${ts}"`)).join("");
+      return html?.includes("✔️ Page resolved by Oscar") &&
+        thread.includes("Oscar via PagerDuty resolved the page")
+        ? html
+        : undefined;
+    });
+    // Resolved: no page buttons left in the message, none in the panel.
+    expect(message).not.toMatch(/data-action-id="page_(acknowledge|resolve)"/);
+    const incident = (await incidentOf()) ?? "";
+    expect(incident).toContain('<span class="pd-status">resolved</span>');
+    expect(incident).toContain("· by Oscar");
+    expect(incident).not.toContain("data-pd-action");
+  }, 60_000);
 });
