@@ -25,6 +25,8 @@ const PROGRESS_INTERVAL_MS = 250;
 export interface Sandbox {
   url: string;
   bot: Bot;
+  /** The PagerDuty stand-in's HTTPS port (on 127.0.0.1, as the page and the bot). */
+  pagerDutyPort: number;
   stop(): Promise<void>;
 }
 
@@ -104,6 +106,7 @@ export async function startSandbox(port: number, env: NodeJS.ProcessEnv = proces
   return {
     url: page.url,
     bot: running,
+    pagerDutyPort: Number(new URL(`https://${pd.host}`).port),
     async stop() {
       await running.stop();
       await pd.close();

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import os from "node:os";
@@ -16,12 +17,14 @@ import { eventually } from "../support/bot.js";
 
 let sandbox: Sandbox;
 let dir = "";
+let pgPort = 0;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "keyops-sandbox-http-"));
+  pgPort = await freePort();
   sandbox = await startSandbox(0, {
     KEYOPS_DATA_DIR: path.join(dir, ".data"),
-    KEYOPS_EMBEDDED_PG_PORT: String(await freePort()),
+    KEYOPS_EMBEDDED_PG_PORT: String(pgPort),
     KEYOPS_LOG_LEVEL: "error",
   });
 }, 180_000);
@@ -79,6 +82,47 @@ function buttons(html: string): { actionId: string; blockId: string; value: stri
   return found;
 }
 
+/** Every TCP socket in LISTEN state (/proc/net/tcp and tcp6): its address, port and inode. */
+function listeningSockets(): { address: string; port: number; inode: string; loopback: boolean }[] {
+  return ["/proc/net/tcp", "/proc/net/tcp6"].flatMap((file) =>
+    readFileSync(file, "utf8")
+      .split("\n")
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((f) => f[3] === "0A")
+      .map((f) => {
+        const [hex = "", port = ""] = (f[1] ?? "").split(":");
+        // IPv4 is one little-endian word; IPv6 four of them (::1 is 0…0 then 01000000).
+        const address =
+          hex.length === 8
+            ? (hex.match(/../g) ?? [])
+                .reverse()
+                .map((b) => Number.parseInt(b, 16))
+                .join(".")
+            : hex;
+        const loopback =
+          /^127\./.test(address) ||
+          hex === "00000000000000000000000001000000" ||
+          /^0000000000000000FFFF0000[0-9A-F]{6}7F$/i.test(hex); // ::ffff:127.x.x.x
+        return { address, port: Number.parseInt(port, 16), inode: f[9] ?? "", loopback };
+      }),
+  );
+}
+
+/** The inodes of this process's sockets (/proc/self/fd links to socket:[inode]). */
+function ownSocketInodes(): Set<string> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync("/proc/self/fd")) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (m?.[1]) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return inodes;
+}
+
 const unescapeHtml = (html: string) =>
   html.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
 
@@ -93,13 +137,32 @@ describe("the sandbox's page and stand-ins", () => {
     expect((await act("command", { id: "U0NOBODY" }, { text: "/keyops help" })).status).toBe(400);
   });
 
-  it("listens on loopback only: the page, the bot and PagerDuty refuse another address", async () => {
+  it("listens on loopback only: the page, the bot, PagerDuty and the database refuse another address", async () => {
+    const ports = {
+      page: Number(new URL(sandbox.url).port),
+      bot: sandbox.bot.port,
+      pagerDuty: sandbox.pagerDutyPort,
+      database: pgPort,
+    };
+    // The kernel's own word: every listening socket of this process (the page, the bot and
+    // PagerDuty run in it) and the embedded database's, with the address each is bound to.
+    const listening = listeningSockets();
+    const own = ownSocketInodes();
+    const ours = listening.filter((l) => own.has(l.inode) || l.port === ports.database);
+    for (const [name, port] of Object.entries(ports))
+      expect(
+        ours.filter((l) => l.port === port).map((l) => l.address),
+        `${name} (port ${port})`,
+      ).not.toEqual([]);
+    for (const l of ours)
+      expect(l, `port ${l.port} listens on ${l.address}`).toMatchObject({ loopback: true });
+
+    // And from outside: another address of this machine, where there is one, is refused.
     const other = Object.values(os.networkInterfaces())
       .flat()
       .find((a) => a && a.family === "IPv4" && !a.internal)?.address;
-    if (!other) return; // a machine with loopback only: nothing else to refuse
-    const pageUrl = new URL(sandbox.url);
-    for (const port of [Number(pageUrl.port), sandbox.bot.port]) {
+    if (!other) return;
+    for (const port of Object.values(ports)) {
       const refused = await new Promise<boolean>((resolve) => {
         const socket = connect({ host: other, port }, () => {
           socket.destroy();
