@@ -150,7 +150,34 @@ describe("the sandbox in a browser", () => {
       .getByText(/✅ Verify/)
       .waitFor({ timeout: 120_000 });
     const progress = (await page.evaluate("window.progress")) as string[];
-    expect(progress.length, "progress lines seen while re-encrypting").toBeGreaterThan(0);
+    expect(progress.length, "progress lines seen while rotating").toBeGreaterThan(0);
+    // Each line as the page drew it: a share of the bar, and "done / total rows" never past the total.
+    const rows = DEMO_ROWS.production;
+    const figures = progress.map((line) => {
+      const m = /(\d+)% · production (.+?) · ([\d,]+) \/ ([\d,]+) rows/.exec(line);
+      expect(m, line).not.toBeNull();
+      const [percent = "", phase = "", done = "", total = ""] = (m ?? []).slice(1);
+      return {
+        line,
+        percent: Number(percent),
+        phase,
+        done: Number(done.replace(/,/g, "")),
+        total: Number(total.replace(/,/g, "")),
+      };
+    });
+    for (const f of figures) {
+      expect(f.total, f.line).toBe(rows);
+      expect(f.done, f.line).toBeLessThanOrEqual(f.total);
+      expect(f.percent, f.line).toBe(Math.floor((100 * f.done) / f.total));
+    }
+    const reencrypting = figures.filter((f) => f.phase === "re-encrypting").map((f) => f.done);
+    expect(reencrypting, "re-encrypting only moves forward").toEqual([...reencrypting].sort((a, b) => a - b));
+    // The end, as the re-encrypt step shows it once done: every row re-encrypted, done = total, none failed.
+    const reencrypt = workflow().locator(".bk-section", { hasText: /✅ Re-encrypt/ });
+    const shown = ((await reencrypt.textContent()) ?? "").replace(/\s+/g, " ");
+    const all = rows.toLocaleString("en-US");
+    expect(shown).toContain(`production: ${rows} of ${rows} rows re-encrypted`);
+    expect(shown).toContain(`production · ${all} rows · ${all} re-encrypted · 0 failed`);
     await screenshot("rotated");
 
     // The steps left for people: the backup, the stored key backup and the schedule.
