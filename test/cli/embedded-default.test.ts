@@ -1,6 +1,5 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -12,6 +11,7 @@ import { silentLogger } from "../../src/logger.js";
 import { freePort } from "../../src/net.js";
 import { recordKey } from "../support/artifacts.js";
 import { type CliResult, runKeyops } from "../support/cli.js";
+import { portIsFree, postmasterPidFile, removeLeftoverServer } from "../support/embedded-leftovers.js";
 
 // The issue's "Done when" smoke: `keyops demo seed --rows 1000 && keyops rotate && keyops verify --json`
 // in a fresh directory with no DATABASE_URL and no KEYOPS_MASTER_KEY (the embedded default).
@@ -19,29 +19,15 @@ import { type CliResult, runKeyops } from "../support/cli.js";
 let dir = "";
 let db: Database | undefined;
 const dataDir = () => path.join(dir, ".data");
-const pidFile = () => path.join(dataDir(), "postgres", "postmaster.pid");
+const pidFile = () => postmasterPidFile(dataDir());
 const WARNING = "KEYOPS_MASTER_KEY is not set: generated a master key for the embedded database";
 
 afterAll(async () => {
   await db?.close();
-  if (dir && existsSync(pidFile())) {
-    try {
-      process.kill(Number(readFileSync(pidFile(), "utf8").split("\n")[0]), "SIGKILL");
-    } catch {
-      // gone already
-    }
-  }
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-/** True when nothing listens on the port (a server left running would still hold it). */
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
+  if (!dir) return;
+  await removeLeftoverServer(dataDir());
+  await rm(dir, { recursive: true, force: true });
+}, 60_000);
 
 function occurrences(text: string, part: string): number {
   return text.split(part).length - 1;

@@ -11,7 +11,6 @@ import {
   symlinkSync,
 } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +21,7 @@ import { CACHE_ROOT, CLUSTERS_ROOT } from "../../src/db/embedded-host.js";
 import { freePort } from "../../src/net.js";
 import { recordKey, recordOutput } from "../support/artifacts.js";
 import { type CliResult, keyopsEnv } from "../support/cli.js";
+import { portIsFree, postmasterPidFile, removeLeftoverServer } from "../support/embedded-leftovers.js";
 
 // The README's try-it commands in a fresh `git clone` whose ancestor is private (mode 0700, as
 // mkdtemp makes it, like /root): as root the embedded PostgreSQL runs as the `postgres` user, which
@@ -33,31 +33,16 @@ const IS_ROOT = process.getuid?.() === 0;
 let dir = "";
 const clone = () => path.join(dir, "keyops");
 const dataDir = () => path.join(clone(), ".data");
-const pidFile = () => path.join(dataDir(), "postgres", "postmaster.pid");
+const pidFile = () => postmasterPidFile(dataDir());
 
 afterAll(async () => {
   if (!dir) return;
-  if (existsSync(pidFile())) {
-    try {
-      process.kill(Number(readFileSync(pidFile(), "utf8").split("\n")[0]), "SIGKILL");
-    } catch {
-      // gone already
-    }
-  }
-  await removeEmbeddedDataDir(dataDir()).catch(() => undefined);
+  await removeLeftoverServer(dataDir());
   await rm(dir, { recursive: true, force: true });
 }, 60_000);
 
 function mode(file: string): number {
   return statSync(file).mode & 0o777;
-}
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
 }
 
 /** `npx keyops <args>` in the clone, with only PATH, HOME and `env`; output recorded for the secret scan. */

@@ -1,38 +1,25 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/net.js";
 import { eventually } from "../support/bot.js";
 import { captureOutput, runKeyops, spawnKeyops } from "../support/cli.js";
+import { portIsFree, postmasterPidFile, removeLeftoverServer } from "../support/embedded-leftovers.js";
 
 // Ctrl-C or a SIGTERM (a terminal closed, a CI job cancelled) during a long command on the embedded
 // default: one line, exit 130, and the embedded server the command started is stopped with it.
 
 let dir = "";
 const dataDir = () => path.join(dir, ".data");
-const pidFile = () => path.join(dataDir(), "postgres", "postmaster.pid");
+const pidFile = () => postmasterPidFile(dataDir());
 
 afterAll(async () => {
-  if (dir && existsSync(pidFile())) {
-    try {
-      process.kill(Number(readFileSync(pidFile(), "utf8").split("\n")[0]), "SIGKILL");
-    } catch {
-      // gone already
-    }
-  }
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
-
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
+  if (!dir) return;
+  await removeLeftoverServer(dataDir());
+  await rm(dir, { recursive: true, force: true });
+}, 60_000);
 
 describe("an interrupted command on the embedded default", () => {
   it("SIGTERM during demo seed, SIGINT during verify: one line, exit 130, the server stopped; then it runs", async () => {
