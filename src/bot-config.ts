@@ -175,6 +175,16 @@ export function loadBotConfig(env: NodeJS.ProcessEnv = process.env): BotConfig {
   const metricsToken = s.KEYOPS_METRICS === "off" ? undefined : s.KEYOPS_METRICS.slice("bearer:".length);
   if (s.KEYOPS_METRICS_PORT && s.KEYOPS_METRICS_PORT.port !== 0 && s.KEYOPS_METRICS_PORT.port === s.PORT)
     problems.push("KEYOPS_METRICS_PORT must not be PORT: the Slack port serves /metrics only with a token");
+  // The alert channel holds workflows' buttons (quarterly maintenance, alerts): a guard that
+  // refused them there would leave those workflows unworkable.
+  if (
+    s.KEYOPS_ALERT_CHANNEL &&
+    s.KEYOPS_ALLOWED_CHANNELS.length > 0 &&
+    !s.KEYOPS_ALLOWED_CHANNELS.includes(s.KEYOPS_ALERT_CHANNEL)
+  )
+    problems.push(
+      `KEYOPS_ALLOWED_CHANNELS must include KEYOPS_ALERT_CHANNEL (${s.KEYOPS_ALERT_CHANNEL}): the buttons KeyOps posts there would be refused`,
+    );
   if (metricsToken && Object.values(reportTokens).includes(metricsToken))
     problems.push("KEYOPS_METRICS must not use a report token (KEYOPS_REPORT_TOKEN_<ENV>)");
   if (problems.length > 0) throw new ConfigError(problems);

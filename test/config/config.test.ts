@@ -1,8 +1,10 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { loadBotConfig } from "../../src/bot-config.js";
 import { type Config, ConfigError, loadConfig } from "../../src/config.js";
 import type { SecretKey } from "../../src/crypto/secret-key.js";
 import { newTestKey } from "../support/database.js";
+import { thrown } from "../support/thrown.js";
 
 // loadConfig with explicit environment objects: nothing here reads the process's own environment.
 
@@ -291,5 +293,31 @@ describe("loadConfig target databases", () => {
     expect(configError({ KEYOPS_TARGET_DATABASE_URL_STAGING: "redis://cache" }).problems).toEqual([
       "KEYOPS_TARGET_DATABASE_URL_STAGING: must be a postgresql:// connection string",
     ]);
+  });
+});
+
+describe("loadBotConfig: the alert channel and KEYOPS_ALLOWED_CHANNELS", () => {
+  const base = {
+    SLACK_BOT_TOKEN: "xoxb-test",
+    SLACK_SIGNING_SECRET: "0123456789abcdef",
+    KEYOPS_APPROVERS: "U0APPROVER",
+    KEYOPS_ALERT_CHANNEL: "C0ALERTS",
+  };
+
+  it("refuses an allow-list that leaves out the alert channel, whose buttons it would refuse", () => {
+    const error = thrown(
+      () => loadBotConfig({ ...base, KEYOPS_ALLOWED_CHANNELS: "C0SECURITY" }),
+      ConfigError,
+    );
+    expect(error.problems).toEqual([
+      "KEYOPS_ALLOWED_CHANNELS must include KEYOPS_ALERT_CHANNEL (C0ALERTS): the buttons KeyOps posts there would be refused",
+    ]);
+  });
+
+  it("accepts it listed, or no allow-list at all", () => {
+    expect(
+      loadBotConfig({ ...base, KEYOPS_ALLOWED_CHANNELS: "C0SECURITY,C0ALERTS" }).allowedChannels,
+    ).toEqual(["C0SECURITY", "C0ALERTS"]);
+    expect(loadBotConfig(base).allowedChannels).toEqual([]);
   });
 });
