@@ -60,6 +60,9 @@ export interface BotOverrides {
 }
 
 const SCHEDULE_PLAN_MS = 5 * 60_000;
+/** Handled Slack and PagerDuty request keys are kept this long (dedupe needs minutes, not months). */
+const HANDLED_REQUEST_RETENTION_DAYS = 30;
+const FORGET_REQUESTS_MS = 60 * 60_000;
 
 /** One outbox delivery's Slack call; past it the entry is retried (and first looked for). */
 const SLACK_DELIVERY_TIMEOUT_MS = 10_000;
@@ -231,6 +234,12 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
         .catch((error: Error) => log.warn("planning scheduled workflows failed", { error: error.message })),
     );
     outbox.start();
+    const stopForgetting = everyInterval(FORGET_REQUESTS_MS, () =>
+      service
+        .forgetHandledRequests(HANDLED_REQUEST_RETENTION_DAYS)
+        .then(() => undefined)
+        .catch((error: Error) => log.warn("forgetting handled requests failed", { error: error.message })),
+    );
     await steps.resumeInterruptedSteps();
     const stopTakeovers = everyInterval(leases.settings.beatMs, () =>
       steps
@@ -262,6 +271,7 @@ export async function startBot(config: BotConfig, log: Logger, overrides: BotOve
           await stopAlerts();
           await stopTakeovers();
           await stopPlanning();
+          await stopForgetting();
           await app
             .stop()
             .catch((error: Error) => log.warn("stopping Slack failed", { error: error.message }));

@@ -41,6 +41,8 @@ import {
   workflowsAbout,
 } from "./workflow-store.js";
 
+/** Handled request keys forgotten per statement. */
+const FORGET_CHUNK = 5000;
 export interface WorkflowServiceOptions {
   prisma: PrismaClient;
   engine: RotationEngine;
@@ -293,6 +295,25 @@ export class WorkflowService {
       skipDuplicates: true,
     });
     return inserted.count > 0;
+  }
+
+  /**
+   * Forgets handled request keys recorded more than `days` ago, in short statements; returns how
+   * many. Safe long after the fact: Slack retries within minutes and a signature more than five
+   * minutes old is refused; PagerDuty news older than the page's last change is ignored anyway.
+   */
+  async forgetHandledRequests(days: number): Promise<number> {
+    let forgotten = 0;
+    for (;;) {
+      // "at" is timestamp without time zone holding UTC, as Prisma writes it.
+      const n = await this.o.prisma.$executeRaw`
+        DELETE FROM "HandledRequest" WHERE "key" IN (
+          SELECT "key" FROM "HandledRequest"
+           WHERE "at" < (now() AT TIME ZONE 'UTC') - make_interval(days => ${days}::int)
+           ORDER BY "at" LIMIT ${FORGET_CHUNK}::int)`;
+      forgotten += n;
+      if (n < FORGET_CHUNK) return forgotten;
+    }
   }
 
   get(workflowId: string): Promise<WorkflowSnapshot> {
