@@ -6,7 +6,7 @@ import { renderRecentAccess } from "../views/recent-access.js";
 import { renderThreadLine } from "../views/thread-line.js";
 import { renderWorkflowMessage } from "../views/workflow-message.js";
 import type { ApproverIds } from "../workflows/approvers.js";
-import type { WorkflowPublisher } from "../workflows/ports.js";
+import { PublicationRefusedError, type WorkflowPublisher } from "../workflows/ports.js";
 import type { TimelineEvent, WorkflowSnapshot } from "../workflows/types.js";
 
 /** A workflow in Slack: one message re-rendered in place, its thread as the log. */
@@ -17,22 +17,23 @@ export class SlackPublisher implements WorkflowPublisher {
   ) {}
 
   async post(w: WorkflowSnapshot, key: string): Promise<string> {
-    const response = await this.client.chat.postMessage({
-      channel: w.channelId,
-      ...renderWorkflowMessage(w, this.now()),
-      metadata: publicationMetadata(key),
-      unfurl_links: false,
-    });
+    const response = await refusalsForGood(() =>
+      this.client.chat.postMessage({
+        channel: w.channelId,
+        ...renderWorkflowMessage(w, this.now()),
+        metadata: publicationMetadata(key),
+        unfurl_links: false,
+      }),
+    );
     return tsOf(response);
   }
 
   async update(w: WorkflowSnapshot): Promise<void> {
     if (!w.messageTs) return;
-    await this.client.chat.update({
-      channel: w.channelId,
-      ts: w.messageTs,
-      ...renderWorkflowMessage(w, this.now()),
-    });
+    const ts = w.messageTs;
+    await refusalsForGood(() =>
+      this.client.chat.update({ channel: w.channelId, ts, ...renderWorkflowMessage(w, this.now()) }),
+    );
   }
 
   async log(w: WorkflowSnapshot, event: TimelineEvent, key: string): Promise<string> {
@@ -83,13 +84,15 @@ export class SlackPublisher implements WorkflowPublisher {
   }
 
   private async note(w: WorkflowSnapshot, text: string, key?: string): Promise<string> {
-    const response = await this.client.chat.postMessage({
-      channel: w.channelId,
-      ...(w.messageTs ? { thread_ts: w.messageTs } : {}),
-      text,
-      ...(key ? { metadata: publicationMetadata(key) } : {}),
-      unfurl_links: false,
-    });
+    const response = await refusalsForGood(() =>
+      this.client.chat.postMessage({
+        channel: w.channelId,
+        ...(w.messageTs ? { thread_ts: w.messageTs } : {}),
+        text,
+        ...(key ? { metadata: publicationMetadata(key) } : {}),
+        unfurl_links: false,
+      }),
+    );
     return tsOf(response);
   }
 
@@ -112,6 +115,35 @@ export class SlackPublisher implements WorkflowPublisher {
       title: `Post-mortem #${w.number}: ${w.title}`.slice(0, 250),
       content: renderPostmortem(w, timeline, stepTitles(w)),
     });
+  }
+}
+
+/**
+ * Slack's answers that no retry can change: the message is gone or can no longer be edited, or the
+ * content is refused as it is. Not the channel's (not_in_channel, channel_not_found): inviting the
+ * bot fixes those, so they are retried.
+ */
+const REFUSED_FOR_GOOD = new Set([
+  "message_not_found",
+  "cant_update_message",
+  "edit_window_closed",
+  "is_archived",
+  "msg_too_long",
+  "no_text",
+  "invalid_blocks",
+  "invalid_blocks_format",
+  "too_many_attachments",
+  "invalid_metadata_format",
+  "invalid_metadata_schema",
+]);
+
+async function refusalsForGood<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    const code = (error as { data?: { error?: string } }).data?.error;
+    if (code && REFUSED_FOR_GOOD.has(code)) throw new PublicationRefusedError(code);
+    throw error;
   }
 }
 

@@ -27,6 +27,17 @@ export interface WorkflowPublisher {
   uploadPostmortem(w: WorkflowSnapshot, timeline: TimelineEvent[]): Promise<void>;
 }
 
+/**
+ * The chat platform refused a publication for good (the message was deleted, or the content can
+ * never be accepted): the outbox skips it, names it in the log, and delivers what follows.
+ */
+export class PublicationRefusedError extends Error {
+  constructor(readonly reason: string) {
+    super(`refused for good: ${reason}`);
+    this.name = "PublicationRefusedError";
+  }
+}
+
 /** Durable background work (pg-boss): each job runs once across replicas and survives restarts. */
 export interface WorkflowJobs {
   /** `attempt` tells runs of the same step apart (a Retry is a new job, never merged into the last). */

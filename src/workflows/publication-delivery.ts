@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { PrismaClient } from "../db/prisma.js";
 import type { Logger } from "../logger.js";
 import type { ApproverIds } from "./approvers.js";
-import type { WorkflowPublisher } from "./ports.js";
+import { PublicationRefusedError, type WorkflowPublisher } from "./ports.js";
 import { eventOf } from "./publications.js";
 import type { WorkflowSnapshot } from "./types.js";
 import { loadWorkflow } from "./workflow-store.js";
@@ -150,6 +150,19 @@ export class PublicationDelivery {
       await markDelivered(client, entry.id, ts ?? null);
       return true;
     } catch (error) {
+      if (error instanceof PublicationRefusedError) {
+        // Retrying cannot change it, and every later entry of the workflow waits behind it.
+        await client.query(`UPDATE "Publication" SET "deliveredAt" = now(), "lastError" = $2 WHERE id = $1`, [
+          entry.id,
+          error.message,
+        ]);
+        this.o.log.error("Slack refused to show part of a workflow for good; skipped it", {
+          workflowId,
+          publication: entry.kind,
+          error: error.reason,
+        });
+        return true;
+      }
       const delayMs = Math.min(
         (this.o.backoffMs ?? 1000) * 2 ** Math.min(entry.attempts, 20),
         this.o.maxBackoffMs ?? 60_000,
