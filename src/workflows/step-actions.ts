@@ -17,6 +17,7 @@ import type {
   StepAction,
   StepResult,
   TimelineEvent,
+  WorkflowDefinition,
   WorkflowOffer,
   WorkflowSnapshot,
 } from "./types.js";
@@ -418,6 +419,23 @@ function runningStep(w: WorkflowSnapshot, action: StepAction) {
 
 const isoDate = (at: Date, zone: string) => DateTime.fromJSDate(at, { zone }).toISODate() ?? at.toISOString();
 
+/** A button starting `starts` (a /key-rotate) for one environment, from a step of `w`; a drill offers a drill. */
+export function offerToStart(
+  w: WorkflowSnapshot,
+  starts: WorkflowDefinition,
+  environment: Environment,
+): WorkflowOffer {
+  return {
+    kind: starts.kind,
+    label: `Start ${starts.command} ${environment}`,
+    inputs: {
+      environments: [environment],
+      summary: `#${w.number} ${w.title}: the ${environment} rotation is due`,
+      ...(w.inputs.drill && starts.allowsDrill ? { drill: true } : {}),
+    },
+  };
+}
+
 /**
  * The guide's "Review key rotation schedule": each environment's last and next rotation (the
  * recorded schedule); one that is due (its date passed, or never rotated through KeyOps while it
@@ -448,15 +466,7 @@ export async function reviewRotationSchedule(w: WorkflowSnapshot, deps: StepActi
       if (!due) continue;
     }
     if (!starts) continue;
-    offers.push({
-      kind: starts.kind,
-      label: `Start ${starts.command} ${environment}`,
-      inputs: {
-        environments: [environment],
-        summary: `#${w.number} ${w.title}: the ${environment} rotation is due`,
-        ...(w.inputs.drill && starts.allowsDrill ? { drill: true } : {}),
-      },
-    });
+    offers.push(offerToStart(w, starts, environment));
   }
   return { lines, ...(offers.length > 0 ? { offers } : {}) };
 }

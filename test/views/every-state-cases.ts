@@ -18,6 +18,7 @@ import { renderPlainLine, renderThreadLine } from "../../src/views/thread-line.j
 import { renderWorkflowMessage } from "../../src/views/workflow-message.js";
 import { DRILL_MARK } from "../../src/workflows/begin.js";
 import { WORKFLOW_DEFINITIONS } from "../../src/workflows/definitions/index.js";
+import { offerToStart } from "../../src/workflows/step-actions.js";
 import type {
   AuditAction,
   PageSnapshot,
@@ -171,15 +172,7 @@ export function put(w: WorkflowSnapshot, s: StepSnapshot, status: StepStatus, f:
  */
 function offersOf(w: WorkflowSnapshot, kind: string): WorkflowOffer[] {
   const starts = definition(kind);
-  return w.inputs.environments.map((environment) => ({
-    kind: starts.kind,
-    label: `Start ${starts.command} ${environment}`,
-    inputs: {
-      environments: [environment],
-      summary: `#${w.number} ${w.title}: the ${environment} rotation is due`,
-      ...(w.inputs.drill && starts.allowsDrill ? { drill: true } : {}),
-    },
-  }));
+  return w.inputs.environments.map((environment) => offerToStart(w, starts, environment));
 }
 
 export function base(kind: string, f: Flavour, platformCounts: PlatformCount[]): WorkflowSnapshot {
