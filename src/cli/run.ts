@@ -125,15 +125,15 @@ export async function runCli(
     );
   } catch (error) {
     code = failWith(error);
-  } finally {
-    interrupt.dispose();
   }
   // Closing can fail too (a full disk leaves the embedded server's lock files unwritable): that
-  // never hides how the command ended, and a command that succeeded reports it.
+  // never hides how the command ended, and a command that succeeded reports it. The signal
+  // handlers stay until it is closed: a signal's relayed copy must not kill the close half-way.
   const closeError = await runtime?.close().then(
     () => undefined,
     (error: unknown) => error ?? new Error("closing failed"),
   );
+  interrupt.dispose();
   return closeError !== undefined && code === EXIT.ok ? failWith(closeError) : code;
 
   function failWith(error: unknown): number {
