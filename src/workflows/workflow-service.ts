@@ -158,7 +158,7 @@ export class WorkflowService {
     const openKey = definition.openKey?.(inputs);
     if (openKey) {
       const open = await findOpenByKey(this.o.prisma, definition.kind, openKey);
-      if (open) throw new AlreadyOpenError(open, openKey);
+      if (open) return this.startedByThisRequest(request.requestKey, open, openKey);
     }
     const lost = lostVersions[0];
     if (lost !== undefined) inputs.keyVersion = lost;
@@ -201,7 +201,7 @@ export class WorkflowService {
         if (raced) return { workflow: raced, created: false };
         // Another replica started the one open workflow of this key first.
         const open = openKey ? await findOpenByKey(this.o.prisma, definition.kind, openKey) : null;
-        if (open && openKey) throw new AlreadyOpenError(open, openKey);
+        if (open && openKey) return this.startedByThisRequest(request.requestKey, open, openKey);
       }
       throw error;
     }
@@ -222,6 +222,21 @@ export class WorkflowService {
     await this.runEffects(created, begun.effects);
     this.o.published?.();
     return { workflow: created, created: true };
+  }
+
+  /**
+   * An open workflow holds `openKey`: it is this request's own when a copy of the request (another
+   * delivery of a scheduled job, on this replica or another) started it after this one looked for
+   * it by its request key; otherwise this start is refused.
+   */
+  private async startedByThisRequest(
+    requestKey: string,
+    open: WorkflowSnapshot,
+    openKey: string,
+  ): Promise<{ workflow: WorkflowSnapshot; created: false }> {
+    const same = await findWorkflowByRequest(this.o.prisma, requestKey);
+    if (same) return { workflow: same, created: false };
+    throw new AlreadyOpenError(open, openKey);
   }
 
   /**

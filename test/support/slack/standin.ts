@@ -68,6 +68,11 @@ export interface UploadedFile {
 
 type Answer = { ok: true; [field: string]: unknown } | { ok: false; error: string };
 type CallMatcher = string | ((call: RecordedCall) => boolean);
+/** A call kept waiting by holdNext. */
+interface Hold {
+  arrived: () => void;
+  released: Promise<void>;
+}
 
 const DEFAULT_TZ = "America/New_York";
 
@@ -88,6 +93,7 @@ export class SlackStandin {
   private lastTs = 0;
   private outageStatus: number | undefined;
   private readonly lostAnswers = new Map<string, number>();
+  private readonly holds = new Map<string, Hold[]>();
   /** When each message was posted, in Unix seconds (its ts is not a real time). */
   private readonly postedAt = new Map<string, number>();
 
@@ -157,6 +163,26 @@ export class SlackStandin {
    */
   loseNextAnswers(method: string, count = 1): void {
     this.lostAnswers.set(method, (this.lostAnswers.get(method) ?? 0) + count);
+  }
+
+  /**
+   * The next call of `method` waits, unanswered, until `release()`: `arrived` resolves when it
+   * has come in, so that a test can act while the caller is waiting on Slack.
+   */
+  holdNext(method: string): { arrived: Promise<void>; release: () => void } {
+    let arrive = () => {};
+    let release = () => {};
+    const hold: Hold = {
+      arrived: () => arrive(),
+      released: new Promise<void>((resolve) => {
+        release = resolve;
+      }),
+    };
+    const arrived = new Promise<void>((resolve) => {
+      arrive = resolve;
+    });
+    this.holds.set(method, [...(this.holds.get(method) ?? []), hold]);
+    return { arrived, release };
   }
 
   /** The next call of `method` answers HTTP 429 with this Retry-After (the client retries). */
@@ -275,6 +301,11 @@ export class SlackStandin {
 
     const { method, args, token } = webApiCall(url, req.headers, body);
     const call: RecordedCall = { method, args, at: Date.now(), ...(token ? { token } : {}) };
+    const hold = this.holds.get(method)?.shift();
+    if (hold) {
+      hold.arrived();
+      await hold.released;
+    }
 
     if (this.outageStatus !== undefined) {
       this.record({ ...call, error: `http_${this.outageStatus}` });
