@@ -4,6 +4,7 @@ import { openCredentials } from "../../src/client/index.js";
 import { encrypt } from "../../src/crypto/aes-gcm.js";
 import { formatCiphertext } from "../../src/crypto/ciphertext.js";
 import { encryptLegacy, seedPlatformIntegrations } from "../../src/demo/seed.js";
+import { defaultBatchSize } from "../../src/engine/engine.js";
 import type { Target } from "../../src/engine/target.js";
 import { BusyError, RefusedError } from "../../src/errors.js";
 import { newTestKey, useTestDatabase } from "../support/database.js";
@@ -319,6 +320,36 @@ describe("compare-and-swap", () => {
       reencrypted: 3000,
       digestUnchanged: true,
     });
+  });
+});
+
+describe("throttled runs", () => {
+  it("without a batch size chosen, write small batches evenly spaced: the rate over 20 rows each", async () => {
+    expect([9084, 100, 40_000, 1_000_000].map((rate) => defaultBatchSize(rate))).toEqual([
+      455, 50, 2000, 2000,
+    ]);
+    expect([undefined, "auto" as const].map((rate) => defaultBatchSize(rate))).toEqual([2000, 2000]);
+
+    const { engine } = await seeded(1200);
+    const batches: number[] = [];
+    let done = 0;
+    const report = await engine.rotate("development", {
+      maxRowsPerSecond: 4000,
+      onProgress: (p) => {
+        if (p.phase !== "reencrypt" || p.done === done) return;
+        batches.push(p.done - done);
+        done = p.done;
+      },
+    });
+    expect(report).toMatchObject({ status: "SUCCEEDED", reencrypted: 1200, digestUnchanged: true });
+    const run = await t.db.prisma.rotationRun.findFirstOrThrow({ orderBy: { id: "desc" } });
+    expect(run).toMatchObject({ batchSize: 200, maxRowsPerSecond: 4000 });
+    expect(Math.max(...batches)).toBeLessThanOrEqual(200);
+
+    // A batch size given is kept.
+    await engine.rotate("development", { maxRowsPerSecond: 4000, batchSize: 600 });
+    const explicit = await t.db.prisma.rotationRun.findFirstOrThrow({ orderBy: { id: "desc" } });
+    expect(explicit).toMatchObject({ batchSize: 600, maxRowsPerSecond: 4000 });
   });
 });
 
