@@ -1,5 +1,5 @@
 // What a rotation costs the application (npm run bench:impact -- [--rows N] [--idle-seconds S]
-// [--reads R] [--writes W] [--throttle-fraction F] [--keep]).
+// [--reads R] [--writes W] [--throttle-fraction F] [--batch-size N] [--keep]).
 //
 // On a throw-away embedded PostgreSQL (fsync on) seeded with N legacy rows, the example service
 // (examples/api-service, installed from an `npm pack` of this checkout, keyops/client on the
@@ -37,6 +37,8 @@ interface Options {
   reads: number;
   writes: number;
   throttleFraction: number;
+  /** Given to every `keyops rotate` (--batch-size); unset: the engine's own choice. */
+  batchSize?: number;
   keep: boolean;
 }
 
@@ -49,6 +51,7 @@ function parseOptions(argv: string[]): Options {
       reads: { type: "string" },
       writes: { type: "string" },
       "throttle-fraction": { type: "string" },
+      "batch-size": { type: "string" },
       keep: { type: "boolean", default: false },
     },
     strict: true,
@@ -68,6 +71,9 @@ function parseOptions(argv: string[]): Options {
     reads: num(values.reads, "--reads", 40),
     writes: num(values.writes, "--writes", 10),
     throttleFraction: fraction,
+    ...(values["batch-size"] !== undefined
+      ? { batchSize: Math.round(num(values["batch-size"], "--batch-size", 0)) }
+      : {}),
     keep: values.keep ?? false,
   };
 }
@@ -273,23 +279,24 @@ async function run(options: Options, dir: string): Promise<void> {
       phases.push(row);
       return value;
     };
+    const batch = options.batchSize ? ["--batch-size", String(options.batchSize)] : [];
     // A few seconds of warm-up (connections, JIT) that no phase counts.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     await timedPhase("idle", () => new Promise((resolve) => setTimeout(resolve, options.idleSeconds * 1000)));
     const unthrottled = await timedPhase(
       "rotating (unthrottled)",
-      () => rotate(keyopsEnv, []),
+      () => rotate(keyopsEnv, batch),
       (r) => r,
     );
     const limit = Math.max(100, Math.round(unthrottled.rowsPerSecond * options.throttleFraction));
     await timedPhase(
       `throttled (--max-rows-per-second ${limit})`,
-      () => rotate(keyopsEnv, ["--max-rows-per-second", String(limit)]),
+      () => rotate(keyopsEnv, [...batch, "--max-rows-per-second", String(limit)]),
       (r) => r,
     );
     await timedPhase(
       "auto (--max-rows-per-second auto)",
-      () => rotate(keyopsEnv, ["--max-rows-per-second", "auto"]),
+      () => rotate(keyopsEnv, [...batch, "--max-rows-per-second", "auto"]),
       (r) => r,
     );
     await timedPhase(
@@ -304,7 +311,7 @@ async function run(options: Options, dir: string): Promise<void> {
     );
     console.log(
       `KeyOps impact benchmark: ${options.rows} rows, ${options.reads} reads/s + ${options.writes} writes/s open-loop ` +
-        `into examples/api-service; PostgreSQL ${settings[0]?.version} (fsync ${settings[0]?.fsync}), ${os.cpus().length} CPUs`,
+        `into examples/api-service, batch ${options.batchSize ?? "the engine's default"}; PostgreSQL ${settings[0]?.version} (fsync ${settings[0]?.fsync}), ${os.cpus().length} CPUs`,
     );
     printTable(phases);
     const p99 = (row: PhaseRow | undefined) =>
