@@ -201,7 +201,7 @@ export class WorkflowService {
         if (raced) return { workflow: raced, created: false };
         // Another replica started the one open workflow of this key first.
         const open = openKey ? await findOpenByKey(this.o.prisma, definition.kind, openKey) : null;
-        if (open && openKey) return this.startedByThisRequest(request.requestKey, open, openKey);
+        if (open && openKey) throw new AlreadyOpenError(open, openKey);
       }
       throw error;
     }
