@@ -20,6 +20,7 @@ import {
   lstat,
   mkdir,
   readdir,
+  readFile,
   readlink,
   realpath,
   rename,
@@ -277,5 +278,23 @@ export async function removeDataDir(dataDir: string): Promise<void> {
   } catch {
     // no cluster, or not a symlink
   }
-  await rm(dataDir, { recursive: true, force: true });
+  await removeTree(dataDir);
+}
+
+/**
+ * Deletes `dir` and every cluster kept in CLUSTERS_ROOT for a data directory inside it (its
+ * `origin` says where it came from): a scratch directory holding data directories leaves none of
+ * their clusters behind. Their servers must be stopped.
+ */
+export async function removeTree(dir: string): Promise<void> {
+  const root = await realpath(dir).catch(() => undefined);
+  if (root) {
+    for (const name of await readdir(CLUSTERS_ROOT).catch(() => [] as string[])) {
+      const home = path.join(CLUSTERS_ROOT, name);
+      const origin = (await readFile(path.join(home, "origin"), "utf8").catch(() => "")).trim();
+      if (origin === root || origin.startsWith(`${root}${path.sep}`))
+        await rm(home, { recursive: true, force: true });
+    }
+  }
+  await rm(dir, { recursive: true, force: true });
 }

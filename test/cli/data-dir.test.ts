@@ -1,9 +1,10 @@
 import { statSync, writeFileSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SecretKey } from "../../src/crypto/secret-key.js";
+import { removeTree } from "../../src/db/embedded-host.js";
 import { freePort } from "../../src/net.js";
 import { recordKey } from "../support/artifacts.js";
 import { runKeyops } from "../support/cli.js";
@@ -13,7 +14,7 @@ import { runKeyops } from "../support/cli.js";
 
 const roots: string[] = [];
 afterAll(async () => {
-  for (const root of roots) await rm(root, { recursive: true, force: true });
+  for (const root of roots) await removeTree(root);
 });
 
 async function workspace(): Promise<string> {

@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { LEFTOVER_WARNING, removeEmbeddedDataDir, startEmbeddedPostgres } from "../../src/db/embedded.js";
-import { CLUSTERS_ROOT } from "../../src/db/embedded-host.js";
+import { CLUSTERS_ROOT, removeTree } from "../../src/db/embedded-host.js";
 import { UserError } from "../../src/errors.js";
 import { createLogger, silentLogger } from "../../src/logger.js";
 import { freePort } from "../../src/net.js";
@@ -379,6 +379,34 @@ describe("the embedded PostgreSQL under a private directory (mode 0700, as mkdte
     await removeEmbeddedDataDir(dataDir);
     expect(existsSync(dataDir)).toBe(false);
     expect(existsSync(home)).toBe(false);
+  }, 180_000);
+
+  it("removing a scratch directory removes the clusters kept for the data directories in it, and no other", async () => {
+    const scratch = await privateDataDir();
+    const dataDir = path.join(scratch, "bench", "data");
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const server = await startEmbeddedPostgres({ dataDir, port: await freePort(), log: silentLogger });
+    const [where] = await query<{ dir: string }>(
+      server.url,
+      "SELECT setting AS dir FROM pg_settings WHERE name = 'data_directory'",
+    );
+    await server.stop();
+    const home = path.dirname(where?.dir as string);
+    // A cluster kept for a directory whose path only starts like the scratch's stays.
+    const other = path.join(CLUSTERS_ROOT, "0000test-sibling");
+    if (IS_ROOT) {
+      expect(path.dirname(home)).toBe(CLUSTERS_ROOT);
+      await mkdir(other, { recursive: true });
+      await writeFile(path.join(other, "origin"), `${realpathSync(scratch)}-sibling/data\n`);
+    }
+    try {
+      await removeTree(scratch);
+      expect(existsSync(scratch)).toBe(false);
+      expect(existsSync(home)).toBe(false);
+      if (IS_ROOT) expect(existsSync(other)).toBe(true);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
   }, 180_000);
 
   it("two processes share one server, the first out leaves it to the second, the last out stops it (9 SIGTERM rounds)", async () => {

@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
 import { type EmbeddedServer, removeEmbeddedDataDir, startEmbeddedPostgres } from "../../src/db/embedded.js";
+import { removeTree } from "../../src/db/embedded-host.js";
 import { silentLogger } from "../../src/logger.js";
 import { freePort } from "../../src/net.js";
 import { ARTIFACTS_DIR, KEYS_DIR, OUTPUT_DIR } from "./artifacts.js";
@@ -47,7 +48,7 @@ export default async function setup(project: TestProject) {
     if (dataDir) await removeEmbeddedDataDir(dataDir);
     process.env.TMPDIR = systemTemp;
     const leftovers = findTempLeftovers(runTemp, KEYS_DIR);
-    await rm(runTemp, { recursive: true, force: true });
+    await removeTree(runTemp);
     const leaks = findLeaks(KEYS_DIR, OUTPUT_DIR);
     const keysChecked = countRecordedKeys(KEYS_DIR);
     // The throw-away keys were needed for the scans only: nothing readable is left behind.
