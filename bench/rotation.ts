@@ -215,7 +215,7 @@ async function ceilingPhase(
   const transform: BatchTransform = async (rows) => ({
     rows: rows.map((row) => ({
       id: row.id,
-      oldCiphertext: row.ciphertext,
+      rowVersion: row.rowVersion,
       newCiphertext: `v2:${row.ciphertext}`,
     })),
     undecryptable: [],

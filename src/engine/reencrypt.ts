@@ -5,11 +5,16 @@ import { associatedData, type Target } from "./target.js";
 export interface StoredRow {
   id: string;
   ciphertext: string;
+  /**
+   * The row version read with the ciphertext (PostgreSQL's xmin, as text): the compare-and-swap
+   * writes the new ciphertext only while the row is still that version.
+   */
+  rowVersion: string;
 }
 
 export interface ReencryptedRow {
   id: string;
-  oldCiphertext: string;
+  rowVersion: string;
   newCiphertext: string;
 }
 
@@ -60,7 +65,7 @@ export function toBatch(rows: readonly StoredRow[], newCiphertexts: readonly str
   const batch: ReencryptedBatch = { rows: [], undecryptable: [] };
   rows.forEach((row, i) => {
     const newCiphertext = newCiphertexts[i];
-    if (newCiphertext) batch.rows.push({ id: row.id, oldCiphertext: row.ciphertext, newCiphertext });
+    if (newCiphertext) batch.rows.push({ id: row.id, rowVersion: row.rowVersion, newCiphertext });
     else batch.undecryptable.push(row.id);
   });
   return batch;

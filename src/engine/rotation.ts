@@ -186,9 +186,8 @@ async function rotateLockedRows(
   for (;;) {
     options.signal?.throwIfAborted();
     const { rows } = await writer.query<StoredRow>(
-      `SELECT ${target.sqlId}::text AS id, ${target.sqlCiphertext} AS ciphertext
-         FROM ${target.sqlTable}
-        WHERE ${target.sqlId} = ANY($1::${target.idType}[]) AND ${target.sqlCiphertext} NOT LIKE $2`,
+      `SELECT ${storedColumns(target)} FROM ${target.sqlTable} AS t
+        WHERE t.${target.sqlId} = ANY($1::${target.idType}[]) AND t.${target.sqlCiphertext} NOT LIKE $2`,
       [ids, onActive],
     );
     if (rows.length === 0) return total;
@@ -232,9 +231,14 @@ async function* readAhead(
       // are mostly rotated reads as short statements as the first pass. "t." matters: a bare
       // ORDER BY "id" would sort by the output column (the id as text) and break keyset order
       // for numeric ids.
-      const { rows: window } = await reader.query<{ id: string; ciphertext: string | null }>({
+      const { rows: window } = await reader.query<{
+        id: string;
+        ciphertext: string | null;
+        rowVersion: string;
+      }>({
         text: `SELECT t.${target.sqlId}::text AS id,
-                      CASE WHEN t.${target.sqlCiphertext} NOT LIKE $2 THEN t.${target.sqlCiphertext} END AS ciphertext
+                      CASE WHEN t.${target.sqlCiphertext} NOT LIKE $2 THEN t.${target.sqlCiphertext} END AS ciphertext,
+                      ${ROW_VERSION} AS "rowVersion"
                  FROM ${target.sqlTable} AS t
                 WHERE ($1::text IS NULL OR t.${target.sqlId} > $1::${target.idType})
                 ORDER BY t.${target.sqlId}
@@ -406,11 +410,10 @@ async function retryLost(
     const seen = new Set<string>();
     for (let attempt = 0; attempt < CONFLICT_RETRIES && todo.length > 0; attempt++) {
       const { rows: current } = await writer.query<StoredRow>(
-        `SELECT ${target.sqlId}::text AS id, ${target.sqlCiphertext} AS ciphertext
-           FROM ${target.sqlTable}
-          WHERE ${target.sqlId} = ANY($1::${target.idType}[]) AND ${target.sqlCiphertext} NOT LIKE $2
-          ORDER BY ${target.sqlId}
-          FOR UPDATE SKIP LOCKED`,
+        `SELECT ${storedColumns(target)} FROM ${target.sqlTable} AS t
+          WHERE t.${target.sqlId} = ANY($1::${target.idType}[]) AND t.${target.sqlCiphertext} NOT LIKE $2
+          ORDER BY t.${target.sqlId}
+          FOR UPDATE OF t SKIP LOCKED`,
         [todo, onActive],
       );
       if (current.length === 0) break; // written under the active version, or locked
@@ -452,13 +455,27 @@ async function retryLost(
 }
 
 /**
+ * A row's version: the transaction that wrote it (xmin). Any later write of the row, by whatever
+ * transaction, makes a new version with another xmin, and an xmin is never reused while a row
+ * holds it, so "still this xmin" means "not written since it was read". Comparing it instead of
+ * the ciphertext read spares sending every old ciphertext back (a quarter of the database's
+ * work per batch, measured).
+ */
+const ROW_VERSION = "t.xmin::text";
+
+/** A row as re-encryption reads it (the table aliased `t`). */
+function storedColumns(target: ResolvedTarget): string {
+  return `t.${target.sqlId}::text AS id, t.${target.sqlCiphertext} AS ciphertext, ${ROW_VERSION} AS "rowVersion"`;
+}
+
+/**
  * The compare-and-swap as CTEs ending in `swapped` (ids written). Parameters $1..$3: ids, the
- * ciphertexts as read, their replacements. With `skipLocked` the rows are locked first, in id
+ * row versions as read, the new ciphertexts. With `skipLocked` the rows are locked first, in id
  * order, skipping those another transaction holds.
  */
 function compareAndSwapCtes(target: ResolvedTarget, skipLocked: boolean): string {
-  const v = `v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS v(id, old_ciphertext, new_ciphertext))`;
-  const matches = `t.${target.sqlId} = v.id::${target.idType} AND t.${target.sqlCiphertext} = v.old_ciphertext`;
+  const v = `v AS (SELECT * FROM unnest($1::text[], $2::xid[], $3::text[]) AS v(id, row_version, new_ciphertext))`;
+  const matches = `t.${target.sqlId} = v.id::${target.idType} AND t.xmin = v.row_version`;
   if (!skipLocked) {
     return `${v}, swapped AS (
       UPDATE ${target.sqlTable} AS t SET ${target.sqlCiphertext} = v.new_ciphertext FROM v
@@ -475,5 +492,5 @@ function compareAndSwapCtes(target: ResolvedTarget, skipLocked: boolean): string
 }
 
 function casParameters(rows: ReencryptedRow[]): [string[], string[], string[]] {
-  return [rows.map((r) => r.id), rows.map((r) => r.oldCiphertext), rows.map((r) => r.newCiphertext)];
+  return [rows.map((r) => r.id), rows.map((r) => r.rowVersion), rows.map((r) => r.newCiphertext)];
 }
