@@ -20,6 +20,10 @@ export const TEST_WORKSPACE = {
 } as const;
 
 /** One Web API call as the stand-in received it; JSON-valued form fields are decoded. */
+interface LostAnswer {
+  matching: (args: Record<string, unknown>) => boolean;
+}
+
 export interface RecordedCall {
   method: string;
   args: Record<string, unknown>;
@@ -92,7 +96,7 @@ export class SlackStandin {
   private readonly listeners = new Set<() => void>();
   private lastTs = 0;
   private outageStatus: number | undefined;
-  private readonly lostAnswers = new Map<string, number>();
+  private readonly lostAnswers = new Map<string, LostAnswer[]>();
   private readonly holds = new Map<string, Hold[]>();
   /** When each message was posted, in Unix seconds (its ts is not a real time). */
   private readonly postedAt = new Map<string, number>();
@@ -159,10 +163,17 @@ export class SlackStandin {
 
   /**
    * The next `count` calls of `method` are carried out (a message is posted) but answered HTTP 500,
-   * as if the answer were lost: the caller cannot know that the call took effect.
+   * as if the answer were lost: the caller cannot know that the call took effect. With `matching`,
+   * only calls whose arguments it accepts count (other work of a shared bot calls Slack too).
    */
-  loseNextAnswers(method: string, count = 1): void {
-    this.lostAnswers.set(method, (this.lostAnswers.get(method) ?? 0) + count);
+  loseNextAnswers(
+    method: string,
+    count = 1,
+    matching: (args: Record<string, unknown>) => boolean = () => true,
+  ): void {
+    const queued = this.lostAnswers.get(method) ?? [];
+    for (let i = 0; i < count; i++) queued.push({ matching });
+    this.lostAnswers.set(method, queued);
   }
 
   /**
@@ -324,9 +335,10 @@ export class SlackStandin {
         : this.botToken !== undefined && token !== this.botToken
           ? { ok: false, error: "invalid_auth" }
           : this.answer(method, args);
-    const lost = this.lostAnswers.get(method) ?? 0;
-    if (lost > 0) {
-      this.lostAnswers.set(method, lost - 1);
+    const queued = this.lostAnswers.get(method) ?? [];
+    const lost = queued.findIndex((l) => l.matching(args));
+    if (lost >= 0) {
+      queued.splice(lost, 1);
       this.record({ ...call, error: "answer_lost" });
       return reply(res, 500, { ok: false, error: "internal_error" });
     }
