@@ -8,18 +8,15 @@
 
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs, promisify } from "node:util";
 import { App } from "@slack/bolt";
 import { startBot } from "../src/bot.js";
 import { loadBotConfig } from "../src/bot-config.js";
 import { SecretKey } from "../src/crypto/secret-key.js";
-import { startEmbeddedPostgres } from "../src/db/embedded.js";
 import { createLogger } from "../src/logger.js";
 import { freePort } from "../src/net.js";
+import { runInScratchDir, startScratchPostgres, stopOnInterrupt } from "./scratch-run.js";
 
 const SIGNING_SECRET = "bench-signing-secret-0123456789";
 const LOAD_SCRIPT = fileURLToPath(new URL("./ack-load.ts", import.meta.url));
@@ -76,11 +73,10 @@ async function bareBolt(port: number, slackApiUrl: string): Promise<App> {
   return app;
 }
 
-async function main() {
-  const { total, concurrency } = options();
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), "keyops-bench-ack-"));
-  const server = await startEmbeddedPostgres({ dataDir, port: await freePort(), log });
+async function main(dir: string, { total, concurrency }: { total: number; concurrency: number }) {
+  const { server } = await startScratchPostgres(dir, log);
   const slack = await startStandinProcess();
+  stopOnInterrupt(() => slack.stop());
   try {
     const config = loadBotConfig({
       DATABASE_URL: server.url,
@@ -118,8 +114,10 @@ async function main() {
   } finally {
     slack.stop();
     await server.stop();
-    await rm(dataDir, { recursive: true, force: true });
   }
 }
 
-await main();
+runInScratchDir("ack", () => {
+  const parsed = options();
+  return { keep: false, work: (dir) => main(dir, parsed) };
+});

@@ -15,18 +15,17 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { SecretKey } from "../src/crypto/secret-key.js";
 import { type Database, openDatabase } from "../src/db/database.js";
-import { type EmbeddedServer, startEmbeddedPostgres } from "../src/db/embedded.js";
+import type { EmbeddedServer } from "../src/db/embedded.js";
 import { seedPlatformIntegrations } from "../src/demo/seed.js";
 import { KeyStore } from "../src/engine/key-store.js";
 import { createLogger } from "../src/logger.js";
-import { freePort } from "../src/net.js";
 import {
   type ApiService,
   installApiService,
   removePack,
   startApiService,
 } from "../test/support/api-service.js";
-import { note, runInScratchDir } from "./scratch-run.js";
+import { note, runInScratchDir, startScratchPostgres, stopOnInterrupt } from "./scratch-run.js";
 
 const ENVIRONMENT = "development";
 const KEYOPS_BIN = fileURLToPath(new URL("../bin/keyops.mjs", import.meta.url));
@@ -166,6 +165,7 @@ async function rotate(
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
+  const forget = stopOnInterrupt(() => child.kill("SIGTERM"));
   let stdout = "";
   let stderr = "";
   child.stdout?.on("data", (chunk: Buffer) => {
@@ -175,6 +175,7 @@ async function rotate(
     stderr += chunk.toString("utf8");
   });
   const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  forget();
   if (code !== 0)
     throw new Error(
       `keyops rotate ${extra.join(" ")} exited ${code}: ${(stdout + stderr).trim().split("\n").at(-1)}`,
@@ -233,9 +234,9 @@ async function run(options: Options, dir: string): Promise<void> {
   let installed: Awaited<ReturnType<typeof installApiService>> | undefined;
   let load: ReturnType<typeof startLoad> | undefined;
   try {
-    const port = await freePort();
-    note(`starting PostgreSQL in ${dir} on port ${port}`);
-    server = await startEmbeddedPostgres({ dataDir: dir, port, log });
+    const started = await startScratchPostgres(dir, log);
+    server = started.server;
+    const port = started.port;
     db = await openDatabase({ databaseUrl: server.url, dataDir: dir, embeddedPostgresPort: port }, log);
     const masterKey = SecretKey.generate();
     const keys = new KeyStore(db.prisma, masterKey, log);
@@ -248,7 +249,9 @@ async function run(options: Options, dir: string): Promise<void> {
     const ids = idRows.map((row) => row.id);
 
     note("installing examples/api-service from an npm pack of this checkout");
+    stopOnInterrupt(removePack);
     installed = await installApiService();
+    stopOnInterrupt(() => installed?.remove());
     const keyopsEnv = { DATABASE_URL: server.url, KEYOPS_MASTER_KEY: masterKey.exposeBase64() };
     service = await startApiService(installed.dir, {
       DATABASE_URL: server.url,
@@ -258,6 +261,7 @@ async function run(options: Options, dir: string): Promise<void> {
       KEYOPS_KEYRING_REFRESH_SECONDS: "1",
       KEYOPS_REPORT_INTERVAL_SECONDS: "1",
     });
+    stopOnInterrupt(() => service?.stop());
 
     load = startLoad(service.url, ids, options);
     const phases: PhaseRow[] = [];

@@ -18,7 +18,7 @@ import type pg from "pg";
 import { Keyring, type KeyringVersion } from "../src/crypto/keyring.js";
 import { SecretKey } from "../src/crypto/secret-key.js";
 import { type Database, openDatabase } from "../src/db/database.js";
-import { type EmbeddedServer, startEmbeddedPostgres } from "../src/db/embedded.js";
+import type { EmbeddedServer } from "../src/db/embedded.js";
 import { seedPlatformIntegrations } from "../src/demo/seed.js";
 import { DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, RotationEngine } from "../src/engine/engine.js";
 import { KeyStore } from "../src/engine/key-store.js";
@@ -27,8 +27,7 @@ import { type BatchTransform, defaultWorkerCount } from "../src/engine/reencrypt
 import { reencryptTarget } from "../src/engine/rotation.js";
 import { PLATFORM_CREDENTIALS, type ResolvedTarget, resolveTarget } from "../src/engine/target.js";
 import { createLogger, type Logger } from "../src/logger.js";
-import { freePort } from "../src/net.js";
-import { note, runInScratchDir } from "./scratch-run.js";
+import { note, runInScratchDir, startScratchPostgres } from "./scratch-run.js";
 import { delta, postmasterPid, type Usage, type UsageDelta, UsageProbe } from "./system.js";
 
 const ENVIRONMENT = "development";
@@ -313,9 +312,9 @@ async function run(options: Options, dir: string, log: Logger): Promise<void> {
   let server: EmbeddedServer | undefined;
   let db: Database | undefined;
   try {
-    const port = await freePort();
-    note(`starting PostgreSQL in ${dir} on port ${port}`);
-    server = await startEmbeddedPostgres({ dataDir: dir, port, log });
+    const started = await startScratchPostgres(dir, log);
+    server = started.server;
+    const port = started.port;
     db = await openDatabase({ databaseUrl: server.url, dataDir: dir, embeddedPostgresPort: port }, log);
     const pool = db.pool;
     const probe = new UsageProbe(postmasterPid(path.join(dir, "postgres")));
