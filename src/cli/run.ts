@@ -12,6 +12,7 @@ import type { CliIO, Command } from "./command.js";
 import { auditExport, auditPublish, auditVerify } from "./commands/audit.js";
 import { backupCheck } from "./commands/backup.js";
 import { clients } from "./commands/clients.js";
+import { clustersList, clustersPrune } from "./commands/clusters.js";
 import { demoSeed } from "./commands/demo.js";
 import { keysActivate, keysCompromised, keysGenerate, keysRetire, keysStatus } from "./commands/keys.js";
 import { keysExport } from "./commands/keys-export.js";
@@ -36,6 +37,8 @@ export const COMMANDS: Command[] = [
   auditExport,
   auditPublish,
   demoSeed,
+  clustersList,
+  clustersPrune,
 ];
 
 export const EXIT = { ok: 0, failedRows: 1, usage: 2, internal: 70, diskFull: 74, resumable: 75 } as const;

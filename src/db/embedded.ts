@@ -285,7 +285,7 @@ function isPostmasterOf(pid: number, cluster: string): boolean {
 }
 
 /** The live server of this cluster, from postmaster.pid; one that is shutting down is waited for. */
-async function runningServer(cluster: string): Promise<{ pid: number; port: number } | undefined> {
+export async function runningServer(cluster: string): Promise<{ pid: number; port: number } | undefined> {
   const found = postmasterPid(cluster);
   if (!found || !isPostmasterOf(found.pid, cluster)) return undefined;
   if (found.status === "stopping") {
