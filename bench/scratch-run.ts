@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { type EmbeddedServer, startEmbeddedPostgres } from "../src/db/embedded.js";
 import { removeTree } from "../src/db/embedded-host.js";
+import { onInterrupt } from "../src/interrupts.js";
 import type { Logger } from "../src/logger.js";
 import { freePort } from "../src/net.js";
 
@@ -25,18 +26,18 @@ export function stopOnInterrupt(stop: () => unknown): () => void {
   };
 }
 
-const INTERRUPTS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 /** Set on the first interrupt: what fails after it fails because of the clean-up. */
 let interrupted = false;
 
 /**
- * On the first interrupt, stops what was registered, removes the scratch directory (unless
- * `keep`) and exits 128 + the signal's number; a second interrupt while that runs ends the
- * process at once (the handlers are `once`).
+ * On an interrupt (SIGINT, SIGTERM, SIGHUP), stops what was registered, removes the scratch
+ * directory (unless `keep`) and exits 128 + the signal's number; an interrupt a second or more
+ * later ends the process at once (see onInterrupt).
  */
 function cleanUpOnInterrupt(bench: string, dir: string, keep: boolean): void {
-  for (const signal of INTERRUPTS)
-    process.once(signal, () => {
+  const exitCode = (signal: NodeJS.Signals) => 128 + os.constants.signals[signal];
+  onInterrupt(
+    (signal) => {
       interrupted = true;
       note(`${signal}: stopping what bench:${bench} started`);
       void (async () => {
@@ -47,9 +48,11 @@ function cleanUpOnInterrupt(bench: string, dir: string, keep: boolean): void {
         if (keep) note(`kept ${dir}`);
         else
           await removeTree(dir).catch((error: unknown) => note(`could not remove ${dir}: ${String(error)}`));
-        process.exit(128 + os.constants.signals[signal]);
+        process.exit(exitCode(signal));
       })();
-    });
+    },
+    { signals: ["SIGINT", "SIGTERM", "SIGHUP"], exitCode },
+  );
 }
 
 /**

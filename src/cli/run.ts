@@ -6,6 +6,7 @@ import { CryptoError } from "../crypto/errors.js";
 import { classifyFault, type Fault } from "../db/faults.js";
 import { parseEnvironment } from "../environments.js";
 import { UserError } from "../errors.js";
+import { onInterrupt } from "../interrupts.js";
 import { createLogger } from "../logger.js";
 import { openRuntime } from "../runtime.js";
 import type { CliIO, Command } from "./command.js";
@@ -163,18 +164,10 @@ const INTERRUPT_GRACE_MS = 5000;
  */
 function interruptOnSignals() {
   const controller = new AbortController();
-  let firstAt = 0;
-  const onSignal = () => {
-    // A signal to the process group can arrive twice at once (directly and relayed by tsx).
-    if (firstAt === 0) {
-      firstAt = performance.now();
-      controller.abort(Object.assign(new Error("interrupted"), { name: "AbortError" }));
-    } else if (performance.now() - firstAt > 1000) {
-      process.exit(130);
-    }
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const dispose = onInterrupt(
+    () => controller.abort(Object.assign(new Error("interrupted"), { name: "AbortError" })),
+    { exitCode: () => 130 },
+  );
   const aborted = new Promise<never>((_, reject) =>
     controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true }),
   );
@@ -193,10 +186,7 @@ function interruptOnSignals() {
         ),
       ]);
     },
-    dispose() {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    },
+    dispose,
   };
 }
 

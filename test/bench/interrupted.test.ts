@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { CLUSTERS_ROOT } from "../../src/db/embedded-host.js";
@@ -46,6 +47,9 @@ describe("a benchmark interrupted half-way", () => {
           void exited.then(() => reject(new Error(`the benchmark ended first: ${output.stderr()}`)));
         });
         expect(existsSync(path.join(dir, "postgres"))).toBe(true);
+        // Twice, as a signal to the process group arrives: directly, and a moment later relayed by tsx.
+        child.kill(signal);
+        await sleep(100);
         child.kill(signal);
         const { code } = await exited;
         expect(code).toBe(signal === "SIGTERM" ? 143 : 130);
