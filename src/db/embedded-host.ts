@@ -229,7 +229,10 @@ export async function clusterDir(dataDir: string, as: RunAs | undefined, log: Lo
       // it): that cluster's password is gone too, so it is set aside, not reused.
       const aside = `${home}.replaced-${new Date().toISOString().replace(/[:.]/g, "-")}`;
       await rename(home, aside);
-      log.warn("set aside an embedded PostgreSQL cluster whose data directory was deleted", { dir: aside });
+      log.warn(
+        "set aside an embedded PostgreSQL cluster whose data directory was deleted (keyops clusters list shows it, keyops clusters prune removes it)",
+        { dir: aside },
+      );
       await rootDir(home);
     }
     await writeFile(path.join(home, "origin"), `${await realpath(dataDir)}\n`, { mode: 0o644 });
