@@ -38,7 +38,12 @@ import {
 } from "./handover.js";
 import type { DestroyOptions, KeyStore, KeyVersionInfo } from "./key-store.js";
 import { countByInKeysetChunks, countInKeysetChunks, estimatedRows } from "./keyset-count.js";
-import { countUnderVersion, platformCountsUnderVersion, rowsUnderVersion } from "./lost-rows.js";
+import {
+  countUnderVersion,
+  idsStillUnderVersion,
+  platformCountsUnderVersion,
+  rowsUnderVersion,
+} from "./lost-rows.js";
 import { EngineObservers } from "./observer.js";
 import type { ProgressListener } from "./progress.js";
 import { reencryptRows, type StoredRow } from "./reencrypt.js";
@@ -163,6 +168,16 @@ export interface KeyringStatus {
   /** Rows whose ciphertext names a version the keyring does not have. */
   rowsUnderUnknownVersions: number;
   runningRun: { id: number; rowsDone: number; rowsTotal: number; startedAt: Date } | null;
+}
+
+/** A row recorded by /key-lost: its user must re-authenticate (their key version was lost). */
+export interface ReauthRowRecord {
+  target: string;
+  version: number;
+  rowId: string;
+  platform: string | null;
+  recordedAt: Date;
+  workflowId: string | null;
 }
 
 export interface EngineOptions {
@@ -437,9 +452,14 @@ export class RotationEngine {
     };
   }
 
-  /** The rows recorded as needing re-authentication, by target, version and id. */
-  reauthRows(environment: Environment) {
-    return this.db.prisma.reauthRow.findMany({
+  /**
+   * The rows recorded as needing re-authentication that still do, by target, version and id: a
+   * recorded row the application has rewritten since under another version (its user reconnected)
+   * or deleted no longer does, and is counted in `resolved` instead. Rows of a target no longer
+   * configured cannot be checked and stay listed.
+   */
+  async reauthRows(environment: Environment): Promise<{ rows: ReauthRowRecord[]; resolved: number }> {
+    const recorded = await this.db.prisma.reauthRow.findMany({
       where: { environment },
       orderBy: [{ target: "asc" }, { version: "asc" }, { rowId: "asc" }],
       select: {
@@ -451,6 +471,21 @@ export class RotationEngine {
         workflowId: true,
       },
     });
+    const targets = new Map((await this.resolvedTargets(environment, false)).map((t) => [t.name, t]));
+    const groups = new Map<string, ReauthRowRecord[]>();
+    const groupOf = (r: ReauthRowRecord) => `${r.version}\n${r.target}`;
+    for (const r of recorded) groups.set(groupOf(r), [...(groups.get(groupOf(r)) ?? []), r]);
+    const stillUnder = new Map<string, Set<string>>();
+    for (const [group, members] of groups) {
+      const { target, version } = members[0] as ReauthRowRecord;
+      const t = targets.get(target);
+      if (!t) continue;
+      const { legacy } = await this.keys.get(environment, version);
+      const ids = members.map((r) => r.rowId);
+      stillUnder.set(group, await idsStillUnderVersion(t.pool, t.resolved, version, legacy, ids));
+    }
+    const rows = recorded.filter((r) => stillUnder.get(groupOf(r))?.has(r.rowId) ?? true);
+    return { rows, resolved: recorded.length - rows.length };
   }
 
   /** The run `requestedBy` finished for the environment, if any: a retried job finds it and does not redo it. */

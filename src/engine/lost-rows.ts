@@ -80,3 +80,27 @@ export async function platformCountsUnderVersion(
   );
   return countsByPlatform(counts);
 }
+
+/**
+ * Which of `ids` are still rows of `target` under `version`: a row the application rewrote since
+ * (its user re-authenticated: the ciphertext names another version) or deleted is not.
+ */
+export async function idsStillUnderVersion(
+  pool: pg.Pool,
+  target: ResolvedTarget,
+  version: number,
+  legacy: boolean,
+  ids: string[],
+  chunk = CHUNK,
+): Promise<Set<string>> {
+  const still = new Set<string>();
+  for (let at = 0; at < ids.length; at += chunk) {
+    const { rows } = await pool.query<{ id: string }>(
+      `SELECT t.${target.sqlId}::text AS id FROM ${target.sqlTable} AS t
+        WHERE t.${target.sqlId} = ANY($1::${target.idType}[]) AND ${underVersion(target, legacy, "$2")}`,
+      [ids.slice(at, at + chunk), `v${version}:%`],
+    );
+    for (const r of rows) still.add(r.id);
+  }
+  return still;
+}

@@ -199,5 +199,24 @@ describe("keyops reauth list", () => {
     expect((await keyops(["reauth", "list", "--env", "staging"])).stdout).toBe(
       "staging: 0 rows need re-authentication\n",
     );
+
+    // One user reconnected (the application wrote their credential under another version), one
+    // integration was deleted: neither is listed any more, both are counted.
+    const [reconnected, deleted] = rows.map((r) => r.id) as [string, string];
+    await t.db.pool.query(`UPDATE "PlatformIntegration" SET "credentials" = $2 WHERE "id" = $1`, [
+      reconnected,
+      `v2:${"0".repeat(24)}:${"0".repeat(32)}:00`,
+    ]);
+    await t.db.pool.query(`DELETE FROM "PlatformIntegration" WHERE "id" = $1`, [deleted]);
+    const left = rows.slice(2).map((r) => r.id);
+    expect((await keyops(["reauth", "list", "--ids"])).stdout).toBe(left.map((id) => `${id}\n`).join(""));
+    const after = JSON.parse((await keyops(["reauth", "list", "--json"])).stdout);
+    expect(after.rows.map((r: { rowId: string }) => r.rowId)).toEqual(left);
+    expect(after.resolved).toBe(2);
+    const summary = (await keyops(["reauth", "list"])).stdout.split("\n");
+    expect(summary[0]).toBe("production: 4 rows need re-authentication");
+    expect(summary).toContain(
+      "  2 more recorded rows no longer need it: rewritten under another version since (reconnected) or deleted",
+    );
   });
 });

@@ -92,9 +92,9 @@ describe("a key version lost to KeyOps", () => {
     const recorded = await engine.recordReauth("production", 2);
     expect(recorded.targets).toEqual([{ target: "PlatformIntegration.credentials", rows: 3 }]);
     expect(recorded.platforms.reduce((sum, p) => sum + p.count, 0)).toBe(3);
-    expect((await engine.reauthRows("production")).map((r) => [r.version, r.rowId, r.workflowId])).toEqual(
-      moved.map((r) => [2, r.id, null]),
-    );
+    expect(
+      (await engine.reauthRows("production")).rows.map((r) => [r.version, r.rowId, r.workflowId]),
+    ).toEqual(moved.map((r) => [2, r.id, null]));
     const after = await engine.verify("production");
     expect({ rows: after.rows, failed: after.failed }).toEqual({ rows: 8, failed: 0 });
     await expect(engine.importKey("production", 2, v2Key)).rejects.toThrow(

@@ -2,7 +2,8 @@ import { type Command, print } from "../command.js";
 
 /**
  * The rows whose credentials were under a lost key version (recorded by /key-lost when the key
- * was unrecoverable): their users must re-authenticate. `--ids` prints the ids alone, one a line.
+ * was unrecoverable) and still are: their users must re-authenticate. `--ids` prints the ids
+ * alone, one a line.
  */
 export const reauthList: Command = {
   path: ["reauth", "list"],
@@ -10,7 +11,7 @@ export const reauthList: Command = {
   summary: "rows whose users must re-authenticate (their key version was lost), by target and version",
   options: { ids: { type: "boolean" } },
   async run(context) {
-    const rows = await (await context.runtime()).engine.reauthRows(context.environment);
+    const { rows, resolved } = await (await context.runtime()).engine.reauthRows(context.environment);
     if (context.values.ids === true && !context.json) {
       context.io.stdout.write(rows.map((r) => `${r.rowId}\n`).join(""));
       return 0;
@@ -27,6 +28,10 @@ export const reauthList: Command = {
       lines.push(`  ${group}: ${members.length}`);
       for (const r of members) lines.push(`    ${r.rowId}${r.platform ? `  ${r.platform}` : ""}`);
     }
+    if (resolved > 0)
+      lines.push(
+        `  ${resolved} more recorded ${resolved === 1 ? "row no longer needs" : "rows no longer need"} it: rewritten under another version since (reconnected) or deleted`,
+      );
     print(
       context,
       {
@@ -39,6 +44,7 @@ export const reauthList: Command = {
           recordedAt: r.recordedAt.toISOString(),
           workflowId: r.workflowId,
         })),
+        resolved,
       },
       lines.join("\n"),
     );
