@@ -38,6 +38,9 @@ export async function keptClusters(root = CLUSTERS_ROOT, now = Date.now()): Prom
     if (code === "ENOENT") return [];
     throw new UserError(`cannot read ${root} (${code}): the clusters kept there are root's; run it as root`);
   }
+  // Their insides belong to the postgres user (0700): anyone else would take a running one for orphaned.
+  if (names.length > 0 && process.getuid?.() !== 0)
+    throw new UserError(`the clusters kept in ${root} are root's (and postgres'): run it as root`);
   const clusters: KeptCluster[] = [];
   for (const name of names.sort()) clusters.push(await judge(path.join(root, name), now));
   return clusters;
