@@ -185,6 +185,15 @@ async function normaliseModes(dir: string): Promise<void> {
   }
 }
 
+/** A kept cluster set aside when its data directory was made again: `<home>.replaced-<time>`. */
+export const setAsideName = (home: string, at: Date) =>
+  `${home}${SET_ASIDE}${at.toISOString().replace(/[:.]/g, "-")}`;
+const SET_ASIDE = ".replaced-";
+
+export function isSetAside(dir: string): boolean {
+  return path.basename(dir).includes(SET_ASIDE);
+}
+
 /** Where a data directory's cluster is kept when the server's user cannot reach the data directory. */
 export async function relocatedHome(dataDir: string): Promise<string> {
   const hash = createHash("sha256")
@@ -227,7 +236,7 @@ export async function clusterDir(dataDir: string, as: RunAs | undefined, log: Lo
     if (existsSync(target)) {
       // Left by a data directory of the same path that was deleted since (its symlink went with
       // it): that cluster's password is gone too, so it is set aside, not reused.
-      const aside = `${home}.replaced-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+      const aside = setAsideName(home, new Date());
       await rename(home, aside);
       log.warn(
         "set aside an embedded PostgreSQL cluster whose data directory was deleted (keyops clusters list shows it, keyops clusters prune removes it)",

@@ -2,7 +2,7 @@ import { lstat, readdir, readFile, readlink, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../errors.js";
 import { runningServer } from "./embedded.js";
-import { CLUSTERS_ROOT } from "./embedded-host.js";
+import { CLUSTERS_ROOT, isSetAside } from "./embedded-host.js";
 
 /**
  * The clusters kept in CLUSTERS_ROOT: as root, the embedded PostgreSQL's cluster of a data
@@ -67,7 +67,7 @@ async function whyOrphaned(
   cluster: string,
   origin: string | undefined,
 ): Promise<string | undefined> {
-  if (/\.replaced-[0-9TZ-]+$/.test(dir)) return "set aside when its data directory was made again";
+  if (isSetAside(dir)) return "set aside when its data directory was made again";
   if (!origin) return "it names no data directory";
   const link = path.join(origin, "postgres");
   const target = await lstat(link).then(

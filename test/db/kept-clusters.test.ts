@@ -5,7 +5,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { startEmbeddedPostgres } from "../../src/db/embedded.js";
-import { CLUSTERS_ROOT } from "../../src/db/embedded-host.js";
+import { CLUSTERS_ROOT, setAsideName } from "../../src/db/embedded-host.js";
 import { GRACE_MS, keptClusters, pruneKeptClusters } from "../../src/db/kept-clusters.js";
 import { silentLogger } from "../../src/logger.js";
 import { freePort } from "../../src/net.js";
@@ -51,7 +51,7 @@ describe("the clusters kept for data directories the postgres user cannot reach"
     const remade = await tempDir("keyops-kept-remade-");
     const other = await keptDir(root, "3333333333333333", remade, old);
     await symlink(path.join(root, "elsewhere", "postgres"), path.join(remade, "postgres"));
-    const aside = await keptDir(root, "4444444444444444.replaced-2026-12-03T09-33-31-123Z", live, old);
+    const aside = await keptDir(root, path.basename(setAsideName("4444444444444444", new Date())), live, old);
     const fresh = await keptDir(root, "5555555555555555", undefined, 0);
 
     const judged = Object.fromEntries((await keptClusters(root)).map((c) => [c.dir, c]));

@@ -20,10 +20,6 @@ export const TEST_WORKSPACE = {
 } as const;
 
 /** One Web API call as the stand-in received it; JSON-valued form fields are decoded. */
-interface LostAnswer {
-  matching: (args: Record<string, unknown>) => boolean;
-}
-
 export interface RecordedCall {
   method: string;
   args: Record<string, unknown>;
@@ -96,7 +92,8 @@ export class SlackStandin {
   private readonly listeners = new Set<() => void>();
   private lastTs = 0;
   private outageStatus: number | undefined;
-  private readonly lostAnswers = new Map<string, LostAnswer[]>();
+  /** Per method, one predicate per answer still to lose: the first call it accepts loses its answer. */
+  private readonly lostAnswers = new Map<string, ((args: Record<string, unknown>) => boolean)[]>();
   private readonly holds = new Map<string, Hold[]>();
   /** When each message was posted, in Unix seconds (its ts is not a real time). */
   private readonly postedAt = new Map<string, number>();
@@ -172,7 +169,7 @@ export class SlackStandin {
     matching: (args: Record<string, unknown>) => boolean = () => true,
   ): void {
     const queued = this.lostAnswers.get(method) ?? [];
-    for (let i = 0; i < count; i++) queued.push({ matching });
+    for (let i = 0; i < count; i++) queued.push(matching);
     this.lostAnswers.set(method, queued);
   }
 
@@ -336,7 +333,7 @@ export class SlackStandin {
           ? { ok: false, error: "invalid_auth" }
           : this.answer(method, args);
     const queued = this.lostAnswers.get(method) ?? [];
-    const lost = queued.findIndex((l) => l.matching(args));
+    const lost = queued.findIndex((matches) => matches(args));
     if (lost >= 0) {
       queued.splice(lost, 1);
       this.record({ ...call, error: "answer_lost" });
